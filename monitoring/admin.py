@@ -1,0 +1,230 @@
+"""The operator's registry: providers, models and credentials; statuses shown read-only and set by a recorded action."""
+
+from __future__ import annotations
+
+from django import forms
+from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.http import HttpRequest, HttpResponse
+from django.template.response import TemplateResponse
+from django.utils import timezone
+from django.utils.html import format_html
+from django.utils.translation import gettext_lazy as _
+
+from monitoring.models import AIModel, Credential, ModelStatus, Provider, StatusChange
+from monitoring.status import Status, displayed_status
+from monitoring.transitions import record_status
+
+
+@admin.register(Provider)
+class ProviderAdmin(admin.ModelAdmin):
+    list_display = ["name", "slug", "display_order", "model_count"]
+    search_fields = ["name", "slug"]
+    prepopulated_fields = {"slug": ["name"]}
+
+    @admin.display(description=_("models"))
+    def model_count(self, obj: Provider) -> int:
+        return obj.models.count()
+
+
+class CredentialForm(forms.ModelForm):
+    # Write-only: the stored key is never sent back to the browser.
+    api_key = forms.CharField(
+        required=False,
+        widget=forms.PasswordInput(render_value=False),
+        help_text=_("Write-only. Leave empty to keep the current key."),
+    )
+
+    class Meta:
+        model = Credential
+        fields = ["name", "api_key", "api_key_env"]
+
+    def clean_api_key(self) -> str:
+        return self.cleaned_data["api_key"] or (self.instance.api_key if self.instance.pk else "")
+
+
+@admin.register(Credential)
+class CredentialAdmin(admin.ModelAdmin):
+    form = CredentialForm
+    list_display = ["name", "masked_key"]
+    search_fields = ["name"]
+
+    @admin.display(description=_("key"))
+    def masked_key(self, obj: Credential) -> str:
+        return obj.masked
+
+
+class StatusForm(forms.Form):
+    status = forms.ChoiceField(choices=Status.choices)
+    reason = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), required=True)
+    release = forms.BooleanField(
+        required=False,
+        label=_("Return control to the collectors"),
+        help_text=_("Clears the manual status: the next probe result decides."),
+    )
+
+
+def _status_badge(status: str) -> str:
+    return format_html('<span class="status status-{}">{}</span>', status, Status(status).label)
+
+
+class StatusChangeInline(admin.TabularInline):
+    model = StatusChange
+    fields = ["id", "at", "from_status", "to_status", "source", "manual", "reason"]
+    readonly_fields = fields
+    ordering = ["-id"]
+    extra = 0
+    max_num = 0
+    can_delete = False
+    show_change_link = False
+    verbose_name_plural = _("recent status changes")
+
+    def get_queryset(self, request):
+        # A model that flaps for months has a long history; the detail page shows the latest.
+        queryset = super().get_queryset(request)
+        return queryset.order_by("-id")
+
+
+@admin.register(AIModel)
+class AIModelAdmin(admin.ModelAdmin):
+    list_display = [
+        "name",
+        "provider",
+        "kind",
+        "probe_kind",
+        "shown_status",
+        "last_checked",
+        "enabled",
+        "public",
+    ]
+    list_filter = ["provider", "kind", "probe_kind", "status_row__status", "enabled", "public"]
+    list_select_related = ["provider", "status_row"]
+    search_fields = ["name", "slug", "provider__name", "provider__slug", "upstream_model"]
+    prepopulated_fields = {"slug": ["name"]}
+    readonly_fields = ["shown_status", "status_since", "last_checked", "status_message"]
+    actions = ["enable_models", "disable_models", "set_status"]
+    inlines = [StatusChangeInline]
+    fieldsets = [
+        (None, {"fields": ["provider", "name", "slug", "description", "kind", "public", "enabled", "display_order"]}),
+        (_("Status (read-only; use the “Set status” action)"), {"fields": readonly_fields}),
+        (
+            _("Probe"),
+            {
+                "fields": [
+                    "probe_kind",
+                    "endpoint",
+                    "upstream_model",
+                    "credential",
+                    "probe_config",
+                    "interval_seconds",
+                    "timeout_seconds",
+                ]
+            },
+        ),
+        (
+            _("Thresholds"),
+            {"fields": ["latency_threshold_ms", "ttft_threshold_ms", "failures_to_confirm", "successes_to_recover"]},
+        ),
+    ]
+
+    @admin.display(description=_("status"), ordering="status_row__status")
+    def shown_status(self, obj: AIModel) -> str:
+        row = obj.status_row
+        status = displayed_status(
+            row.status,
+            last_checked_at=row.last_checked_at,
+            interval_seconds=obj.interval_seconds,
+            manual=row.manual,
+            now=timezone.now(),
+        )
+        suffix = format_html(" <small>({})</small>", _("manual")) if row.manual else ""
+        return format_html("{}{}", _status_badge(status), suffix)
+
+    @admin.display(description=_("since"))
+    def status_since(self, obj: AIModel):
+        return obj.status_row.since
+
+    @admin.display(description=_("last checked"), ordering="status_row__last_checked_at")
+    def last_checked(self, obj: AIModel):
+        return obj.status_row.last_checked_at
+
+    @admin.display(description=_("message"))
+    def status_message(self, obj: AIModel) -> str:
+        return obj.status_row.message
+
+    @admin.action(description=_("Enable probing of the selected models"))
+    def enable_models(self, request: HttpRequest, queryset: QuerySet[AIModel]) -> None:
+        count = queryset.update(enabled=True, updated_at=timezone.now())
+        self.message_user(request, _("%(count)d model(s) enabled.") % {"count": count}, messages.SUCCESS)
+
+    @admin.action(description=_("Disable probing of the selected models"))
+    def disable_models(self, request: HttpRequest, queryset: QuerySet[AIModel]) -> None:
+        count = queryset.update(enabled=False, updated_at=timezone.now())
+        self.message_user(request, _("%(count)d model(s) disabled.") % {"count": count}, messages.SUCCESS)
+
+    @admin.action(description=_("Set status of the selected models…"))
+    def set_status(self, request: HttpRequest, queryset: QuerySet[AIModel]) -> HttpResponse | None:
+        form = StatusForm(request.POST if "apply" in request.POST else None)
+        if "apply" in request.POST and form.is_valid():
+            status, reason = form.cleaned_data["status"], form.cleaned_data["reason"]
+            manual = not form.cleaned_data["release"]
+            by = request.user.get_username()
+            for obj in queryset:
+                record_status(
+                    obj.pk,
+                    status,
+                    reason=f"{reason} (by {by})",
+                    source=StatusChange.Source.OPERATOR,
+                    manual=manual,
+                )
+            self.message_user(
+                request,
+                _("%(count)d model(s) set to %(status)s.")
+                % {"count": queryset.count(), "status": Status(status).label},
+                messages.SUCCESS,
+            )
+            return None
+        context = {
+            **self.admin_site.each_context(request),
+            "title": _("Set status"),
+            "form": form,
+            "models": queryset,
+            "opts": self.model._meta,
+            "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
+        }
+        return TemplateResponse(request, "admin/monitoring/set_status.html", context)
+
+
+@admin.register(StatusChange)
+class StatusChangeAdmin(admin.ModelAdmin):
+    list_display = ["id", "at", "model", "from_status", "to_status", "source", "manual", "reason"]
+    list_filter = ["to_status", "source", "manual", "model__provider"]
+    search_fields = ["model__name", "model__slug", "reason"]
+    list_select_related = ["model__provider"]
+    date_hierarchy = "at"
+
+    # The event log is append-only: it is what alerts and live updates replay.
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+
+@admin.register(ModelStatus)
+class ModelStatusAdmin(admin.ModelAdmin):
+    list_display = ["model", "status", "since", "last_checked_at", "manual"]
+    list_filter = ["status", "manual"]
+    list_select_related = ["model__provider"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False

@@ -1,0 +1,72 @@
+"""The registry's REST API: anyone reads public models, staff reads everything and writes."""
+
+from __future__ import annotations
+
+import django_filters
+from django.db.models import QuerySet
+from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import extend_schema
+from rest_framework import mixins, viewsets
+from rest_framework.decorators import action
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from monitoring.api.serializers import AIModelSerializer
+from monitoring.models import AIModel, ModelKind
+from monitoring.status import Status
+
+
+class AIModelFilter(django_filters.FilterSet):
+    provider = django_filters.CharFilter(field_name="provider__slug")
+    kind = django_filters.ChoiceFilter(choices=ModelKind.choices)
+    status = django_filters.ChoiceFilter(field_name="status_row__status", choices=Status.choices)
+
+    class Meta:
+        model = AIModel
+        fields = ["provider", "kind", "status", "probe_kind", "enabled"]
+
+
+class AIModelViewSet(
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.CreateModelMixin,
+    mixins.UpdateModelMixin,
+    viewsets.GenericViewSet,
+):
+    """AI models with their current status. Reach one by id or by `<provider>/<model>`."""
+
+    serializer_class = AIModelSerializer
+    filterset_class = AIModelFilter
+
+    def get_queryset(self) -> QuerySet[AIModel]:
+        queryset = AIModel.objects.select_related("provider", "status_row", "credential")
+        if not self.request.user.is_staff:
+            queryset = queryset.filter(public=True)
+        return queryset
+
+    def get_object(self) -> AIModel:
+        queryset = self.filter_queryset(self.get_queryset())
+        kwargs = self.kwargs
+        if "provider" in kwargs:
+            obj = get_object_or_404(queryset, provider__slug=kwargs["provider"], slug=kwargs["model"])
+        else:
+            obj = get_object_or_404(queryset, pk=kwargs["pk"])
+        self.check_object_permissions(self.request, obj)
+        return obj
+
+    @extend_schema(request=None)
+    @action(detail=True, methods=["post"])
+    def disable(self, request: Request, **kwargs) -> Response:
+        """Stop probing a model (it stays in the registry)."""
+        return self._set_enabled(False)
+
+    @extend_schema(request=None)
+    @action(detail=True, methods=["post"])
+    def enable(self, request: Request, **kwargs) -> Response:
+        return self._set_enabled(True)
+
+    def _set_enabled(self, enabled: bool) -> Response:
+        obj = self.get_object()
+        obj.enabled = enabled
+        obj.save(update_fields=["enabled"])
+        return Response(self.get_serializer(obj).data)

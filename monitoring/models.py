@@ -1,0 +1,219 @@
+"""The registry (providers, models, credentials) and the status record every model carries."""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator, URLValidator
+from django.db import models
+from django.db.models.functions import Now
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from monitoring.status import Status
+
+MIN_INTERVAL_SECONDS = 10
+
+
+class Provider(models.Model):
+    name = models.CharField(max_length=100)
+    slug = models.SlugField(max_length=100, unique=True)
+    url = models.URLField(blank=True, help_text=_("The provider's own site or status page."))
+    display_order = models.IntegerField(default=0)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        ordering = ["display_order", "name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Credential(models.Model):
+    """An API key used by probes. Stored server-side; never rendered on a public page or API."""
+
+    name = models.CharField(max_length=100, unique=True)
+    api_key = models.TextField(blank=True, help_text=_("Write-only. Leave empty to keep the current key."))
+    api_key_env = models.CharField(
+        max_length=100,
+        blank=True,
+        help_text=_("Or the name of an environment variable of the collector that holds the key."),
+    )
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    def __str__(self) -> str:
+        return self.name
+
+    def clean(self) -> None:
+        if not self.api_key and not self.api_key_env:
+            raise ValidationError(_("Give an API key or the environment variable that holds it."))
+
+    @property
+    def masked(self) -> str:
+        if self.api_key:
+            return "•" * 8 + self.api_key[-4:] if len(self.api_key) > 8 else "•" * 8
+        return f"${self.api_key_env}"
+
+
+class ModelKind(models.TextChoices):
+    CHAT = "chat", _("Chat")
+    EMBEDDING = "embedding", _("Embedding")
+    IMAGE = "image", _("Image")
+    OTHER = "other", _("Other")
+
+
+class ProbeKind(models.TextChoices):
+    OPENAI_CHAT = "openai_chat", _("OpenAI-compatible chat completions (streamed)")
+    ANTHROPIC_MESSAGES = "anthropic_messages", _("Anthropic Messages (streamed)")
+    OPENAI_EMBEDDINGS = "openai_embeddings", _("OpenAI-compatible embeddings")
+    HTTP = "http", _("HTTP(S) with conditions")
+    TCP = "tcp", _("TCP connect")
+    PUSH = "push", _("Pushed by a remote collector")
+
+
+URL_PROBES = {ProbeKind.OPENAI_CHAT, ProbeKind.ANTHROPIC_MESSAGES, ProbeKind.OPENAI_EMBEDDINGS, ProbeKind.HTTP}
+
+
+class AIModel(models.Model):
+    provider = models.ForeignKey(Provider, on_delete=models.PROTECT, related_name="models")
+    name = models.CharField(max_length=200)
+    slug = models.SlugField(max_length=100)
+    description = models.TextField(blank=True)
+    kind = models.CharField(max_length=20, choices=ModelKind.choices, default=ModelKind.CHAT)
+
+    probe_kind = models.CharField(max_length=30, choices=ProbeKind.choices, default=ProbeKind.OPENAI_CHAT)
+    endpoint = models.CharField(
+        max_length=500,
+        blank=True,
+        help_text=_(
+            "Base URL of the API (for example https://api.openai.com/v1), the URL to fetch, or host:port for TCP."
+        ),
+    )
+    upstream_model = models.CharField(
+        max_length=200, blank=True, help_text=_("The model id sent to the API; empty means the slug.")
+    )
+    probe_config = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text=_('Probe options, for example {"max_tokens": 16} or {"conditions": ["[STATUS] == 200"]}.'),
+    )
+    credential = models.ForeignKey(Credential, on_delete=models.SET_NULL, null=True, blank=True, related_name="models")
+    interval_seconds = models.PositiveIntegerField(
+        default=60, validators=[MinValueValidator(MIN_INTERVAL_SECONDS), MaxValueValidator(86400)]
+    )
+    timeout_seconds = models.FloatField(default=30, validators=[MinValueValidator(0.1)])
+    latency_threshold_ms = models.PositiveIntegerField(
+        default=10000, help_text=_("Total latency above this is degraded performance.")
+    )
+    ttft_threshold_ms = models.PositiveIntegerField(
+        default=5000, help_text=_("Time to first token above this is degraded performance (streamed probes).")
+    )
+    failures_to_confirm = models.PositiveSmallIntegerField(
+        default=2, validators=[MinValueValidator(1)], help_text=_("Consecutive failures before an outage is declared.")
+    )
+    successes_to_recover = models.PositiveSmallIntegerField(
+        default=2, validators=[MinValueValidator(1)], help_text=_("Consecutive successes before recovery.")
+    )
+
+    public = models.BooleanField(default=True)
+    enabled = models.BooleanField(default=True)
+    display_order = models.IntegerField(default=0)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    updated_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        ordering = ["provider__display_order", "provider__name", "display_order", "name"]
+        constraints = [models.UniqueConstraint(fields=["provider", "slug"], name="unique_model_slug_per_provider")]
+        verbose_name = _("AI model")
+
+    def __str__(self) -> str:
+        return f"{self.provider.slug}/{self.slug}" if self.provider_id else self.slug
+
+    def save(self, *args, **kwargs) -> None:
+        # Not auto_now: fixtures (raw saves) that omit the field still get a value from the default.
+        self.updated_at = timezone.now()
+        if kwargs.get("update_fields") is not None:
+            kwargs["update_fields"] = {*kwargs["update_fields"], "updated_at"}
+        super().save(*args, **kwargs)
+
+    @property
+    def public_slug(self) -> str:
+        return f"{self.provider.slug}/{self.slug}"
+
+    def clean(self) -> None:
+        errors: dict[str, str] = {}
+        if self.probe_kind in URL_PROBES:
+            try:
+                URLValidator(schemes=["http", "https"])(self.endpoint)
+            except ValidationError:
+                errors["endpoint"] = _("Enter an http(s) URL, for example https://api.example.com/v1.")
+        elif self.probe_kind == ProbeKind.TCP:
+            parts = urlsplit(f"//{self.endpoint}")
+            try:
+                port = parts.port
+            except ValueError:
+                port = None
+            if not parts.hostname or not port:
+                errors["endpoint"] = _("Enter host:port, for example db.example.com:5432.")
+        if self.interval_seconds is not None and self.interval_seconds < MIN_INTERVAL_SECONDS:
+            errors["interval_seconds"] = _("The interval must be at least %(n)d seconds.") % {"n": MIN_INTERVAL_SECONDS}
+        if (
+            self.timeout_seconds is not None
+            and self.interval_seconds is not None
+            and self.timeout_seconds > self.interval_seconds
+        ):
+            errors["timeout_seconds"] = _("The timeout cannot be longer than the interval.")
+        if not isinstance(self.probe_config, dict):
+            errors["probe_config"] = _("Probe options must be a JSON object.")
+        if errors:
+            raise ValidationError(errors)
+
+
+class ModelStatus(models.Model):
+    """The current status of one model. Exactly one per model, created with it (a database trigger)."""
+
+    model = models.OneToOneField(AIModel, on_delete=models.CASCADE, related_name="status_row")
+    # Database defaults, so that the row the trigger inserts is complete on every creation path.
+    status = models.CharField(
+        max_length=30, choices=Status.choices, default=Status.UNKNOWN, db_default=Status.UNKNOWN, db_index=True
+    )
+    since = models.DateTimeField(db_default=Now())
+    last_checked_at = models.DateTimeField(null=True, blank=True)
+    last_latency_ms = models.FloatField(null=True, blank=True)
+    message = models.TextField(blank=True, default="", db_default="")
+    manual = models.BooleanField(
+        default=False, db_default=False, help_text=_("Set by an operator; evidence does not change it.")
+    )
+
+    class Meta:
+        verbose_name = _("model status")
+        verbose_name_plural = _("model statuses")
+
+    def __str__(self) -> str:
+        return f"{self.model_id}: {self.status}"
+
+
+class StatusChange(models.Model):
+    """One row per transition. The increasing id is the event sequence live updates and alerts use."""
+
+    class Source(models.TextChoices):
+        COLLECTOR = "collector", _("Collector")
+        OPERATOR = "operator", _("Operator")
+        STALENESS = "staleness", _("No fresh evidence")
+        MAINTENANCE = "maintenance", _("Maintenance")
+
+    model = models.ForeignKey(AIModel, on_delete=models.CASCADE, related_name="status_changes")
+    from_status = models.CharField(max_length=30, choices=Status.choices)
+    to_status = models.CharField(max_length=30, choices=Status.choices)
+    at = models.DateTimeField(db_index=True)
+    reason = models.TextField(blank=True)
+    manual = models.BooleanField(default=False)
+    source = models.CharField(max_length=20, choices=Source.choices, default=Source.COLLECTOR)
+
+    class Meta:
+        ordering = ["id"]
+        indexes = [models.Index(fields=["model", "-id"], name="statuschange_model_recent")]
+
+    def __str__(self) -> str:
+        return f"#{self.pk} {self.model_id}: {self.from_status} -> {self.to_status}"

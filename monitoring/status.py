@@ -1,0 +1,54 @@
+"""The status vocabulary (Atlassian Statuspage's, plus `unknown`) and what may be shown without evidence."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+
+class Status(models.TextChoices):
+    UNKNOWN = "unknown", _("Unknown")
+    OPERATIONAL = "operational", _("Operational")
+    DEGRADED_PERFORMANCE = "degraded_performance", _("Degraded performance")
+    PARTIAL_OUTAGE = "partial_outage", _("Partial outage")
+    MAJOR_OUTAGE = "major_outage", _("Major outage")
+    UNDER_MAINTENANCE = "under_maintenance", _("Under maintenance")
+
+
+# Worst first: used to combine statuses (regions, providers, the page indicator).
+SEVERITY = {
+    Status.MAJOR_OUTAGE: 5,
+    Status.PARTIAL_OUTAGE: 4,
+    Status.DEGRADED_PERFORMANCE: 3,
+    Status.UNDER_MAINTENANCE: 2,
+    Status.UNKNOWN: 1,
+    Status.OPERATIONAL: 0,
+}
+
+
+def stale_after(interval_seconds: int) -> timedelta:
+    return timedelta(seconds=interval_seconds * settings.STALE_AFTER_INTERVALS)
+
+
+def displayed_status(
+    status: str,
+    *,
+    last_checked_at: datetime | None,
+    interval_seconds: int,
+    manual: bool,
+    now: datetime,
+) -> str:
+    """The status a reader may be shown: evidence older than the staleness window is no evidence.
+
+    Applied on every read for display, so the page says `unknown` even when every collector
+    (and the periodic sweep with them) is dead. A manual status is an operator's statement and
+    is shown as set.
+    """
+    if manual or status in (Status.UNKNOWN, Status.UNDER_MAINTENANCE):
+        return status
+    if last_checked_at is None or now - last_checked_at > stale_after(interval_seconds):
+        return Status.UNKNOWN
+    return status

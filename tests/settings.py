@@ -1,0 +1,15 @@
+"""Test settings: the suite runs against real PostgreSQL and Redis, never a silent SQLite."""
+
+import os
+
+os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/aistatus")
+os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/15")
+os.environ.setdefault("SECRET_KEY", "test-only-secret-key")
+
+if not os.environ["DATABASE_URL"].startswith(("postgres", "timescale")) and not os.environ.get("TEST_ALLOW_SQLITE"):
+    raise SystemExit(
+        f"Tests run on PostgreSQL; DATABASE_URL is {os.environ['DATABASE_URL']!r}. "
+        "Set TEST_ALLOW_SQLITE=1 to run them on SQLite deliberately."
+    )
+
+from monitoring.settings import *  # noqa: E402,F403
