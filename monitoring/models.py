@@ -166,6 +166,15 @@ class AIModel(models.Model):
             errors["timeout_seconds"] = _("The timeout cannot be longer than the interval.")
         if not isinstance(self.probe_config, dict):
             errors["probe_config"] = _("Probe options must be a JSON object.")
+        else:
+            # The probe kind's own rules (unknown keys, bad values); the message names the option.
+            from collectors.probes import validate_probe_config
+            from collectors.probes.base import ProbeConfigError
+
+            try:
+                validate_probe_config(self.probe_kind, self.probe_config)
+            except ProbeConfigError as exc:
+                errors["probe_config"] = str(exc)
         if errors:
             raise ValidationError(errors)
 
@@ -217,3 +226,48 @@ class StatusChange(models.Model):
 
     def __str__(self) -> str:
         return f"#{self.pk} {self.model_id}: {self.from_status} -> {self.to_status}"
+
+
+class Maintenance(models.Model):
+    """A planned window during which a model (or every model of a provider) is under maintenance."""
+
+    title = models.CharField(max_length=200)
+    provider = models.ForeignKey(Provider, on_delete=models.CASCADE, null=True, blank=True, related_name="maintenances")
+    model = models.ForeignKey(AIModel, on_delete=models.CASCADE, null=True, blank=True, related_name="maintenances")
+    starts_at = models.DateTimeField(db_index=True)
+    ends_at = models.DateTimeField(db_index=True)
+    description = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["starts_at"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(provider__isnull=False) | models.Q(model__isnull=False),
+                name="maintenance_has_a_target",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(ends_at__gt=models.F("starts_at")), name="maintenance_ends_after_start"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.title
+
+    def clean(self) -> None:
+        if not self.provider_id and not self.model_id:
+            raise ValidationError(_("Choose a model or a provider."))
+        if self.starts_at and self.ends_at and self.ends_at <= self.starts_at:
+            raise ValidationError({"ends_at": _("The end must come after the start.")})
+
+    @classmethod
+    def active_model_ids(cls, now, model_ids=None) -> set[int]:
+        """Ids of the models under maintenance at `now` (optionally among `model_ids`)."""
+        windows = cls.objects.filter(starts_at__lte=now, ends_at__gt=now)
+        direct = set(windows.exclude(model=None).values_list("model_id", flat=True))
+        providers = set(windows.exclude(provider=None).values_list("provider_id", flat=True))
+        if providers:
+            by_provider = AIModel.objects.filter(provider_id__in=providers)
+            if model_ids is not None:
+                by_provider = by_provider.filter(pk__in=model_ids)
+            direct |= set(by_provider.values_list("pk", flat=True))
+        return direct if model_ids is None else direct & set(model_ids)

@@ -115,7 +115,19 @@ else:
 # Celery: Redis (or any broker URL) in production; without one, a filesystem broker under var/
 # so that `make run` needs no server.
 CELERY_BROKER_URL = env("CELERY_BROKER_URL", default=REDIS_URL or "filesystem://")
-CELERY_BROKER_DATA_DIR = VAR_DIR / "broker"
+if CELERY_BROKER_URL.startswith("filesystem://"):
+    _broker_dir = VAR_DIR / "broker"
+    (_broker_dir / "processed").mkdir(parents=True, exist_ok=True)
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "data_folder_in": str(_broker_dir),
+        "data_folder_out": str(_broker_dir),
+        "processed_folder": str(_broker_dir / "processed"),
+        "store_processed": False,
+    }
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -155,6 +167,18 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
 }
+
+# Collectors. A worker serves the regions whose queues it consumes (probes.<region>); beat schedules
+# a probing round for every region listed here.
+COLLECTOR_REGIONS = env.list("COLLECTOR_REGIONS", default=["default"])
+COLLECTOR_CONCURRENCY = env.int("COLLECTOR_CONCURRENCY", default=500)
+COLLECTOR_BATCH_LIMIT = env.int("COLLECTOR_BATCH_LIMIT", default=5000)
+COLLECTOR_SPOOL_DIR = env.path("COLLECTOR_SPOOL_DIR", default=VAR_DIR / "spool")
+RESULT_RETENTION_DAYS = env.int("RESULT_RETENTION_DAYS", default=14)
+MINUTE_ROLLUP_RETENTION_DAYS = env.int("MINUTE_ROLLUP_RETENTION_DAYS", default=7)
+HOUR_ROLLUP_RETENTION_DAYS = env.int("HOUR_ROLLUP_RETENTION_DAYS", default=90)
+DAY_ROLLUP_RETENTION_DAYS = env.int("DAY_ROLLUP_RETENTION_DAYS", default=400)
+ROLLUP_GRACE_SECONDS = env.int("ROLLUP_GRACE_SECONDS", default=120)
 
 # How many probe intervals may pass without a result before a status is no longer trusted.
 STALE_AFTER_INTERVALS = env.int("STALE_AFTER_INTERVALS", default=3)

@@ -33,3 +33,24 @@ def staff_api(staff):
 @pytest.fixture
 def anon_api():
     return APIClient()
+
+
+@pytest.fixture(scope="session")
+def simulator():
+    """One simulator for the session; tests set the models they need with `sim.app.set_scenario`."""
+    from collectors.simulator import serve_in_background
+
+    with serve_in_background({"seed": 1, "defaults": {"ttft_ms": 5, "tokens_per_s": 2000}, "models": {}}) as sim:
+        yield sim
+
+
+@pytest.fixture
+def scenario(simulator):
+    """Install a scenario (dict of model name -> behaviour) for one test."""
+
+    def install(models: dict, **top) -> None:
+        simulator.app.set_scenario(
+            {"seed": 1, "defaults": {"ttft_ms": 5, "latency_ms": 5, "tokens_per_s": 2000}, "models": models, **top}
+        )
+
+    return install

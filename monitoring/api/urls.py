@@ -1,6 +1,7 @@
 from django.urls import path
 from drf_spectacular.views import SpectacularAPIView
 
+from collectors.api.ingest import IngestView
 from monitoring.api.views import AIModelViewSet
 
 model_list = AIModelViewSet.as_view({"get": "list", "post": "create"})
@@ -16,5 +17,6 @@ urlpatterns = [
     path("v1/models/<slug:provider>/<slug:model>/", model_detail, name="api-model-detail-slug"),
     path("v1/models/<slug:provider>/<slug:model>/disable/", model_disable, name="api-model-disable-slug"),
     path("v1/models/<slug:provider>/<slug:model>/enable/", model_enable, name="api-model-enable-slug"),
+    path("v1/ingest/", IngestView.as_view(), name="api-ingest"),
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
 ]

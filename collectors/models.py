@@ -1,0 +1,131 @@
+"""Evidence: check results (a time series), their rollups, the probe schedule and remote collectors' tokens."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+
+from django.db import models
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+from timescale.db.models.fields import TimescaleDateTimeField
+
+from collectors.probes.base import Outcome
+from monitoring.models import AIModel
+
+
+class CheckResult(models.Model):
+    """One probe's result. On TimescaleDB this table is a hypertable on `time` (see collectors/timescale.py)."""
+
+    # A plain timestamp column under the PostgreSQL and SQLite engines; the TimescaleDB engine turns
+    # the table into a hypertable partitioned by it, one chunk a day.
+    time = TimescaleDateTimeField(interval="1 day", default=timezone.now)
+    model = models.ForeignKey(AIModel, on_delete=models.CASCADE, related_name="check_results", db_index=False)
+    region = models.CharField(max_length=32, default="default")
+    outcome = models.CharField(max_length=20, choices=Outcome.choices)
+    http_status = models.PositiveSmallIntegerField(null=True, blank=True)
+    latency_ms = models.FloatField(null=True, blank=True)
+    ttft_ms = models.FloatField(null=True, blank=True)
+    tokens_per_s = models.FloatField(null=True, blank=True)
+    error = models.TextField(blank=True, default="")
+
+    class Meta:
+        indexes = [
+            # The latest results of a model, and a model's time range.
+            models.Index(fields=["model", "-time"], name="checkresult_model_time"),
+            # Retention and rollups scan by time alone.
+            models.Index(fields=["time"], name="checkresult_time"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.model_id} {self.time:%Y-%m-%d %H:%M:%S} {self.outcome}"
+
+
+class Period(models.TextChoices):
+    MINUTE = "minute", _("minute")
+    HOUR = "hour", _("hour")
+    DAY = "day", _("day")
+
+
+class CheckRollup(models.Model):
+    """Results of one model over one minute, hour or day: counts by outcome and latency figures."""
+
+    model = models.ForeignKey(AIModel, on_delete=models.CASCADE, related_name="rollups", db_index=False)
+    period = models.CharField(max_length=6, choices=Period.choices)
+    bucket = models.DateTimeField()
+    total = models.PositiveIntegerField(default=0)
+    ok = models.PositiveIntegerField(default=0)
+    provider_fault = models.PositiveIntegerField(default=0)
+    probe_fault = models.PositiveIntegerField(default=0)
+    rate_limited = models.PositiveIntegerField(default=0)
+    timeout = models.PositiveIntegerField(default=0)
+    broken_stream = models.PositiveIntegerField(default=0)
+    latency_p50_ms = models.FloatField(null=True)
+    latency_p95_ms = models.FloatField(null=True)
+    latency_max_ms = models.FloatField(null=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["model", "period", "bucket"], name="unique_rollup_bucket"),
+        ]
+        indexes = [models.Index(fields=["period", "bucket"], name="rollup_period_bucket")]
+
+    def __str__(self) -> str:
+        return f"{self.model_id} {self.period} {self.bucket:%Y-%m-%d %H:%M}"
+
+    @property
+    def failures(self) -> int:
+        """Results that count against the provider."""
+        return self.provider_fault + self.timeout + self.broken_stream
+
+
+class RollupCursor(models.Model):
+    """Up to where each period's rollups are complete. Writers of late results move it back."""
+
+    period = models.CharField(max_length=6, choices=Period.choices, unique=True)
+    complete_until = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"{self.period} until {self.complete_until}"
+
+
+class ProbeSlot(models.Model):
+    """When a model is next due in one region. Workers claim due slots with a skip-locked update."""
+
+    model = models.ForeignKey(AIModel, on_delete=models.CASCADE, related_name="probe_slots")
+    region = models.CharField(max_length=32, default="default")
+    next_due_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["model", "region"], name="unique_probe_slot")]
+        indexes = [models.Index(fields=["region", "next_due_at"], name="probeslot_due")]
+
+    def __str__(self) -> str:
+        return f"{self.model_id}@{self.region} due {self.next_due_at}"
+
+
+def _hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+class CollectorToken(models.Model):
+    """Lets a remote collector push results. Only a hash is stored; the token is shown once."""
+
+    name = models.CharField(max_length=100, unique=True)
+    region = models.CharField(max_length=32, default="default", help_text=_("Region its results are recorded under."))
+    token_hash = models.CharField(max_length=64, unique=True, editable=False)
+    active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    last_used_at = models.DateTimeField(null=True, blank=True, editable=False)
+
+    def __str__(self) -> str:
+        return self.name
+
+    @classmethod
+    def issue(cls, name: str, region: str = "default") -> tuple[CollectorToken, str]:
+        token = "col_" + secrets.token_urlsafe(32)
+        return cls.objects.create(name=name, region=region, token_hash=_hash_token(token)), token
+
+    @classmethod
+    def authenticate(cls, token: str) -> CollectorToken | None:
+        return cls.objects.filter(token_hash=_hash_token(token), active=True).first()

@@ -1,0 +1,228 @@
+"""What every probe takes and returns, and how an HTTP answer is classified."""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import aiohttp
+from django.db import models
+
+
+class Outcome(models.TextChoices):
+    OK = "ok", "ok"
+    # The provider failed: 5xx, 529 overloaded, a malformed answer, an unmet condition.
+    PROVIDER_FAULT = "provider_fault", "provider fault"
+    # Our side failed: 401/403 (key), 402/quota, 400/404/422 (invalid request, unknown model), bad config.
+    PROBE_FAULT = "probe_fault", "probe or account fault"
+    # 429 on our own key.
+    RATE_LIMITED = "rate_limited", "rate limited"
+    TIMEOUT = "timeout", "timeout"
+    BROKEN_STREAM = "broken_stream", "broken stream"
+
+
+@dataclass(frozen=True, slots=True)
+class ProbeTarget:
+    """Everything a probe needs, detached from the ORM so probes run without a database."""
+
+    model_id: int
+    probe_kind: str
+    endpoint: str
+    upstream_model: str
+    api_key: str = ""
+    timeout_s: float = 30.0
+    config: dict[str, Any] = field(default_factory=dict)
+    region: str = "default"
+
+
+@dataclass(slots=True)
+class ProbeResult:
+    outcome: str
+    http_status: int | None = None
+    latency_ms: float | None = None
+    ttft_ms: float | None = None
+    tokens_per_s: float | None = None
+    error: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.outcome == Outcome.OK
+
+
+class ProbeConfigError(ValueError):
+    """A probe's configuration is unusable; the message names the field."""
+
+
+def classify_http_status(status: int) -> str:
+    if 200 <= status < 300:
+        return Outcome.OK
+    if status == 429:
+        return Outcome.RATE_LIMITED
+    if status in (401, 402, 403, 400, 404, 405, 413, 415, 422):
+        return Outcome.PROBE_FAULT
+    # 408, 5xx, 529 (overloaded) and anything unexpected count against the provider.
+    return Outcome.PROVIDER_FAULT
+
+
+def error_text(status: int, body: str, limit: int = 300) -> str:
+    return f"HTTP {status}: {body.strip()[:limit]}"
+
+
+# --- Shared by the probe modules -------------------------------------------------------------------------------------
+
+# How much of an error body is worth reading: enough for a message, never a whole page.
+ERROR_BODY_BYTES = 4096
+
+# A line longer than this in a stream is not an event a probe asked for.
+MAX_LINE_BYTES = 1 << 20
+
+
+class IncompleteLine(ConnectionError):
+    """A stream ended in the middle of a line: the connection was cut."""
+
+
+class MalformedStream(ValueError):
+    """A stream that is not the event stream asked for."""
+
+
+# A connection cut while the body streams: the answer started and never finished.
+STREAM_CUT_ERRORS: tuple[type[BaseException], ...] = (
+    aiohttp.ClientPayloadError,
+    aiohttp.ClientConnectionError,
+    ConnectionError,
+)
+
+
+_raw_decode = json.JSONDecoder().raw_decode
+
+
+def parse_json(data: bytes) -> Any:
+    """json.loads for one stream event, without its per-call overhead: it runs for every event of every probe."""
+    text = data.decode()
+    value, end = _raw_decode(text)
+    if end != len(text):
+        raise ValueError("extra data after the JSON value")
+    return value
+
+
+async def line_batches(content: aiohttp.StreamReader) -> AsyncIterator[list[bytes]]:
+    """The complete lines of a stream (without line ends), one batch per network read.
+
+    Splitting whole reads is far cheaper than a readline per line. Raises IncompleteLine when the stream stops
+    within a line, and MalformedStream when a line grows past MAX_LINE_BYTES.
+    """
+    pending = b""
+    async for chunk in content.iter_any():
+        lines = (pending + chunk if pending else chunk).split(b"\n")
+        pending = lines.pop()
+        if len(pending) > MAX_LINE_BYTES:
+            raise MalformedStream(f"malformed stream: a line longer than {MAX_LINE_BYTES} bytes")
+        if lines:
+            yield lines
+    if pending.strip():
+        raise IncompleteLine("the stream stopped in the middle of a line")
+
+
+async def read_error(response: aiohttp.ClientResponse) -> str:
+    """The classified error text of a non-2xx answer, reading at most ERROR_BODY_BYTES of its body."""
+    try:
+        body = await response.content.read(ERROR_BODY_BYTES)
+    except STREAM_CUT_ERRORS:
+        body = b""
+    return error_text(response.status, body.decode("utf-8", "replace"))
+
+
+def answered(
+    response: aiohttp.ClientResponse, start: float, outcome: str, error: str = "", first: float | None = None
+) -> ProbeResult:
+    """A result for an answer that arrived, timed from start; first is when the first token came, if it did.
+
+    start and first are time.perf_counter() readings.
+    """
+    ttft_ms = None if first is None else (first - start) * 1000.0
+    return ProbeResult(outcome, response.status, elapsed_ms(start), ttft_ms=ttft_ms, error=error)
+
+
+async def http_failure(response: aiohttp.ClientResponse, start: float) -> ProbeResult:
+    """A non-2xx answer: classified by its status, with the start of its body as the error."""
+    latency_ms = elapsed_ms(start)
+    error = await read_error(response)
+    return ProbeResult(classify_http_status(response.status), response.status, latency_ms, error=error)
+
+
+def cut_text(exc: BaseException, what: str = "stream") -> str:
+    return f"{what} cut: {str(exc) or type(exc).__name__}"
+
+
+def elapsed_ms(start: float) -> float:
+    return (time.perf_counter() - start) * 1000.0
+
+
+def tokens_per_second(tokens: int, first: float | None, end: float) -> float | None:
+    if not tokens or first is None or end <= first:
+        return None
+    return tokens / (end - first)
+
+
+def join_url(endpoint: str, path: str) -> str:
+    return endpoint.rstrip("/") + path
+
+
+# Config checks. Every message starts with the field it is about, so a form or an API answer can point at it.
+# An option that is present must be valid: null is not a way to ask for the default.
+
+_HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
+
+
+def check_keys(config: Any, allowed: frozenset[str]) -> dict[str, Any]:
+    if not isinstance(config, dict):
+        raise ProbeConfigError("probe_config: must be a JSON object")
+    unknown = sorted(set(config) - allowed)
+    if unknown:
+        listed = ", ".join(sorted(allowed)) or "none"
+        raise ProbeConfigError(f"probe_config.{unknown[0]}: unknown option (allowed: {listed})")
+    return config
+
+
+def check_int(config: dict[str, Any], key: str, low: int, high: int) -> None:
+    if key in config and (type(config[key]) is not int or not low <= config[key] <= high):
+        raise ProbeConfigError(f"probe_config.{key}: must be an integer from {low} to {high}")
+
+
+def check_number(config: dict[str, Any], key: str, low: float, high: float) -> None:
+    if key in config and (type(config[key]) not in (int, float) or not low <= config[key] <= high):
+        raise ProbeConfigError(f"probe_config.{key}: must be a number from {low:g} to {high:g}")
+
+
+def check_text(config: dict[str, Any], key: str, max_length: int = 4000) -> None:
+    if key not in config:
+        return
+    value = config[key]
+    if not isinstance(value, str) or not value.strip() or len(value) > max_length:
+        raise ProbeConfigError(f"probe_config.{key}: must be a non-empty string of at most {max_length} characters")
+
+
+def check_path(config: dict[str, Any], key: str = "path") -> None:
+    if key not in config:
+        return
+    value = config[key]
+    if not isinstance(value, str) or not value.startswith("/") or any(c.isspace() for c in value):
+        raise ProbeConfigError(f"probe_config.{key}: must be a URL path starting with / and without spaces")
+
+
+def check_headers(config: dict[str, Any], key: str = "headers") -> None:
+    if key not in config:
+        return
+    value = config[key]
+    if not isinstance(value, dict):
+        raise ProbeConfigError(f"probe_config.{key}: must be an object of header names to string values")
+    for name, header_value in value.items():
+        if not isinstance(name, str) or not _HEADER_NAME.match(name):
+            raise ProbeConfigError(f"probe_config.{key}: {name!r} is not a valid header name")
+        # A line break in a value would smuggle another header into the request.
+        if not isinstance(header_value, str) or "\r" in header_value or "\n" in header_value:
+            raise ProbeConfigError(f"probe_config.{key}.{name}: must be a string on one line")

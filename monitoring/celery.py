@@ -1,0 +1,31 @@
+"""The Celery app: beat schedules probing rounds and upkeep; workers probe (one queue per region)."""
+
+import os
+
+from celery import Celery
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "monitoring.settings")
+
+app = Celery("monitoring")
+app.config_from_object("django.conf:settings", namespace="CELERY")
+app.autodiscover_tasks(["collectors"])
+
+
+@app.on_after_finalize.connect
+def schedule_periodic_tasks(sender: Celery, **kwargs) -> None:
+    from django.conf import settings
+
+    from collectors.tasks import apply_retention, run_due_probes, sweep_statuses, update_rollups
+
+    for region in settings.COLLECTOR_REGIONS:
+        # A round every second picks up whatever is due; a round nobody took within 5 s is dropped,
+        # the next one covers it.
+        sender.add_periodic_task(
+            1.0,
+            run_due_probes.s(region),
+            name=f"probe {region}",
+            options={"queue": f"probes.{region}", "expires": 5},
+        )
+    sender.add_periodic_task(10.0, sweep_statuses.s(), name="sweep statuses", options={"expires": 10})
+    sender.add_periodic_task(60.0, update_rollups.s(), name="update rollups", options={"expires": 60})
+    sender.add_periodic_task(3600.0, apply_retention.s(), name="apply retention", options={"expires": 3600})
