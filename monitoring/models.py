@@ -271,3 +271,51 @@ class Maintenance(models.Model):
                 by_provider = by_provider.filter(pk__in=model_ids)
             direct |= set(by_provider.values_list("pk", flat=True))
         return direct if model_ids is None else direct & set(model_ids)
+
+
+class Incident(models.Model):
+    """An incident on the public page, with Statuspage's lifecycle. Opened by hand or by the alerts app."""
+
+    class State(models.TextChoices):
+        INVESTIGATING = "investigating", _("Investigating")
+        IDENTIFIED = "identified", _("Identified")
+        MONITORING = "monitoring", _("Monitoring")
+        RESOLVED = "resolved", _("Resolved")
+
+    class Impact(models.TextChoices):
+        NONE = "none", _("None")
+        MINOR = "minor", _("Minor")
+        MAJOR = "major", _("Major")
+        CRITICAL = "critical", _("Critical")
+
+    title = models.CharField(max_length=200)
+    state = models.CharField(max_length=20, choices=State.choices, default=State.INVESTIGATING, db_index=True)
+    impact = models.CharField(max_length=10, choices=Impact.choices, default=Impact.MINOR)
+    provider = models.ForeignKey(Provider, on_delete=models.SET_NULL, null=True, blank=True, related_name="incidents")
+    models_affected = models.ManyToManyField(AIModel, blank=True, related_name="incidents")
+    automatic = models.BooleanField(default=False, help_text=_("Opened by the collectors' evidence."))
+    started_at = models.DateTimeField(default=timezone.now, db_index=True)
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    updated_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        ordering = ["-started_at"]
+
+    def __str__(self) -> str:
+        return self.title
+
+
+class IncidentUpdate(models.Model):
+    """One message in an incident's timeline; its state becomes the incident's state."""
+
+    incident = models.ForeignKey(Incident, on_delete=models.CASCADE, related_name="updates")
+    state = models.CharField(max_length=20, choices=Incident.State.choices)
+    body = models.TextField()
+    at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.incident_id} {self.state}"

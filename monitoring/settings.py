@@ -35,6 +35,8 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "monitoring",
     "collectors",
+    "statuspage",
+    "alerts",
 ]
 
 MIDDLEWARE = [

@@ -1,11 +1,16 @@
+from django.conf.urls.i18n import i18n_patterns
 from django.contrib import admin
 from django.urls import include, path
 
 from monitoring import health
+from statuspage.urls import localized_urlpatterns
 
 urlpatterns = [
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
     path("admin/", admin.site.urls),
     path("api/", include("monitoring.api.urls")),
+    path("api/", include("alerts.urls")),
+    path("", include("statuspage.urls")),
+    *i18n_patterns(*localized_urlpatterns, prefix_default_language=True),
 ]
