@@ -1,8 +1,24 @@
-"""ASGI entry point: HTTP today; WebSocket and SSE join it as live updates land."""
+"""ASGI entry point: HTTP behind the snapshot edge (prerendered public reads), WebSocket for live events."""
 
 import os
 
 from django.core.asgi import get_asgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "monitoring.settings")
-application = get_asgi_application()
+django_application = get_asgi_application()
+
+# Imported once the apps are loaded.
+from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
+from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
+from django.urls import path  # noqa: E402
+
+from monitoring.edge import SnapshotEdge  # noqa: E402
+from monitoring.realtime.consumers import StatusConsumer  # noqa: E402
+
+application = ProtocolTypeRouter(
+    {
+        "http": SnapshotEdge(django_application),
+        # Browsers from other sites may not open the stream: Origin must match ALLOWED_HOSTS.
+        "websocket": AllowedHostsOriginValidator(URLRouter([path("ws/status/", StatusConsumer.as_asgi())])),
+    }
+)

@@ -29,6 +29,7 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    "channels",
     "rest_framework",
     "rest_framework.authtoken",
     "django_filters",
@@ -181,6 +182,16 @@ MINUTE_ROLLUP_RETENTION_DAYS = env.int("MINUTE_ROLLUP_RETENTION_DAYS", default=7
 HOUR_ROLLUP_RETENTION_DAYS = env.int("HOUR_ROLLUP_RETENTION_DAYS", default=90)
 DAY_ROLLUP_RETENTION_DAYS = env.int("DAY_ROLLUP_RETENTION_DAYS", default=400)
 ROLLUP_GRACE_SECONDS = env.int("ROLLUP_GRACE_SECONDS", default=120)
+
+# Live updates: how often each server process reads the event log (with a working Redis
+# subscription, and without one), and how many live connections one process accepts.
+REALTIME_POLL_SECONDS = env.float("REALTIME_POLL_SECONDS", default=5.0)
+REALTIME_FALLBACK_POLL_SECONDS = env.float("REALTIME_FALLBACK_POLL_SECONDS", default=1.0)
+REALTIME_MAX_CONNECTIONS = env.int("REALTIME_MAX_CONNECTIONS", default=20000)
+REALTIME_HEARTBEAT_SECONDS = env.float("REALTIME_HEARTBEAT_SECONDS", default=15.0)
+
+# The public page's name, shown in its title and feeds.
+SITE_NAME = env("SITE_NAME", default="AI model status")
 
 # How many probe intervals may pass without a result before a status is no longer trusted.
 STALE_AFTER_INTERVALS = env.int("STALE_AFTER_INTERVALS", default=3)

@@ -8,6 +8,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from monitoring.models import ModelStatus, StatusChange
+from monitoring.realtime.events import publish_after_commit
 from monitoring.status import Status
 
 # Event readers ask for "every StatusChange after id N". Ids are handed out at insert time but
@@ -70,4 +71,6 @@ def record_status(
             fields += ["status", "manual", "message"]
         if fields:
             row.save(update_fields=fields)
+        if change is not None:
+            publish_after_commit(change)
     return change

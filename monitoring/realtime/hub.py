@@ -1,0 +1,254 @@
+"""One event subscription per server process, fanned out in memory to every connected client.
+
+Per-client channel-layer groups drop messages over capacity and slow down with many members, so
+each process follows the event log once: a Redis subscription for sub-second delivery, and the
+database's StatusChange log as the source of truth (polled every few seconds, and read to fill any
+gap). Events are delivered in sequence order. Each client has a bounded queue: a client that does
+not keep up is dropped (it reconnects and resumes), and never slows the others.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections import deque
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.conf import settings
+from django.db import DatabaseError, connections
+
+from monitoring.models import StatusChange
+from monitoring.realtime.events import CHANNEL, status_change_event
+from monitoring.snapshot_store import store as snapshot_store
+
+log = logging.getLogger(__name__)
+
+REPLAY_LIMIT = 1000  # a client further behind than this refetches the snapshot
+RECENT = 2000  # events kept in memory for replay without a database query
+QUEUE_SIZE = 500  # events a client may fall behind before it is dropped
+
+_db_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="event-log")
+
+
+def _fetch_after(after: int, limit: int) -> list[dict[str, Any]]:
+    rows = (
+        StatusChange.objects.filter(pk__gt=after, model__public=True)
+        .select_related("model__provider")
+        .order_by("pk")[:limit]
+    )
+    return [status_change_event(c, f"{c.model.provider.slug}/{c.model.slug}") for c in rows]
+
+
+def _latest() -> int:
+    from monitoring.snapshot import latest_sequence
+
+    return latest_sequence()
+
+
+def _sequence_exists(seq: int) -> bool:
+    return StatusChange.objects.filter(pk=seq).exists()
+
+
+@dataclass(eq=False)
+class Client:
+    queue: asyncio.Queue = field(default_factory=lambda: asyncio.Queue(QUEUE_SIZE))
+    on_drop: Callable[[], None] | None = None
+    dropped: bool = False
+
+
+class Hub:
+    def __init__(self) -> None:
+        self.clients: set[Client] = set()
+        self.last_seq = 0
+        self.recent: deque[dict[str, Any]] = deque(maxlen=RECENT)
+        self.redis_connected = False
+        self.snapshot_version: str | None = None
+        self._started = False
+        self._tasks: list[asyncio.Task] = []
+        self._catching_up = asyncio.Lock()
+        self._snapshot_refresh: asyncio.Task | None = None
+        self.dropped = 0
+        self.delivered = 0
+        # Sequences given to clients (hello, events): a client resuming from one of them needs no lookup.
+        self._handed_out: set[int] = set()
+
+    # -- lifecycle -------------------------------------------------------------------------------
+
+    async def ensure_started(self) -> None:
+        if self._started:
+            return
+        self._started = True
+        self.last_seq = await self._db(_latest)
+        snapshot = snapshot_store.peek()
+        self.snapshot_version = snapshot.version if snapshot else None
+        self._tasks.append(asyncio.create_task(self._poll_log(), name="event-log poll"))
+        self._schedule_snapshot_event()
+        if settings.REDIS_URL:
+            self._tasks.append(asyncio.create_task(self._follow_redis(), name="event subscription"))
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks.clear()
+        self._started = False
+
+    async def _db(self, fn, *args):
+        loop = asyncio.get_running_loop()
+        try:
+            return await loop.run_in_executor(_db_thread, fn, *args)
+        except DatabaseError:
+            await loop.run_in_executor(_db_thread, connections.close_all)
+            raise
+
+    # -- clients ---------------------------------------------------------------------------------
+
+    @property
+    def connection_count(self) -> int:
+        return len(self.clients)
+
+    def register(self, on_drop: Callable[[], None] | None = None) -> Client:
+        client = Client(on_drop=on_drop)
+        self.clients.add(client)
+        return client
+
+    def unregister(self, client: Client) -> None:
+        self.clients.discard(client)
+
+    async def backlog(self, after: int) -> list[dict[str, Any]] | None:
+        """Events after `after`, in order; None when the gap is too old or the sequence is unknown."""
+        if after == self.last_seq:
+            return []
+        if after > self.last_seq or after <= 0:
+            return None
+        if after not in self._handed_out and not await self._db(_sequence_exists, after):
+            return None
+        if self.recent and self.recent[0]["seq"] <= after:
+            return [e for e in self.recent if e["seq"] > after]
+        events = await self._db(_fetch_after, after, REPLAY_LIMIT + 1)
+        return None if len(events) > REPLAY_LIMIT else events
+
+    def hello(self) -> dict[str, Any]:
+        self._handed_out.add(self.last_seq)
+        return {"type": "hello", "seq": self.last_seq, "snapshot_version": self.snapshot_version}
+
+    def _broadcast(self, event: dict[str, Any]) -> None:
+        for client in list(self.clients):
+            try:
+                client.queue.put_nowait(event)
+                self.delivered += 1
+            except asyncio.QueueFull:
+                # Too slow: drop it rather than hold everyone back. It reconnects and resumes.
+                self.clients.discard(client)
+                client.dropped = True
+                self.dropped += 1
+                if client.on_drop:
+                    client.on_drop()
+
+    # -- following the event log -----------------------------------------------------------------
+
+    async def _catch_up(self) -> None:
+        async with self._catching_up:
+            try:
+                events = await self._db(_fetch_after, self.last_seq, 5000)
+                latest = await self._db(_latest)
+            except DatabaseError as exc:
+                log.warning("event log unavailable: %s", str(exc).strip().splitlines()[0])
+                return
+            self._emit(events)
+            # Changes of private models move the sequence too; never look at them again.
+            self.last_seq = max(self.last_seq, latest if not events else events[-1]["seq"])
+
+    def _emit(self, events: list[dict[str, Any]]) -> None:
+        emitted = False
+        for event in events:
+            if event["seq"] <= self.last_seq:
+                continue
+            self.last_seq = event["seq"]
+            self.recent.append(event)
+            if len(self._handed_out) > 100_000:
+                self._handed_out.clear()
+            self._handed_out.add(event["seq"])
+            self._broadcast(event)
+            emitted = True
+        if emitted:
+            snapshot_store.note_sequence(self.last_seq)
+            self._schedule_snapshot_event()
+
+    def _schedule_snapshot_event(self) -> None:
+        if self._snapshot_refresh is None or self._snapshot_refresh.done():
+            self._snapshot_refresh = asyncio.create_task(self._announce_snapshot())
+
+    async def _announce_snapshot(self) -> None:
+        from monitoring.edge import _snapshot_thread
+
+        await asyncio.sleep(0.05)  # let a burst of changes land in one build
+        try:
+            snapshot = await asyncio.get_running_loop().run_in_executor(_snapshot_thread, snapshot_store.get)
+        except Exception as exc:  # the next change or poll tries again
+            log.warning("snapshot refresh failed: %s", exc)
+            return
+        if snapshot.version != self.snapshot_version:
+            self.snapshot_version = snapshot.version
+            self._broadcast({"type": "snapshot", "seq": self.last_seq, "version": snapshot.version})
+
+    async def _poll_log(self) -> None:
+        while True:
+            subscribed = self.redis_connected
+            await asyncio.sleep(
+                settings.REALTIME_POLL_SECONDS if subscribed else settings.REALTIME_FALLBACK_POLL_SECONDS
+            )
+            await self._catch_up()
+
+    async def on_message(self, event: dict[str, Any]) -> None:
+        seq = event.get("seq", 0)
+        if seq <= self.last_seq:
+            return
+        if seq == self.last_seq + 1:
+            self._emit([event])
+        else:
+            await self._catch_up()  # something in between: read it from the log, in order
+
+    async def _follow_redis(self) -> None:
+        import json
+
+        import redis.asyncio as aioredis
+
+        backoff = 0.5
+        while True:
+            client = aioredis.Redis.from_url(settings.REDIS_URL, socket_connect_timeout=2, health_check_interval=10)
+            try:
+                async with client.pubsub() as pubsub:
+                    await pubsub.subscribe(CHANNEL)
+                    if not self.redis_connected:
+                        log.info("event subscription on Redis active")
+                    self.redis_connected = True
+                    backoff = 0.5
+                    await self._catch_up()  # whatever happened while not subscribed
+                    async for message in pubsub.listen():
+                        if message.get("type") != "message":
+                            continue
+                        try:
+                            event = json.loads(message["data"])
+                        except ValueError:
+                            continue
+                        await self.on_message(event)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # Redis away: the database poll carries events meanwhile
+                if self.redis_connected:
+                    log.warning("event subscription lost (%s); following the database log", exc)
+                self.redis_connected = False
+                await asyncio.sleep(backoff + backoff * 0.2 * (time.monotonic() % 1))
+                backoff = min(backoff * 2, 10.0)
+            finally:
+                with contextlib.suppress(Exception):
+                    await client.aclose()
+
+
+hub = Hub()

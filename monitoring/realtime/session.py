@@ -1,0 +1,72 @@
+"""One client's event stream, whatever the transport: hello, the missed events (or a resync), then live ones."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import Any
+
+from monitoring.realtime.hub import hub
+
+
+def parse_last_seq(value: str | None) -> int | None:
+    """A client's last sequence; None when absent. Raises ValueError when it is not a whole number."""
+    if value is None or value == "":
+        return None
+    seq = int(value)
+    if seq < 0:
+        raise ValueError("last_seq must not be negative")
+    return seq
+
+
+class EventSession:
+    def __init__(self, on_drop: Callable[[], None] | None = None) -> None:
+        self.client = hub.register(on_drop)
+        self.sent_seq = 0
+
+    @property
+    def dropped(self) -> bool:
+        return self.client.dropped
+
+    async def opening(self, last_seq: int | None) -> list[dict[str, Any]]:
+        """What to send first. Registered before reading the backlog, so nothing falls between the two."""
+        hello = hub.hello()
+        self.sent_seq = hello["seq"]
+        events: list[dict[str, Any]] = [hello]
+        if last_seq is not None:
+            backlog = await hub.backlog(last_seq)
+            if backlog is None:
+                events.append({"type": "resync", "seq": hub.last_seq})
+            else:
+                events += backlog
+                self.sent_seq = max([hello["seq"], *(e["seq"] for e in backlog)])
+        return events
+
+    async def resume(self, last_seq: int) -> list[dict[str, Any]]:
+        """A client asking mid-stream for what it missed after `last_seq`."""
+        backlog = await hub.backlog(last_seq)
+        if backlog is None:
+            return [{"type": "resync", "seq": hub.last_seq}]
+        fresh = [e for e in backlog if e["seq"] > self.sent_seq or e["seq"] > last_seq]
+        self.sent_seq = max([self.sent_seq, *(e["seq"] for e in fresh)])
+        return fresh
+
+    async def next_event(self, timeout: float) -> dict[str, Any] | None:
+        """The next live event, or None after `timeout` seconds without one (time for a heartbeat)."""
+        deadline = asyncio.get_running_loop().time() + timeout
+        while True:
+            remaining = deadline - asyncio.get_running_loop().time()
+            if remaining <= 0:
+                return None
+            try:
+                event = await asyncio.wait_for(self.client.queue.get(), remaining)
+            except TimeoutError:
+                return None
+            if event["type"] == "status_change":
+                if event["seq"] <= self.sent_seq:
+                    continue  # already sent in the backlog
+                self.sent_seq = event["seq"]
+            return event
+
+    def close(self) -> None:
+        hub.unregister(self.client)

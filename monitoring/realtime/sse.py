@@ -1,0 +1,54 @@
+"""GET /api/v1/events/: the event stream as Server-Sent Events, resumable with Last-Event-ID or ?last_seq=."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
+
+from monitoring.realtime.events import encode
+from monitoring.realtime.hub import hub
+from monitoring.realtime.session import EventSession, parse_last_seq
+
+RETRY_MS = 3000
+
+
+def _frame(event: dict) -> bytes:
+    seq_line = f"id: {event['seq']}\n" if event.get("seq") is not None else ""
+    return f"{seq_line}event: {event['type']}\ndata: {encode(event)}\n\n".encode()
+
+
+async def events_view(request: HttpRequest) -> HttpResponse:
+    if request.method != "GET":
+        return JsonResponse({"error": "GET only"}, status=405)
+    try:
+        last_seq = parse_last_seq(request.headers.get("Last-Event-ID") or request.GET.get("last_seq"))
+    except ValueError:
+        return JsonResponse({"error": "Last-Event-ID / last_seq must be a whole number"}, status=400)
+    await hub.ensure_started()
+    if hub.connection_count >= settings.REALTIME_MAX_CONNECTIONS:
+        return JsonResponse(
+            {"error": "too many live connections; retry later"}, status=503, headers={"Retry-After": "5"}
+        )
+    session = EventSession()
+    opening = await session.opening(last_seq)
+
+    async def stream() -> AsyncIterator[bytes]:
+        try:
+            yield f"retry: {RETRY_MS}\n\n".encode()
+            for event in opening:
+                yield _frame(event)
+            while not session.dropped:
+                event = await session.next_event(settings.REALTIME_HEARTBEAT_SECONDS)
+                if session.dropped:
+                    break
+                # A comment line keeps proxies from cutting an idle stream.
+                yield _frame(event) if event is not None else b": ping\n\n"
+        finally:
+            session.close()
+
+    response = StreamingHttpResponse(stream(), content_type="text/event-stream")
+    response["Cache-Control"] = "no-cache"
+    response["X-Accel-Buffering"] = "no"
+    return response

@@ -1,0 +1,249 @@
+"""The one status snapshot: built once, versioned, shared by every locale, page and API.
+
+The builder reads the registry, the statuses (as shown: stale evidence is `unknown`), 24 hours of
+latency rollups, 90 days of status history, open incidents and maintenance windows, and returns
+a JSON-ready document. Its version is the latest StatusChange sequence plus the build time.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.core.serializers.json import DjangoJSONEncoder
+from django.db.models import Max, Prefetch, Q
+from django.utils import timezone
+
+from monitoring.models import AIModel, Incident, IncidentUpdate, Maintenance, StatusChange
+from monitoring.status import SEVERITY, Status, displayed_status, stale_after
+from monitoring.uptime import daily_uptime, overall_uptime
+
+UPTIME_DAYS = 90
+# Even without a status change, a snapshot is rebuilt this often so history and latency stay fresh.
+MAX_AGE = timedelta(seconds=60)
+RECENT_INCIDENT_DAYS = 14
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    version: str
+    sequence: int
+    built_at: datetime
+    # The snapshot must be rebuilt by then: a shown status goes stale, or MAX_AGE passes.
+    valid_until: datetime
+    data: dict
+    body: bytes
+
+    @property
+    def etag(self) -> str:
+        return f'"{self.version}"'
+
+
+def latest_sequence() -> int:
+    return StatusChange.objects.aggregate(latest=Max("id"))["latest"] or 0
+
+
+def page_indicator(counts: dict[str, int]) -> str:
+    """Statuspage's indicator from the known statuses; unknown models are counted apart, never as up."""
+    known = sum(n for status, n in counts.items() if status != Status.UNKNOWN)
+    major = counts.get(Status.MAJOR_OUTAGE, 0)
+    if major and 2 * major >= known:
+        return "critical"
+    if major:
+        return "major"
+    if counts.get(Status.PARTIAL_OUTAGE) or counts.get(Status.DEGRADED_PERFORMANCE):
+        return "minor"
+    if counts.get(Status.UNDER_MAINTENANCE):
+        return "maintenance"
+    return "none"
+
+
+def _latency(model_ids: list[int], now: datetime) -> dict[int, dict]:
+    from collectors.models import CheckRollup  # the page reads stored evidence; collectors never import this
+
+    since = (now - timedelta(hours=23)).replace(minute=0, second=0, microsecond=0)
+    hours = [since + timedelta(hours=i) for i in range(24)]
+    rows = CheckRollup.objects.filter(model_id__in=model_ids, period="hour", bucket__gte=since).values_list(
+        "model_id", "bucket", "ok", "latency_p50_ms", "latency_p95_ms"
+    )
+    per_model: dict[int, dict[datetime, tuple]] = defaultdict(dict)
+    for model_id, bucket, ok, p50, p95 in rows:
+        per_model[model_id][bucket] = (ok, p50, p95)
+    out = {}
+    for model_id in model_ids:
+        buckets = per_model.get(model_id, {})
+        weighted = [(ok, p50, p95) for ok, p50, p95 in buckets.values() if p50 is not None and ok]
+        weight = sum(ok for ok, _, _ in weighted)
+        out[model_id] = {
+            "p50_ms": round(sum(ok * p50 for ok, p50, _ in weighted) / weight, 1) if weight else None,
+            "p95_ms": round(sum(ok * p95 for ok, _, p95 in weighted) / weight, 1) if weight else None,
+            "hourly_p50_ms": [
+                round(buckets[h][1], 1) if h in buckets and buckets[h][1] is not None else None for h in hours
+            ],
+        }
+    return out
+
+
+def _incidents(now: datetime) -> list[dict]:
+    recent = Q(resolved_at__isnull=True) | Q(resolved_at__gte=now - timedelta(days=RECENT_INCIDENT_DAYS))
+    incidents = (
+        Incident.objects.filter(recent)
+        .select_related("provider")
+        .prefetch_related(
+            Prefetch("models_affected", queryset=AIModel.objects.select_related("provider")),
+            Prefetch("updates", queryset=IncidentUpdate.objects.order_by("-at", "-id")),
+        )
+        .order_by("-started_at")
+    )
+    return [
+        {
+            "id": incident.pk,
+            "title": incident.title,
+            "state": incident.state,
+            "impact": incident.impact,
+            "provider": incident.provider.slug if incident.provider else None,
+            "models": sorted(m.public_slug for m in incident.models_affected.all() if m.public),
+            "automatic": incident.automatic,
+            "started_at": incident.started_at,
+            "resolved_at": incident.resolved_at,
+            "updated_at": incident.updated_at,
+            "updates": [{"state": u.state, "body": u.body, "at": u.at} for u in incident.updates.all()],
+        }
+        for incident in incidents
+    ]
+
+
+def _maintenances(now: datetime, public_models: dict[int, str], by_provider: dict[int, list[str]]) -> list[dict]:
+    windows = Maintenance.objects.filter(ends_at__gt=now, starts_at__lt=now + timedelta(days=30))
+    out = []
+    for window in windows.select_related("provider"):
+        models = [public_models[window.model_id]] if window.model_id in public_models else []
+        if window.provider_id:
+            models += by_provider.get(window.provider_id, [])
+        out.append(
+            {
+                "id": window.pk,
+                "title": window.title,
+                "description": window.description,
+                "starts_at": window.starts_at,
+                "ends_at": window.ends_at,
+                "active": window.starts_at <= now,
+                "provider": window.provider.slug if window.provider else None,
+                "models": sorted(set(models)),
+            }
+        )
+    return out
+
+
+def _stale_since(row, model: AIModel) -> datetime:
+    return (row.last_checked_at or row.since) + stale_after(model.interval_seconds)
+
+
+def _compact_day(day: dict) -> float | list | None:
+    """A day as the page draws it: null (no evidence), the uptime alone, or [uptime, major s, partial s, degraded s]."""
+    if day["uptime"] is None:
+        return None
+    figures = [day["major_outage_s"], day["partial_outage_s"], day["degraded_s"]]
+    return day["uptime"] if not any(figures) else [day["uptime"], *figures]
+
+
+def build_snapshot(now: datetime | None = None) -> Snapshot:
+    """Build the public document from the database. Every public model appears, with or without evidence."""
+    sequence = latest_sequence()  # read first: the snapshot is at least this fresh
+    now = now or timezone.now()
+    models = list(
+        AIModel.objects.filter(public=True)
+        .select_related("provider", "status_row")
+        .order_by("provider__display_order", "provider__name", "display_order", "name")
+    )
+    ids = [m.pk for m in models]
+    latency = _latency(ids, now)
+    uptime = daily_uptime(ids, UPTIME_DAYS, now)
+    valid_until = now + MAX_AGE
+    counts = dict.fromkeys(Status.values, 0)
+    providers: dict[int, dict] = {}
+    by_provider: dict[int, list[str]] = defaultdict(list)
+    items = []
+    for model in models:
+        row = model.status_row
+        status = displayed_status(
+            row.status,
+            last_checked_at=row.last_checked_at,
+            interval_seconds=model.interval_seconds,
+            manual=row.manual,
+            now=now,
+        )
+        if status != row.status:
+            reason = f"no result in the last {int(stale_after(model.interval_seconds).total_seconds())} s"
+        else:
+            reason = row.message
+        if status == row.status and not row.manual and row.last_checked_at and status != Status.UNKNOWN:
+            valid_until = min(valid_until, row.last_checked_at + stale_after(model.interval_seconds))
+        counts[status] += 1
+        provider = providers.setdefault(
+            model.provider_id,
+            {
+                "slug": model.provider.slug,
+                "name": model.provider.name,
+                "url": model.provider.url,
+                "status": Status.OPERATIONAL,
+                "model_count": 0,
+                "unknown_count": 0,
+            },
+        )
+        provider["model_count"] += 1
+        provider["unknown_count"] += status == Status.UNKNOWN
+        provider["status"] = max(provider["status"], status, key=SEVERITY.__getitem__)
+        by_provider[model.provider_id].append(model.public_slug)
+        days = uptime.get(model.pk, [])
+        items.append(
+            {
+                "id": model.pk,
+                "slug": model.public_slug,
+                "provider": model.provider.slug,
+                "model": model.slug,
+                "name": model.name,
+                "kind": model.kind,
+                "description": model.description,
+                "status": status,
+                "since": row.since if status == row.status else _stale_since(row, model),
+                "last_checked_at": row.last_checked_at,
+                "message": reason,
+                "manual": row.manual,
+                "interval_seconds": model.interval_seconds,
+                "latency": latency[model.pk],
+                "uptime": {
+                    "percent_90d": overall_uptime(days),
+                    "first_day": days[0]["date"] if days else None,
+                    "days": [_compact_day(day) for day in days],
+                },
+            }
+        )
+    for provider in providers.values():
+        # A provider whose models are all unknown is unknown, not operational.
+        if provider["unknown_count"] == provider["model_count"]:
+            provider["status"] = Status.UNKNOWN
+    public_models = {m.pk: m.public_slug for m in models}
+    data = {
+        "version": f"{sequence}.{int(now.timestamp() * 1000)}",
+        "sequence": sequence,
+        "built_at": now,
+        "page": {
+            "indicator": page_indicator(counts),
+            "counts": counts,
+            "model_count": len(models),
+            "unknown_count": counts[Status.UNKNOWN],
+            "site_name": settings.SITE_NAME,
+        },
+        # Models arrive in page order, so providers keep the order of their first model.
+        "providers": [{**p, "id": pk} for pk, p in providers.items()],
+        "models": items,
+        "incidents": _incidents(now),
+        "maintenances": _maintenances(now, public_models, by_provider),
+    }
+    body = json.dumps(data, cls=DjangoJSONEncoder, ensure_ascii=False, separators=(",", ":")).encode()
+    return Snapshot(data["version"], sequence, now, valid_until, json.loads(body), body)
+

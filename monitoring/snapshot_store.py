@@ -1,0 +1,115 @@
+"""Keeps each process's snapshot fresh: checks the event log at most twice a second, builds once across processes.
+
+Freshness: a process looks at the latest StatusChange sequence at most every POLL_INTERVAL seconds
+(or at once when live events announce a newer one) and swaps in a new snapshot when it changed
+or when the current one's `valid_until` passed. Coalescing: a burst of changes inside one interval
+costs one build, and across processes the shared cache (Redis) plus a short build lock means one
+process builds and the others pick the result up. Without Redis, or with Redis down, each process
+builds from the database on its own: the page keeps working.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+
+from django.core.cache import cache
+from django.db import DatabaseError
+from django.utils import timezone
+
+from monitoring.snapshot import Snapshot, build_snapshot, latest_sequence
+
+log = logging.getLogger(__name__)
+
+POLL_INTERVAL = 0.5
+CACHE_KEY = "snapshot:current"
+LOCK_KEY = "snapshot:building"
+LOCK_SECONDS = 10
+WAIT_FOR_OTHER_BUILDER = 2.0
+
+
+def _cache_call(method: str, *args, **kwargs):
+    try:
+        return getattr(cache, method)(*args, **kwargs)
+    except Exception as exc:  # Redis away: the database stays the source of truth
+        log.debug("snapshot cache %s failed: %s", method, exc)
+        return None
+
+
+class SnapshotStore:
+    def __init__(self) -> None:
+        self._snapshot: Snapshot | None = None
+        self._checked_at = 0.0
+        self._known_sequence = 0
+        self._lock = threading.Lock()
+        self.builds = 0
+
+    def peek(self) -> Snapshot | None:
+        return self._snapshot
+
+    def needs_check(self) -> bool:
+        snapshot = self._snapshot
+        return (
+            snapshot is None
+            or time.monotonic() - self._checked_at >= POLL_INTERVAL
+            or self._known_sequence > snapshot.sequence
+            or timezone.now() >= snapshot.valid_until
+        )
+
+    def note_sequence(self, sequence: int) -> None:
+        """Live events tell the store a newer change exists; the next read refreshes at once."""
+        if sequence > self._known_sequence:
+            self._known_sequence = sequence
+
+    def get(self) -> Snapshot:
+        """The current snapshot, refreshed first when it may be behind. Safe from any thread."""
+        if not self.needs_check():
+            return self._snapshot
+        with self._lock:
+            if self.needs_check():
+                self._refresh()
+        return self._snapshot
+
+    def _refresh(self) -> None:
+        current = self._snapshot
+        try:
+            sequence = latest_sequence()
+        except DatabaseError:
+            if current is None:
+                raise
+            log.warning("database unavailable; serving snapshot %s", current.version)
+            self._checked_at = time.monotonic()
+            return
+        self._checked_at = time.monotonic()
+        self._known_sequence = max(self._known_sequence, sequence)
+        now = timezone.now()
+        if current is not None and current.sequence >= sequence and now < current.valid_until:
+            return
+        shared = _cache_call("get", CACHE_KEY)
+        if isinstance(shared, Snapshot) and shared.sequence >= sequence and now < shared.valid_until:
+            self._snapshot = shared
+            return
+        if _cache_call("add", LOCK_KEY, 1, LOCK_SECONDS) is False:
+            # Another process is building: use its result if it comes soon, else build here.
+            deadline = time.monotonic() + WAIT_FOR_OTHER_BUILDER
+            while time.monotonic() < deadline:
+                time.sleep(0.02)
+                shared = _cache_call("get", CACHE_KEY)
+                if isinstance(shared, Snapshot) and shared.sequence >= sequence and now < shared.valid_until:
+                    self._snapshot = shared
+                    return
+        try:
+            snapshot = build_snapshot()
+            self.builds += 1
+            self._snapshot = snapshot
+            _cache_call("set", CACHE_KEY, snapshot, 3600)
+        finally:
+            _cache_call("delete", LOCK_KEY)
+
+
+store = SnapshotStore()
+
+
+def current_snapshot() -> Snapshot:
+    return store.get()

@@ -1,0 +1,107 @@
+"""Daily uptime from the status history, weighted as Statuspage does (major 100 %, partial 30 %, degraded 0 %)."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from datetime import UTC, date, datetime, timedelta
+
+from django.db.models import OuterRef, Subquery
+
+from monitoring.models import AIModel, StatusChange
+from monitoring.status import Status
+
+# Share of a period that counts as downtime, per status.
+DOWNTIME_WEIGHT = {Status.MAJOR_OUTAGE: 1.0, Status.PARTIAL_OUTAGE: 0.3}
+# Time without evidence or under maintenance is neither up nor down: it is left out of the ratio.
+NOT_COUNTED = {Status.UNKNOWN, Status.UNDER_MAINTENANCE}
+
+
+def _midnight(moment: datetime) -> datetime:
+    return moment.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+def status_seconds_per_day(
+    model_ids: Iterable[int], days: int, now: datetime
+) -> dict[int, dict[date, dict[str, float]]]:
+    """Seconds each model spent in each status, per UTC day, for the last `days` days (today included)."""
+    ids = list(model_ids)
+    start = _midnight(now) - timedelta(days=days - 1)
+    before = StatusChange.objects.filter(model=OuterRef("pk"), at__lt=start).order_by("-at", "-id")
+    opening = dict(
+        AIModel.objects.filter(pk__in=ids)
+        .annotate(opening=Subquery(before.values("to_status")[:1]))
+        .values_list("pk", "opening")
+    )
+    created = dict(AIModel.objects.filter(pk__in=ids).values_list("pk", "created_at"))
+    changes = (
+        StatusChange.objects.filter(model_id__in=ids, at__gte=start, at__lte=now)
+        .order_by("model_id", "at", "id")
+        .values_list("model_id", "at", "to_status")
+    )
+    timeline: dict[int, list[tuple[datetime, str]]] = defaultdict(list)
+    for model_id, at, to_status in changes:
+        timeline[model_id].append((at, to_status))
+
+    result: dict[int, dict[date, dict[str, float]]] = {}
+    for model_id in ids:
+        per_day: dict[date, dict[str, float]] = defaultdict(lambda: defaultdict(float))
+        cursor = max(start, created.get(model_id) or start)
+        status = opening.get(model_id) or Status.UNKNOWN
+        for at, to_status in [*timeline.get(model_id, []), (now, None)]:
+            _spread(per_day, status, max(cursor, start), max(at, cursor))
+            cursor, status = max(at, cursor), to_status
+        result[model_id] = per_day
+    return result
+
+
+def _spread(per_day: dict, status: str, begin: datetime, end: datetime) -> None:
+    while begin < end:
+        day_end = _midnight(begin) + timedelta(days=1)
+        stop = min(end, day_end)
+        per_day[begin.astimezone(UTC).date()][status] += (stop - begin).total_seconds()
+        begin = stop
+
+
+def uptime_percent(seconds: dict[str, float]) -> float | None:
+    """None when the period holds no evidence at all."""
+    counted = sum(s for status, s in seconds.items() if status not in NOT_COUNTED)
+    if counted <= 0:
+        return None
+    down = sum(seconds.get(status, 0.0) * weight for status, weight in DOWNTIME_WEIGHT.items())
+    return round(100.0 * (1 - down / counted), 3)
+
+
+def daily_uptime(model_ids: Iterable[int], days: int, now: datetime) -> dict[int, list[dict]]:
+    """Per model, one entry per day, oldest first: the date, the uptime (None without evidence) and the seconds."""
+    seconds = status_seconds_per_day(model_ids, days, now)
+    first = _midnight(now).date() - timedelta(days=days - 1)
+    out: dict[int, list[dict]] = {}
+    for model_id, per_day in seconds.items():
+        entries = []
+        for offset in range(days):
+            day = first + timedelta(days=offset)
+            s = per_day.get(day, {})
+            entries.append(
+                {
+                    "date": day.isoformat(),
+                    "uptime": uptime_percent(s),
+                    "major_outage_s": round(s.get(Status.MAJOR_OUTAGE, 0.0)),
+                    "partial_outage_s": round(s.get(Status.PARTIAL_OUTAGE, 0.0)),
+                    "degraded_s": round(s.get(Status.DEGRADED_PERFORMANCE, 0.0)),
+                    "maintenance_s": round(s.get(Status.UNDER_MAINTENANCE, 0.0)),
+                    "unknown_s": round(s.get(Status.UNKNOWN, 0.0)),
+                    "counted_s": round(sum(v for k, v in s.items() if k not in NOT_COUNTED)),
+                }
+            )
+        out[model_id] = entries
+    return out
+
+
+def overall_uptime(entries: list[dict]) -> float | None:
+    """Uptime over several days, each weighted by its time with evidence."""
+    counted = sum(e["counted_s"] for e in entries)
+    if counted <= 0:
+        return None
+    down = sum(e["major_outage_s"] + 0.3 * e["partial_outage_s"] for e in entries)
+    return round(100.0 * (1 - down / counted), 3)

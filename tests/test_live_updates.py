@@ -1,0 +1,198 @@
+"""Live updates over WebSocket and SSE from a real ASGI server: delivery within a second, resume, faults."""
+
+import asyncio
+import json
+import time
+
+import aiohttp
+import pytest
+import websockets
+from asgiref.sync import sync_to_async
+from django.conf import settings
+from django.db import connections
+
+from monitoring.models import AIModel, StatusChange
+from monitoring.transitions import record_status
+
+pytestmark = [pytest.mark.django_db(transaction=True)]
+
+
+@pytest.fixture(autouse=True)
+async def close_connections():
+    # Connections opened by sync_to_async threads would keep the test database from being dropped.
+    yield
+    await sync_to_async(connections.close_all)()
+
+
+@pytest.fixture
+def models(provider):
+    return [
+        AIModel.objects.create(provider=provider, name=f"M{i}", slug=f"m{i}", endpoint="http://127.0.0.1:1/v1")
+        for i in range(3)
+    ]
+
+
+def ws_url(http_url: str, query: str = "") -> str:
+    return http_url.replace("http://", "ws://") + "/ws/status/" + query
+
+
+async def ws_events(ws, until, timeout: float = 5.0) -> list[dict]:
+    """Read events until `until(events)` holds; heartbeats are skipped."""
+    events: list[dict] = []
+    deadline = time.monotonic() + timeout
+    while not until(events):
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            break
+        try:
+            event = json.loads(await asyncio.wait_for(ws.recv(), remaining))
+        except TimeoutError:
+            break
+        if event["type"] != "heartbeat":
+            events.append(event)
+    return events
+
+
+def changes(events: list[dict]) -> list[dict]:
+    return [e for e in events if e["type"] == "status_change"]
+
+
+async def set_status(model: AIModel, status: str) -> StatusChange:
+    return await sync_to_async(record_status)(model.pk, status, reason="test", source="operator", manual=True)
+
+
+async def test_a_status_change_reaches_a_websocket_client_within_a_second(asgi_server, models):
+    url = asgi_server(REDIS_URL=settings.REDIS_URL)
+    async with websockets.connect(ws_url(url), origin=url) as ws:
+        hello = (await ws_events(ws, lambda e: e))[0]
+        assert hello["type"] == "hello"
+        started = time.monotonic()
+        change = await set_status(models[0], "major_outage")
+        events = await ws_events(ws, lambda e: changes(e))
+        elapsed = time.monotonic() - started
+    event = changes(events)[0]
+    assert event == {
+        "type": "status_change",
+        "seq": change.pk,
+        "model": "openai/m0",
+        "model_id": models[0].pk,
+        "from": "unknown",
+        "to": "major_outage",
+        "at": event["at"],
+        "reason": "test",
+        "manual": True,
+    }
+    assert elapsed < 1.0
+
+
+async def sse_read(response, until, timeout: float = 5.0) -> list[dict]:
+    events: list[dict] = []
+    buffer = b""
+    deadline = time.monotonic() + timeout
+    while not until(events) and time.monotonic() < deadline:
+        chunk = await asyncio.wait_for(response.content.readany(), deadline - time.monotonic())
+        if not chunk:
+            break
+        buffer += chunk
+        while b"\n\n" in buffer:
+            frame, buffer = buffer.split(b"\n\n", 1)
+            lines = dict(line.split(": ", 1) for line in frame.decode().splitlines() if ": " in line)
+            if "data" in lines:
+                event = json.loads(lines["data"])
+                assert lines.get("id") == str(event["seq"]) and lines["event"] == event["type"]
+                events.append(event)
+    return events
+
+
+async def test_a_status_change_reaches_an_sse_client_within_a_second_with_its_sequence_as_id(asgi_server, models):
+    url = asgi_server(REDIS_URL=settings.REDIS_URL)
+    async with aiohttp.ClientSession() as http, http.get(url + "/api/v1/events/") as response:
+        assert response.headers["Content-Type"].startswith("text/event-stream")
+        assert (await sse_read(response, lambda e: e))[0]["type"] == "hello"
+        started = time.monotonic()
+        change = await set_status(models[1], "partial_outage")
+        events = await sse_read(response, lambda e: changes(e))
+        assert time.monotonic() - started < 1.0
+    assert changes(events)[0]["seq"] == change.pk and changes(events)[0]["to"] == "partial_outage"
+
+
+async def test_a_websocket_client_that_reconnects_gets_exactly_what_it_missed_in_order(asgi_server, models):
+    url = asgi_server(REDIS_URL=settings.REDIS_URL)
+    first = await set_status(models[0], "major_outage")
+    async with websockets.connect(ws_url(url), origin=url) as ws:
+        last_seq = (await ws_events(ws, lambda e: e))[0]["seq"]
+    assert last_seq == first.pk
+    missed = [
+        await set_status(models[1], "partial_outage"),
+        await set_status(models[2], "degraded_performance"),
+        await set_status(models[0], "operational"),
+    ]
+    async with websockets.connect(ws_url(url, f"?last_seq={last_seq}"), origin=url) as ws:
+        events = await ws_events(ws, lambda e: len(changes(e)) >= 3, timeout=3)
+        # Nothing more arrives: no duplicates.
+        extra = await ws_events(ws, lambda e: changes(e), timeout=1.5)
+    assert [e["seq"] for e in changes(events)] == [c.pk for c in missed]
+    assert [e["to"] for e in changes(events)] == ["partial_outage", "degraded_performance", "operational"]
+    assert changes(extra) == []
+
+
+async def test_an_sse_client_resumes_with_last_event_id(asgi_server, models):
+    url = asgi_server(REDIS_URL=settings.REDIS_URL)
+    first = await set_status(models[0], "major_outage")
+    missed = [await set_status(m, "partial_outage") for m in models]
+    headers = {"Last-Event-ID": str(first.pk)}
+    async with aiohttp.ClientSession() as http, http.get(url + "/api/v1/events/", headers=headers) as response:
+        events = await sse_read(response, lambda e: len(changes(e)) >= 3)
+    assert [e["seq"] for e in changes(events)] == [c.pk for c in missed]
+
+
+async def test_an_unknown_or_too_old_sequence_asks_the_client_to_refetch_the_snapshot(asgi_server, models):
+    url = asgi_server(REDIS_URL=settings.REDIS_URL)
+    await set_status(models[0], "major_outage")
+    async with websockets.connect(ws_url(url, "?last_seq=999999"), origin=url) as ws:
+        events = await ws_events(ws, lambda e: len(e) >= 2)
+    assert [e["type"] for e in events] == ["hello", "resync"]
+
+
+async def test_malformed_client_messages_get_an_error_frame_and_the_stream_goes_on(asgi_server, models):
+    url = asgi_server(REDIS_URL=settings.REDIS_URL)
+    async with websockets.connect(ws_url(url, "?last_seq=abc"), origin=url) as ws:
+        opening = await ws_events(ws, lambda e: any(x["type"] == "hello" for x in e))
+        assert opening[0]["type"] == "error"
+        await ws.send("not json")
+        assert (await ws_events(ws, lambda e: e))[0]["type"] == "error"
+        await ws.send(json.dumps({"type": "dance"}))
+        assert "unknown message type" in (await ws_events(ws, lambda e: e))[0]["message"]
+        await ws.send(json.dumps({"type": "ping"}))
+        assert (await ws_events(ws, lambda e: e))[0]["type"] == "pong"
+        await set_status(models[0], "major_outage")
+        assert changes(await ws_events(ws, lambda e: changes(e)))
+
+
+async def test_a_websocket_from_another_origin_is_refused(asgi_server, models):
+    url = asgi_server(REDIS_URL=settings.REDIS_URL)
+    with pytest.raises(websockets.exceptions.InvalidStatus):
+        async with websockets.connect(ws_url(url), origin="https://evil.example"):
+            pass
+
+
+async def test_events_still_arrive_without_redis_read_from_the_event_log(asgi_server, models):
+    url = asgi_server(REDIS_URL="redis://127.0.0.1:1/0")  # nothing listens there
+    async with websockets.connect(ws_url(url), origin=url) as ws:
+        await ws_events(ws, lambda e: e)
+        started = time.monotonic()
+        await set_status(models[0], "major_outage")
+        events = await ws_events(ws, lambda e: changes(e), timeout=5)
+    assert changes(events) and time.monotonic() - started < 3.0
+
+
+async def test_a_process_refuses_connections_over_its_limit(asgi_server, models):
+    url = asgi_server(REDIS_URL=settings.REDIS_URL, REALTIME_MAX_CONNECTIONS="1")
+    async with websockets.connect(ws_url(url), origin=url) as first:
+        await ws_events(first, lambda e: e)
+        async with websockets.connect(ws_url(url), origin=url) as second:
+            with pytest.raises(websockets.exceptions.ConnectionClosed) as closed:
+                await asyncio.wait_for(second.recv(), 3)
+        assert closed.value.rcvd.code == 1013
+        async with aiohttp.ClientSession() as http, http.get(url + "/api/v1/events/") as response:
+            assert response.status == 503
