@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from django import forms
 from django.contrib import admin, messages
 from django.db.models import QuerySet
@@ -11,7 +13,16 @@ from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
-from monitoring.models import AIModel, Credential, ModelStatus, Provider, StatusChange
+from monitoring.models import (
+    AIModel,
+    Credential,
+    Incident,
+    IncidentUpdate,
+    Maintenance,
+    ModelStatus,
+    Provider,
+    StatusChange,
+)
 from monitoring.status import Status, displayed_status
 from monitoring.transitions import record_status
 
@@ -228,3 +239,54 @@ class ModelStatusAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
         return False
+
+
+class IncidentUpdateInline(admin.StackedInline):
+    model = IncidentUpdate
+    fields = ["state", "body", "at"]
+    extra = 1
+    ordering = ["at", "id"]
+
+
+@admin.register(Incident)
+class IncidentAdmin(admin.ModelAdmin):
+    """Incidents with Statuspage's lifecycle: post an update to move one along (its state becomes the incident's)."""
+
+    list_display = ["title", "state", "impact", "provider", "automatic", "started_at", "resolved_at"]
+    list_filter = ["state", "impact", "automatic", "provider"]
+    search_fields = ["title", "updates__body"]
+    filter_horizontal = ["models_affected"]
+    readonly_fields = ["state", "resolved_at", "automatic", "created_at", "updated_at"]
+    fields = ["title", "impact", "provider", "models_affected", "started_at", *readonly_fields]
+    inlines = [IncidentUpdateInline]
+    date_hierarchy = "started_at"
+
+    def save_related(self, request: HttpRequest, form, formsets, change: bool) -> None:
+        super().save_related(request, form, formsets, change)
+        incident: Incident = form.instance
+        if not incident.updates.exists():
+            incident.add_update(Incident.State.INVESTIGATING, incident.title, at=incident.started_at)
+        else:
+            incident.follow_updates()
+
+
+@admin.register(Maintenance)
+class MaintenanceAdmin(admin.ModelAdmin):
+    list_display = ["title", "target", "starts_at", "ends_at", "recurrence", "duration_minutes", "next_window"]
+    list_filter = ["provider"]
+    search_fields = ["title", "description"]
+    list_select_related = ["provider", "model__provider"]
+    fieldsets = [
+        (None, {"fields": ["title", "description", "provider", "model"]}),
+        (_("When"), {"fields": ["starts_at", "ends_at", "recurrence", "duration_minutes", "time_zone"]}),
+    ]
+
+    @admin.display(description=_("target"))
+    def target(self, obj: Maintenance) -> str:
+        return str(obj.model) if obj.model_id else str(obj.provider)
+
+    @admin.display(description=_("next window"))
+    def next_window(self, obj: Maintenance) -> str:
+        now = timezone.now()
+        found = obj.occurrences(now, now + timedelta(days=366))[:1]
+        return f"{found[0].starts_at:%Y-%m-%d %H:%M} – {found[0].ends_at:%Y-%m-%d %H:%M} UTC" if found else "—"

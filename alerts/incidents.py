@@ -1,0 +1,178 @@
+"""Incidents opened and resolved by the evidence: an outage opens one (one per provider at a time),
+recovery moves it to monitoring, and recovery that holds resolves it.
+
+Driven by the event log like the alerts (its own cursor), plus a periodic check of what has held.
+Every step is an IncidentUpdate, so that the page, the feeds and subscribed channels see the same story.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.utils import timezone, translation
+from django.utils.translation import gettext as _
+
+from alerts.cursor import locked_cursor
+from alerts.messages import format_duration, format_time, model_label, status_label
+from alerts.planner import model_data
+from alerts.rules import OUTAGE_STATUSES
+from monitoring.models import AIModel, Incident, ModelStatus, StatusChange
+from monitoring.status import Status
+
+CURSOR = "incidents"
+BATCH = 500
+# Statuspage's impact for the worst status among the affected models.
+IMPACT = {Status.PARTIAL_OUTAGE: Incident.Impact.MAJOR, Status.MAJOR_OUTAGE: Incident.Impact.CRITICAL}
+IMPACT_ORDER = [Incident.Impact.NONE, Incident.Impact.MINOR, Incident.Impact.MAJOR, Incident.Impact.CRITICAL]
+
+
+def resolve_after() -> timedelta:
+    return timedelta(seconds=settings.INCIDENT_RESOLVE_AFTER_SECONDS)
+
+
+def automatic_title(provider_name: str, models: list[AIModel]) -> str:
+    if len(models) == 1:
+        return _("%(model)s is unavailable") % {"model": model_label(model_data(models[0]))}
+    return _("%(provider)s: %(count)d models unavailable") % {"provider": provider_name, "count": len(models)}
+
+
+def open_incident_of(model: AIModel) -> Incident | None:
+    return (
+        Incident.objects.filter(automatic=True, provider_id=model.provider_id)
+        .exclude(state=Incident.State.RESOLVED)
+        .order_by("-started_at")
+        .first()
+    )
+
+
+def on_outage(change: StatusChange) -> Incident:
+    """Open an incident for the model's provider, or add the model to the one already open."""
+    model = change.model
+    facts = {
+        "model": model_label(model_data(model)),
+        "status": status_label(change.to_status),
+        "at": format_time(change.at),
+        "reason": change.reason or "—",
+    }
+    incident = open_incident_of(model)
+    impact = IMPACT[change.to_status]
+    if incident is None:
+        incident = Incident.objects.create(
+            title=automatic_title(model.provider.name, [model])[:200],
+            state=Incident.State.INVESTIGATING,
+            impact=impact,
+            provider=model.provider,
+            automatic=True,
+            started_at=change.at,
+        )
+        incident.models_affected.add(model)
+        incident.add_update(
+            Incident.State.INVESTIGATING,
+            _("%(model)s is in %(status)s since %(at)s (%(reason)s). We are investigating.") % facts,
+            at=change.at,
+        )
+        return incident
+    affected = list(incident.models_affected.select_related("provider"))
+    fields = ["updated_at"]
+    if IMPACT_ORDER.index(impact) > IMPACT_ORDER.index(incident.impact):
+        incident.impact = impact
+        fields.append("impact")
+    if model not in affected:
+        # Keep an operator's own title; replace only the one written here.
+        if incident.title == automatic_title(model.provider.name, affected)[:200]:
+            incident.title = automatic_title(model.provider.name, [*affected, model])[:200]
+            fields.append("title")
+        incident.models_affected.add(model)
+        body = _("%(model)s is also affected: %(status)s since %(at)s (%(reason)s).") % facts
+    else:
+        body = _("%(model)s is down again: %(status)s since %(at)s (%(reason)s).") % facts
+    incident.updated_at = timezone.now()
+    incident.save(update_fields=fields)
+    if incident.state == Incident.State.MONITORING or model not in affected:
+        # Back from monitoring, or news: say so. A model escalating from partial to major is in the impact.
+        state = Incident.State.INVESTIGATING if incident.state == Incident.State.MONITORING else incident.state
+        incident.add_update(state, body, at=change.at)
+    return incident
+
+
+def statuses_of(incident: Incident) -> list[tuple[str, datetime]]:
+    """The affected models' current statuses, with the time each began."""
+    return list(ModelStatus.objects.filter(model__in=incident.models_affected.all()).values_list("status", "since"))
+
+
+def statuses_as_of(incident: Incident, change: StatusChange) -> list[tuple[str, datetime]]:
+    """The affected models' statuses just after `change`: a late run judges each change in its own time."""
+    found = []
+    for model_id in incident.models_affected.values_list("pk", flat=True):
+        last = (
+            StatusChange.objects.filter(model_id=model_id, id__lte=change.pk)
+            .order_by("-id")
+            .values_list("to_status", "at")
+            .first()
+        )
+        found.append(last or (Status.UNKNOWN, incident.started_at))
+    return found
+
+
+def on_operational(change: StatusChange) -> None:
+    """When every model of an open automatic incident is operational again, the incident is monitored."""
+    incidents = Incident.objects.filter(automatic=True, models_affected=change.model_id).exclude(
+        state__in=[Incident.State.RESOLVED, Incident.State.MONITORING]
+    )
+    for incident in incidents:
+        statuses = statuses_as_of(incident, change)
+        if statuses and all(status == Status.OPERATIONAL for status, _since in statuses):
+            recovered_at = max(since for _status, since in statuses)
+            incident.add_update(
+                Incident.State.MONITORING,
+                _("Every affected model is operational again since %(at)s. We are monitoring.")
+                % {"at": format_time(recovered_at)},
+                at=recovered_at,
+            )
+
+
+def resolve_held(now: datetime) -> int:
+    """Resolve automatic incidents whose models have all stayed operational for the hold time."""
+    resolved = 0
+    for incident in Incident.objects.filter(automatic=True, state=Incident.State.MONITORING):
+        statuses = statuses_of(incident)
+        if not statuses or any(status != Status.OPERATIONAL for status, _since in statuses):
+            continue
+        recovered_at = max(since for _status, since in statuses)
+        if now - recovered_at < resolve_after():
+            continue
+        began = incident.started_at
+        incident.add_update(
+            Incident.State.RESOLVED,
+            _("Resolved: every affected model has been operational for %(hold)s. The incident lasted %(lasted)s.")
+            % {
+                "hold": format_duration((now - recovered_at).total_seconds()),
+                "lasted": format_duration((recovered_at - began).total_seconds()),
+            },
+            at=now,
+        )
+        resolved += 1
+    return resolved
+
+
+def update_incidents(now: datetime | None = None) -> dict:
+    """Open, join, monitor and resolve automatic incidents from new status changes and the clock."""
+    now = now or timezone.now()
+    seen = 0
+    # Automatic incidents are written in the site's language; the page shows them as written.
+    with translation.override(settings.LANGUAGE_CODE), locked_cursor(CURSOR, now) as cursor:
+        if cursor is None:
+            return {"changes": 0, "resolved": 0}
+        while True:
+            changes = cursor.next_batch(BATCH)
+            for change in changes:
+                if change.to_status in OUTAGE_STATUSES:
+                    on_outage(change)
+                elif change.to_status == Status.OPERATIONAL:
+                    on_operational(change)
+            seen += len(changes)
+            if len(changes) < BATCH:
+                break
+        resolved = resolve_held(now)
+    return {"changes": seen, "resolved": resolved}

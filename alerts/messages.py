@@ -1,0 +1,283 @@
+"""What a notification says, in the channel's language: title, summary, facts and a link to the page."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from django.conf import settings
+from django.utils import translation
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+
+from monitoring.models import Incident
+from monitoring.status import Status
+
+# The same words as the status vocabulary, listed here so that this app's catalog carries them too.
+STATUS_LABELS = {
+    Status.UNKNOWN: gettext_lazy("Unknown"),
+    Status.OPERATIONAL: gettext_lazy("Operational"),
+    Status.DEGRADED_PERFORMANCE: gettext_lazy("Degraded performance"),
+    Status.PARTIAL_OUTAGE: gettext_lazy("Partial outage"),
+    Status.MAJOR_OUTAGE: gettext_lazy("Major outage"),
+    Status.UNDER_MAINTENANCE: gettext_lazy("Under maintenance"),
+}
+INCIDENT_STATES = {
+    Incident.State.INVESTIGATING: gettext_lazy("Investigating"),
+    Incident.State.IDENTIFIED: gettext_lazy("Identified"),
+    Incident.State.MONITORING: gettext_lazy("Monitoring"),
+    Incident.State.RESOLVED: gettext_lazy("Resolved"),
+}
+INCIDENT_IMPACTS = {
+    Incident.Impact.NONE: gettext_lazy("None"),
+    Incident.Impact.MINOR: gettext_lazy("Minor"),
+    Incident.Impact.MAJOR: gettext_lazy("Major"),
+    Incident.Impact.CRITICAL: gettext_lazy("Critical"),
+}
+
+
+@dataclass(frozen=True)
+class Message:
+    title: str
+    summary: str
+    facts: list[tuple[str, str]] = field(default_factory=list)
+    url: str = ""
+    link_text: str = ""
+    # bad, warning, good or info: transports that have colours use it.
+    tone: str = "info"
+    footer: str = ""
+
+    def as_text(self) -> str:
+        lines = [self.summary, ""] + [f"{label}: {value}" for label, value in self.facts]
+        if self.url:
+            lines += ["", f"{self.link_text}: {self.url}"]
+        return "\n".join(lines).strip()
+
+    def as_markdown(self) -> str:
+        lines = [self.summary, ""] + [f"**{label}:** {value}" for label, value in self.facts]
+        if self.url:
+            lines += ["", f"[{self.link_text}]({self.url})"]
+        return "\n".join(lines).strip()
+
+
+def site_url() -> str:
+    return settings.SITE_URL.rstrip("/")
+
+
+def page_url(language: str, model: dict | None = None) -> str:
+    """The public page of a model (or the page itself), in a language."""
+    if model:
+        return f"{site_url()}/{language}/models/{model['provider']}/{model['slug']}/"
+    return f"{site_url()}/{language}/"
+
+
+def status_label(status: str) -> str:
+    return str(STATUS_LABELS.get(status, status))
+
+
+def format_duration(seconds: float) -> str:
+    """A duration the way a person says it: the two largest units, for example "1 h 5 min"."""
+    seconds = max(0, int(seconds))
+    units = [
+        (86400, _("%(n)d d")),
+        (3600, _("%(n)d h")),
+        (60, _("%(n)d min")),
+        (1, _("%(n)d s")),
+    ]
+    parts = []
+    for size, pattern in units:
+        if seconds >= size or (size == 1 and not parts):
+            parts.append(pattern % {"n": seconds // size})
+            seconds %= size
+        if len(parts) == 2:
+            break
+    return " ".join(parts)
+
+
+def format_time(value: str | datetime | None) -> str:
+    if not value:
+        return ""
+    moment = datetime.fromisoformat(value) if isinstance(value, str) else value
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def model_label(model: dict) -> str:
+    return f"{model['provider_name']} {model['name']}"
+
+
+def render(kind: str, payload: dict, language: str) -> Message:
+    """The message for a notification of `kind` carrying `payload`, in `language`."""
+    with translation.override(language):
+        return _RENDERERS[kind](payload, language)
+
+
+def _status_facts(payload: dict) -> list[tuple[str, str]]:
+    facts = [
+        (_("Model"), model_label(payload["model"])),
+        (_("From"), status_label(payload["from_status"])),
+        (_("To"), status_label(payload["to_status"])),
+        (_("Since"), format_time(payload["at"])),
+    ]
+    if payload.get("reason"):
+        facts.append((_("Why"), payload["reason"]))
+    return facts
+
+
+def _footer() -> str:
+    return getattr(settings, "SITE_NAME", "") or site_url()
+
+
+def _alert(payload: dict, language: str) -> Message:
+    model = model_label(payload["model"])
+    to = status_label(payload["to_status"])
+    return Message(
+        title=_("%(model)s: %(status)s") % {"model": model, "status": to},
+        summary=_("%(model)s went from %(from)s to %(to)s at %(at)s.")
+        % {"model": model, "from": status_label(payload["from_status"]), "to": to, "at": format_time(payload["at"])},
+        facts=_status_facts(payload),
+        url=page_url(language, payload["model"]),
+        link_text=_("Open the status page"),
+        tone="warning" if payload["to_status"] == Status.DEGRADED_PERFORMANCE else "bad",
+        footer=_footer(),
+    )
+
+
+def _recovery(payload: dict, language: str) -> Message:
+    model = model_label(payload["model"])
+    to = status_label(payload["to_status"])
+    duration = format_duration(payload["duration_seconds"])
+    if payload["to_status"] == Status.OPERATIONAL:
+        title = _("%(model)s recovered") % {"model": model}
+    else:
+        title = _("%(model)s: %(status)s") % {"model": model, "status": to}
+    facts = [
+        (_("Model"), model),
+        (_("From"), status_label(payload["from_status"])),
+        (_("To"), to),
+        (_("Down since"), format_time(payload["down_since"])),
+        (_("Recovered at"), format_time(payload["at"])),
+        (_("Lasted"), duration),
+    ]
+    if payload.get("reason"):
+        facts.append((_("Why"), payload["reason"]))
+    return Message(
+        title=title,
+        summary=_("%(model)s went from %(from)s to %(to)s at %(at)s. The problem lasted %(duration)s.")
+        % {
+            "model": model,
+            "from": status_label(payload["from_status"]),
+            "to": to,
+            "at": format_time(payload["at"]),
+            "duration": duration,
+        },
+        facts=facts,
+        url=page_url(language, payload["model"]),
+        link_text=_("Open the status page"),
+        tone="good",
+        footer=_footer(),
+    )
+
+
+def _reminder(payload: dict, language: str) -> Message:
+    model = model_label(payload["model"])
+    status = status_label(payload["status"])
+    duration = format_duration(payload["duration_seconds"])
+    return Message(
+        title=_("Reminder: %(model)s: %(status)s") % {"model": model, "status": status},
+        summary=_("%(model)s has been in %(status)s for %(duration)s, since %(since)s.")
+        % {"model": model, "status": status, "duration": duration, "since": format_time(payload["down_since"])},
+        facts=[
+            (_("Model"), model),
+            (_("Status"), status),
+            (_("Down since"), format_time(payload["down_since"])),
+            (_("So far"), duration),
+        ],
+        url=page_url(language, payload["model"]),
+        link_text=_("Open the status page"),
+        tone="bad",
+        footer=_footer(),
+    )
+
+
+def _flapping(payload: dict, language: str) -> Message:
+    model = model_label(payload["model"])
+    flap = payload["flap"]
+    return Message(
+        title=_("%(model)s is flapping") % {"model": model},
+        summary=_(
+            "%(model)s changed status %(changes)d times in %(minutes)d minutes. Alerts for it are held "
+            "until its status holds for %(minutes)d minutes."
+        )
+        % {"model": model, "changes": flap["changes"], "minutes": flap["minutes"]},
+        facts=[
+            (_("Model"), model),
+            (_("Status"), status_label(payload["to_status"])),
+            (_("Since"), format_time(payload["at"])),
+        ],
+        url=page_url(language, payload["model"]),
+        link_text=_("Open the status page"),
+        tone="warning",
+        footer=_footer(),
+    )
+
+
+def _settled(payload: dict, language: str) -> Message:
+    model = model_label(payload["model"])
+    status = status_label(payload["status"])
+    return Message(
+        title=_("%(model)s is stable again") % {"model": model},
+        summary=_("%(model)s has held one status for %(minutes)d minutes: %(status)s. Alerts resume.")
+        % {"model": model, "minutes": payload["flap"]["minutes"], "status": status},
+        facts=[(_("Model"), model), (_("Status"), status), (_("Since"), format_time(payload["at"]))],
+        url=page_url(language, payload["model"]),
+        link_text=_("Open the status page"),
+        tone="good" if payload["status"] == Status.OPERATIONAL else "warning",
+        footer=_footer(),
+    )
+
+
+def _incident(payload: dict, language: str) -> Message:
+    incident = payload["incident"]
+    update = incident["update"]
+    state = str(INCIDENT_STATES.get(update["state"], update["state"]))
+    facts = [
+        (_("State"), state),
+        (_("Impact"), str(INCIDENT_IMPACTS.get(incident["impact"], incident["impact"]))),
+        (_("Started"), format_time(incident["started_at"])),
+    ]
+    if incident["models"]:
+        facts.append((_("Affected models"), ", ".join(incident["models"])))
+    if incident.get("resolved_at"):
+        facts.append((_("Resolved"), format_time(incident["resolved_at"])))
+    return Message(
+        title=_("%(state)s: %(title)s") % {"state": state, "title": incident["title"]},
+        summary=update["body"],
+        facts=facts,
+        url=page_url(language),
+        link_text=_("Open the status page"),
+        tone="good" if update["state"] == Incident.State.RESOLVED else "bad",
+        footer=_footer(),
+    )
+
+
+def _test(payload: dict, language: str) -> Message:
+    return Message(
+        title=_("Test notification"),
+        summary=_("A test from %(site)s. If you can read this, the channel works.") % {"site": _footer()},
+        facts=[(_("Channel"), payload.get("channel", ""))],
+        url=page_url(language),
+        link_text=_("Open the status page"),
+        tone="info",
+        footer=_footer(),
+    )
+
+
+_RENDERERS = {
+    "alert": _alert,
+    "recovery": _recovery,
+    "reminder": _reminder,
+    "flapping": _flapping,
+    "settled": _settled,
+    "incident": _incident,
+    "test": _test,
+}

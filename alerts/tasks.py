@@ -1,0 +1,63 @@
+"""Celery tasks: a round every second plans notifications, keeps incidents and hands due sends to workers."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from celery import shared_task
+from django.db import DatabaseError, connections
+from django.utils import timezone
+
+from alerts.delivery import claim_due, deliver
+from alerts.incidents import update_incidents
+from alerts.planner import plan
+
+log = logging.getLogger(__name__)
+_last_outage_log = 0.0
+
+
+def _database_unavailable(task: str, exc: Exception) -> None:
+    # One line at most every 30 s: a database outage should read as a message, not a traceback loop.
+    global _last_outage_log
+    if time.monotonic() - _last_outage_log > 30:
+        log.warning("%s: database unavailable (%s); retrying every round", task, str(exc).strip().splitlines()[0])
+        _last_outage_log = time.monotonic()
+    connections.close_all()
+
+
+def alerts_round() -> dict:
+    """Plan, keep incidents, dispatch: the body of the periodic task."""
+    now = timezone.now()
+    planned = plan(now)
+    incidents = update_incidents(now)
+    dispatched = 0
+    for notification_id, token in claim_due(now):
+        # Each send is its own task: a slow receiver holds one worker slot, never the others' messages.
+        try:
+            send_notification.delay(notification_id, token)
+        except Exception as exc:  # the broker is away: the claims run out and a later round hands them out
+            log.warning("process_alerts: cannot queue sends (%s)", exc)
+            break
+        dispatched += 1
+    return {"planned": planned, "incidents": incidents, "dispatched": dispatched}
+
+
+@shared_task(ignore_result=True)
+def process_alerts() -> dict:
+    try:
+        return alerts_round()
+    except DatabaseError as exc:
+        _database_unavailable("process_alerts", exc)
+        return {}
+
+
+@shared_task(ignore_result=True)
+def send_notification(notification_id: int, token: str) -> bool | None:
+    """Send one claimed notification. Redelivered or late, it does nothing unless the claim is still its own."""
+    try:
+        outcome = deliver(notification_id, token)
+    except DatabaseError as exc:
+        _database_unavailable("send_notification", exc)
+        return None
+    return outcome.ok if outcome else None

@@ -1,0 +1,233 @@
+"""Incidents: opened by an outage, one per provider at a time, monitored on recovery, resolved once it holds."""
+
+from datetime import timedelta
+
+import pytest
+from django.core.management import call_command
+from django.utils import timezone
+from standardwebhooks.webhooks import Webhook
+
+from alerts import delivery, planner
+from alerts.incidents import update_incidents
+from alerts.models import Channel, EventCursor, Notification
+from alerts.receiver import Receiver
+from monitoring.models import AIModel, Incident, IncidentUpdate, Provider
+from monitoring.status import Status
+from monitoring.transitions import record_status
+
+pytestmark = [pytest.mark.django_db, pytest.mark.filterwarnings("ignore::DeprecationWarning:apprise.*")]
+
+DOWN, PARTIAL, OK = Status.MAJOR_OUTAGE, Status.PARTIAL_OUTAGE, Status.OPERATIONAL
+
+
+@pytest.fixture(autouse=True)
+def incidents_running(db, settings):
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    settings.INCIDENT_RESOLVE_AFTER_SECONDS = 300
+    settings.WEBHOOK_ALLOWED_HOSTS = ["127.0.0.1"]
+    settings.LANGUAGE_CODE = "en"
+    for name in ("alerts", "incidents"):
+        EventCursor.objects.get_or_create(name=name, defaults={"last_id": 0})
+
+
+@pytest.fixture
+def t0():
+    return timezone.now().replace(microsecond=0) - timedelta(hours=2)
+
+
+@pytest.fixture
+def mini(provider):
+    return AIModel.objects.create(
+        provider=provider, name="GPT-4o mini", slug="gpt-4o-mini", endpoint="http://x.test/v1"
+    )
+
+
+def states(incident: Incident) -> list[str]:
+    return list(incident.updates.order_by("at", "id").values_list("state", flat=True))
+
+
+def test_an_incident_opens_by_itself_and_resolves_once_recovery_holds(model, t0):
+    call_command("set_status", model.public_slug, "major_outage", reason="HTTP 503", stdout=open("/dev/null", "w"))
+    update_incidents()
+
+    incident = Incident.objects.get()
+    assert incident.automatic and incident.state == Incident.State.INVESTIGATING
+    assert (incident.title, incident.impact, incident.provider) == (
+        "OpenAI GPT-4o is unavailable",
+        "critical",
+        model.provider,
+    )
+    assert list(incident.models_affected.all()) == [model]
+    assert "HTTP 503" in incident.updates.get().body
+
+    recovered = timezone.now()
+    call_command("set_status", model.public_slug, "operational", reason="fine", stdout=open("/dev/null", "w"))
+    update_incidents(recovered + timedelta(seconds=1))
+    incident.refresh_from_db()
+    assert incident.state == Incident.State.MONITORING and incident.resolved_at is None
+
+    update_incidents(recovered + timedelta(seconds=200))  # not held long enough yet
+    assert Incident.objects.get().state == Incident.State.MONITORING
+    update_incidents(recovered + timedelta(seconds=301))
+    incident.refresh_from_db()
+    assert incident.state == Incident.State.RESOLVED and incident.resolved_at is not None
+    assert states(incident) == ["investigating", "monitoring", "resolved"]
+    assert "operational for 5 min" in incident.updates.get(state="resolved").body
+
+
+def test_simultaneous_failures_of_one_provider_share_one_incident(model, mini, t0):
+    claude = AIModel.objects.create(
+        provider=Provider.objects.create(name="Anthropic", slug="anthropic"), name="Claude", slug="claude",
+        endpoint="http://x.test/v1",
+    )  # fmt: skip
+    record_status(model.pk, PARTIAL, reason="one region", at=t0)
+    record_status(mini.pk, DOWN, reason="all regions", at=t0 + timedelta(seconds=20))
+    record_status(claude.pk, DOWN, reason="overloaded", at=t0 + timedelta(seconds=30))
+    update_incidents(t0 + timedelta(minutes=1))
+
+    openai = Incident.objects.get(provider__slug="openai")
+    assert sorted(m.slug for m in openai.models_affected.all()) == ["gpt-4o", "gpt-4o-mini"]
+    assert openai.impact == Incident.Impact.CRITICAL  # the worse of partial and major
+    assert openai.title == "OpenAI: 2 models unavailable"
+    assert "also affected" in openai.updates.order_by("at").last().body
+    assert Incident.objects.get(provider__slug="anthropic").models_affected.get() == claude
+
+    # Resolved only when every affected model has recovered and held.
+    record_status(model.pk, OK, at=t0 + timedelta(minutes=5))
+    update_incidents(t0 + timedelta(minutes=30))
+    assert Incident.objects.get(pk=openai.pk).state == Incident.State.INVESTIGATING
+    record_status(mini.pk, OK, at=t0 + timedelta(minutes=31))
+    update_incidents(t0 + timedelta(minutes=32))
+    assert Incident.objects.get(pk=openai.pk).state == Incident.State.MONITORING
+    update_incidents(t0 + timedelta(minutes=37))
+    assert Incident.objects.get(pk=openai.pk).state == Incident.State.RESOLVED
+
+
+def test_a_relapse_while_monitoring_reopens_the_investigation(model, t0):
+    record_status(model.pk, DOWN, at=t0)
+    record_status(model.pk, OK, at=t0 + timedelta(minutes=5))
+    record_status(model.pk, DOWN, at=t0 + timedelta(minutes=6))
+    update_incidents(t0 + timedelta(minutes=7))
+
+    incident = Incident.objects.get()
+    assert states(incident) == ["investigating", "monitoring", "investigating"]
+    assert incident.state == Incident.State.INVESTIGATING
+    assert "down again" in incident.updates.order_by("at", "id").last().body
+
+
+def test_after_an_incident_is_resolved_a_new_outage_opens_a_new_one(model, t0):
+    record_status(model.pk, DOWN, at=t0)
+    record_status(model.pk, OK, at=t0 + timedelta(minutes=1))
+    update_incidents(t0 + timedelta(minutes=10))
+    record_status(model.pk, DOWN, at=t0 + timedelta(minutes=20))
+    update_incidents(t0 + timedelta(minutes=21))
+    assert list(Incident.objects.order_by("started_at").values_list("state", flat=True)) == [
+        "resolved",
+        "investigating",
+    ]
+
+
+def test_incidents_opened_by_hand_are_left_to_the_operator(model, t0):
+    manual = Incident.objects.create(title="Billing API errors", provider=model.provider, started_at=t0)
+    manual.models_affected.add(model)
+    manual.add_update(Incident.State.IDENTIFIED, "A bad deploy.", at=t0)
+    record_status(model.pk, DOWN, at=t0 + timedelta(minutes=1))
+    record_status(model.pk, OK, at=t0 + timedelta(minutes=2))
+    update_incidents(t0 + timedelta(hours=1))
+    assert Incident.objects.get(pk=manual.pk).state == Incident.State.IDENTIFIED
+
+
+def test_updates_posted_in_the_admin_move_the_incident_through_its_lifecycle(admin_client, model):
+    response = admin_client.post(
+        "/admin/monitoring/incident/add/",
+        {
+            "title": "Elevated errors",
+            "impact": "major",
+            "provider": model.provider.pk,
+            "models_affected": [model.pk],
+            "started_at_0": "2026-01-05",
+            "started_at_1": "10:00:00",
+            "updates-TOTAL_FORMS": "1",
+            "updates-INITIAL_FORMS": "0",
+            "updates-MIN_NUM_FORMS": "0",
+            "updates-MAX_NUM_FORMS": "1000",
+            "updates-0-state": "identified",
+            "updates-0-body": "A faulty release; rolling back.",
+            "updates-0-at_0": "2026-01-05",
+            "updates-0-at_1": "10:05:00",
+        },
+    )
+    assert response.status_code == 302, response.content.decode()[:2000]
+    incident = Incident.objects.get()
+    assert (incident.state, incident.automatic) == ("identified", False)
+
+    incident.add_update(Incident.State.RESOLVED, "Rolled back.")
+    incident.refresh_from_db()
+    assert incident.state == "resolved" and incident.resolved_at is not None
+    incident.add_update(Incident.State.MONITORING, "Errors again; watching.")
+    incident.refresh_from_db()
+    assert incident.state == "monitoring" and incident.resolved_at is None
+    assert admin_client.get("/admin/monitoring/incident/").status_code == 200
+    assert admin_client.get(f"/admin/monitoring/incident/{incident.pk}/change/").status_code == 200
+
+
+def test_an_incident_created_in_the_admin_without_an_update_starts_investigating(admin_client, model):
+    admin_client.post(
+        "/admin/monitoring/incident/add/",
+        {
+            "title": "Slow answers",
+            "impact": "minor",
+            "started_at_0": "2026-01-05",
+            "started_at_1": "10:00:00",
+            "updates-TOTAL_FORMS": "0",
+            "updates-INITIAL_FORMS": "0",
+            "updates-MIN_NUM_FORMS": "0",
+            "updates-MAX_NUM_FORMS": "1000",
+        },
+    )
+    incident = Incident.objects.get()
+    assert incident.state == "investigating" and incident.updates.get().body == "Slow answers"
+
+
+def test_incident_updates_go_to_subscribed_webhooks_once_each(model, t0):
+    with Receiver() as receiver:
+        subscribed = Channel.objects.create(
+            name="incidents", kind="webhook", url=receiver.url(), events=["incidents"], language="ja"
+        )
+        Channel.objects.create(name="alerts only", kind="email", url="mailto:ops@example.com")
+        record_status(model.pk, DOWN, reason="HTTP 503", at=t0)
+        update_incidents(t0 + timedelta(seconds=5))
+        planner.plan(t0 + timedelta(seconds=6))
+        planner.plan(t0 + timedelta(seconds=7))
+        delivery.deliver_due(t0 + timedelta(seconds=7))
+
+    assert Notification.objects.filter(kind="incident").count() == 1
+    [request] = receiver.requests
+    event = Webhook(subscribed.secret).verify(request.body, request.headers)
+    assert event["type"] == "incident.updated"
+    incident = event["data"]["incident"]
+    assert incident["state"] == "investigating" and incident["models"] == ["openai/gpt-4o"]
+    assert incident["update"]["body"].startswith("OpenAI GPT-4o is in Major outage")
+    assert "調査中" in event["data"]["message"]["title"]
+    assert IncidentUpdate.objects.get().notified_at is not None
+
+
+def test_the_whole_story_an_outage_alerts_opens_an_incident_recovers_and_resolves(model):
+    with Receiver() as receiver:
+        hook = Channel.objects.create(name="ops", kind="webhook", url=receiver.url(), events=["outage", "recovery"])
+        call_command("set_status", model.public_slug, "major_outage", reason="HTTP 529", stdout=open("/dev/null", "w"))
+        now = timezone.now()
+        for seconds in (1, 2):
+            planner.plan(now + timedelta(seconds=seconds))
+            update_incidents(now + timedelta(seconds=seconds))
+            delivery.deliver_due(now + timedelta(seconds=seconds))
+        call_command("set_status", model.public_slug, "operational", reason="fine", stdout=open("/dev/null", "w"))
+        later = timezone.now()
+        for seconds in (1, 400):
+            planner.plan(later + timedelta(seconds=seconds))
+            update_incidents(later + timedelta(seconds=seconds))
+            delivery.deliver_due(later + timedelta(seconds=seconds))
+
+    kinds = [Webhook(hook.secret).verify(r.body, r.headers)["type"] for r in receiver.requests]
+    assert kinds == ["model.alert", "model.recovery"]
+    assert Incident.objects.get().state == Incident.State.RESOLVED
