@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator, URLValidator
@@ -228,8 +232,68 @@ class StatusChange(models.Model):
         return f"#{self.pk} {self.model_id}: {self.from_status} -> {self.to_status}"
 
 
+def _cron_days_and_times(expression: str) -> tuple:
+    """The five fields of a cron expression (minute hour day-of-month month day-of-week) as sets."""
+    from celery.schedules import ParseException, crontab_parser
+
+    fields = expression.split()
+    if len(fields) != 5:
+        raise ValueError("expected five fields: minute hour day-of-month month day-of-week")
+    # Cron accepts 7 for Sunday as well as 0.
+    fields[4] = ",".join("0" if part == "7" else part for part in fields[4].split(","))
+    try:
+        minutes = crontab_parser(60).parse(fields[0])
+        hours = crontab_parser(24).parse(fields[1])
+        days = crontab_parser(31, 1).parse(fields[2])
+        months = crontab_parser(12, 1).parse(fields[3])
+        weekdays = crontab_parser(7).parse(fields[4])
+    except (ParseException, ValueError, KeyError) as exc:
+        raise ValueError(str(exc) or "invalid field") from None
+    # As in cron: with both day fields restricted, a day matching either one is a match.
+    either_day = fields[2] != "*" and fields[4] != "*"
+    return sorted(minutes), sorted(hours), days, months, weekdays, either_day
+
+
+def _cron_starts(expression: str, tz: ZoneInfo, after: datetime, before: datetime) -> Iterator[datetime]:
+    """Times matching a cron expression (read in `tz`) in [after, before), in order."""
+    minutes, hours, days, months, weekdays, either_day = _cron_days_and_times(expression)
+    day = after.astimezone(tz).date()
+    last = before.astimezone(tz).date()
+    while day <= last:
+        on_day, on_weekday = day.day in days, (day.weekday() + 1) % 7 in weekdays
+        if day.month in months and ((on_day or on_weekday) if either_day else (on_day and on_weekday)):
+            for hour in hours:
+                for minute in minutes:
+                    start = datetime(day.year, day.month, day.day, hour, minute, tzinfo=tz)
+                    if after <= start < before:
+                        yield start
+        day += timedelta(days=1)
+
+
+@dataclass(frozen=True)
+class MaintenanceOccurrence:
+    """One concrete window: a one-off maintenance, or one repetition of a recurring one."""
+
+    maintenance: Maintenance
+    starts_at: datetime
+    ends_at: datetime
+
+    def status(self, now: datetime) -> str:
+        """Statuspage's words: scheduled, in_progress or completed."""
+        if now < self.starts_at:
+            return "scheduled"
+        return "in_progress" if now < self.ends_at else "completed"
+
+
 class Maintenance(models.Model):
-    """A planned window during which a model (or every model of a provider) is under maintenance."""
+    """A planned window during which a model (or every model of a provider) is under maintenance.
+
+    One-off: the window is [starts_at, ends_at). Recurring (`recurrence` set, a cron expression read
+    in `time_zone`): each matching time opens a window of `duration_minutes`; starts_at and ends_at
+    bound the series (an occurrence starts at or after starts_at and before ends_at).
+    """
+
+    MAX_DURATION_MINUTES = 7 * 24 * 60
 
     title = models.CharField(max_length=200)
     provider = models.ForeignKey(Provider, on_delete=models.CASCADE, null=True, blank=True, related_name="maintenances")
@@ -237,6 +301,23 @@ class Maintenance(models.Model):
     starts_at = models.DateTimeField(db_index=True)
     ends_at = models.DateTimeField(db_index=True)
     description = models.TextField(blank=True)
+    recurrence = models.CharField(
+        max_length=100,
+        blank=True,
+        help_text=_(
+            "Empty for a one-off window. Or a cron expression (minute hour day-of-month month day-of-week), "
+            "for example “0 3 * * sun” for every Sunday at 03:00; start and end then bound the series."
+        ),
+    )
+    duration_minutes = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1), MaxValueValidator(MAX_DURATION_MINUTES)],
+        help_text=_("Length of each occurrence of a recurring window."),
+    )
+    time_zone = models.CharField(
+        max_length=64, default="UTC", help_text=_("The time zone the recurrence is read in, for example Asia/Seoul.")
+    )
 
     class Meta:
         ordering = ["starts_at"]
@@ -256,21 +337,80 @@ class Maintenance(models.Model):
     def clean(self) -> None:
         if not self.provider_id and not self.model_id:
             raise ValidationError(_("Choose a model or a provider."))
+        errors: dict[str, str] = {}
         if self.starts_at and self.ends_at and self.ends_at <= self.starts_at:
-            raise ValidationError({"ends_at": _("The end must come after the start.")})
+            errors["ends_at"] = _("The end must come after the start.")
+        try:
+            ZoneInfo(self.time_zone)
+        except (ValueError, ZoneInfoNotFoundError):
+            errors["time_zone"] = _("Unknown time zone; use a name such as UTC or Asia/Seoul.")
+        if self.recurrence:
+            try:
+                _cron_days_and_times(self.recurrence)
+            except ValueError as exc:
+                errors["recurrence"] = _("Not a valid cron expression: %(error)s") % {"error": exc}
+            if not self.duration_minutes:
+                errors["duration_minutes"] = _("A recurring window needs a duration.")
+        if errors:
+            raise ValidationError(errors)
+
+    @property
+    def recurring(self) -> bool:
+        return bool(self.recurrence)
+
+    def occurrences(self, start: datetime, end: datetime) -> list[MaintenanceOccurrence]:
+        """The windows of this maintenance that overlap [start, end), in order."""
+        if not self.recurrence:
+            if self.starts_at < end and self.ends_at > start:
+                return [MaintenanceOccurrence(self, self.starts_at, self.ends_at)]
+            return []
+        length = timedelta(minutes=self.duration_minutes or 0)
+        after = max(start - length + timedelta(microseconds=1), self.starts_at)
+        before = min(end, self.ends_at)
+        if after >= before:
+            return []
+        try:
+            starts = list(_cron_starts(self.recurrence, ZoneInfo(self.time_zone), after, before))
+        except (ValueError, ZoneInfoNotFoundError):
+            # A row saved around clean() must not stop the sweep for every other model.
+            return []
+        return [MaintenanceOccurrence(self, begin, begin + length) for begin in starts]
+
+    def is_active(self, now: datetime) -> bool:
+        return bool(self.occurrences(now, now + timedelta(microseconds=1)))
+
+    @classmethod
+    def _candidates(cls, start: datetime, end: datetime) -> models.QuerySet[Maintenance]:
+        """Windows that may have an occurrence overlapping [start, end)."""
+        one_off = models.Q(recurrence="", starts_at__lt=end, ends_at__gt=start)
+        # A recurring occurrence may run past the series' end by up to its duration.
+        recurring = ~models.Q(recurrence="") & models.Q(
+            starts_at__lt=end, ends_at__gt=start - timedelta(minutes=cls.MAX_DURATION_MINUTES)
+        )
+        return cls.objects.filter(one_off | recurring)
 
     @classmethod
     def active_model_ids(cls, now, model_ids=None) -> set[int]:
         """Ids of the models under maintenance at `now` (optionally among `model_ids`)."""
-        windows = cls.objects.filter(starts_at__lte=now, ends_at__gt=now)
-        direct = set(windows.exclude(model=None).values_list("model_id", flat=True))
-        providers = set(windows.exclude(provider=None).values_list("provider_id", flat=True))
+        windows = [w for w in cls._candidates(now, now + timedelta(microseconds=1)) if w.is_active(now)]
+        direct = {w.model_id for w in windows if w.model_id}
+        providers = {w.provider_id for w in windows if w.provider_id}
         if providers:
             by_provider = AIModel.objects.filter(provider_id__in=providers)
             if model_ids is not None:
                 by_provider = by_provider.filter(pk__in=model_ids)
             direct |= set(by_provider.values_list("pk", flat=True))
         return direct if model_ids is None else direct & set(model_ids)
+
+    @classmethod
+    def upcoming(cls, now: datetime | None = None, days: int = 7, limit: int = 100) -> list[MaintenanceOccurrence]:
+        """Occurrences in progress at `now` or starting within `days`, soonest first (at most `limit`)."""
+        now = now or timezone.now()
+        end = now + timedelta(days=days)
+        found: list[MaintenanceOccurrence] = []
+        for window in cls._candidates(now, end).select_related("provider", "model__provider"):
+            found += window.occurrences(now, end)[:limit]
+        return sorted(found, key=lambda o: (o.starts_at, o.maintenance.pk))[:limit]
 
 
 class Incident(models.Model):
@@ -305,6 +445,29 @@ class Incident(models.Model):
     def __str__(self) -> str:
         return self.title
 
+    @property
+    def is_open(self) -> bool:
+        return self.state != self.State.RESOLVED
+
+    def add_update(self, state: str, body: str, at: datetime | None = None) -> IncidentUpdate:
+        """Post a message to the timeline; the incident takes its state."""
+        update = IncidentUpdate.objects.create(incident=self, state=state, body=body, at=at or timezone.now())
+        self.follow_updates()
+        return update
+
+    def follow_updates(self) -> None:
+        """Take the state of the latest update (resolved sets resolved_at; reopening clears it)."""
+        latest = self.updates.order_by("-at", "-id").first()
+        if latest is None:
+            return
+        self.state = latest.state
+        if latest.state == self.State.RESOLVED:
+            self.resolved_at = self.resolved_at or latest.at
+        else:
+            self.resolved_at = None
+        self.updated_at = timezone.now()
+        self.save(update_fields=["state", "resolved_at", "updated_at"])
+
 
 class IncidentUpdate(models.Model):
     """One message in an incident's timeline; its state becomes the incident's state."""
@@ -313,6 +476,8 @@ class IncidentUpdate(models.Model):
     state = models.CharField(max_length=20, choices=Incident.State.choices)
     body = models.TextField()
     at = models.DateTimeField(default=timezone.now)
+    # Set once subscribed channels have been handed this update (alerts claims rows where it is null).
+    notified_at = models.DateTimeField(null=True, blank=True, editable=False)
 
     class Meta:
         ordering = ["at", "id"]

@@ -66,6 +66,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "statuspage.context_processors.site",
             ],
         },
     },
@@ -205,3 +206,21 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
 }
+
+# Alerts. The public address of the site (links in messages), the hosts on private or loopback
+# addresses that webhooks may reach, delivery retries with exponential backoff, flap damping and
+# the automatic resolution of incidents.
+SITE_URL = env("SITE_URL", default="http://127.0.0.1:8000")
+WEBHOOK_ALLOWED_HOSTS = env.list("WEBHOOK_ALLOWED_HOSTS", default=[])
+ALERT_TIMEOUT_SECONDS = env.float("ALERT_TIMEOUT_SECONDS", default=10.0)
+ALERT_MAX_ATTEMPTS = env.int("ALERT_MAX_ATTEMPTS", default=6)
+ALERT_RETRY_BASE_SECONDS = env.float("ALERT_RETRY_BASE_SECONDS", default=10.0)
+ALERT_RETRY_MAX_SECONDS = env.float("ALERT_RETRY_MAX_SECONDS", default=3600.0)
+ALERT_CHANNEL_DISABLE_AFTER = env.int("ALERT_CHANNEL_DISABLE_AFTER", default=20)
+ALERT_FLAP_CHANGES = env.int("ALERT_FLAP_CHANGES", default=5)
+ALERT_FLAP_MINUTES = env.int("ALERT_FLAP_MINUTES", default=10)
+INCIDENT_RESOLVE_AFTER_SECONDS = env.int("INCIDENT_RESOLVE_AFTER_SECONDS", default=300)
+DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="status@localhost")
+# Django's email backend from one URL, for example smtp+tls://user:password@smtp.example.com:587.
+if env("EMAIL_URL", default=""):
+    globals().update(env.email_url("EMAIL_URL"))

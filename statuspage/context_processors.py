@@ -1,0 +1,22 @@
+"""What every page's frame needs: the site's name and the same page in each language."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.http import HttpRequest
+from django.urls import translate_url
+from django.utils.translation import get_language
+
+
+def site(request: HttpRequest) -> dict:
+    current = get_language()
+    return {
+        "site_name": settings.SITE_NAME,
+        "page_language": current,
+        "language_cookie": settings.LANGUAGE_COOKIE_NAME,
+        # Lazy: only pages that show the switcher resolve the URL in every language.
+        "language_links": lambda: [
+            {"code": code, "name": name, "url": translate_url(request.path, code), "current": code == current}
+            for code, name in settings.LANGUAGES
+        ],
+    }

@@ -1,0 +1,210 @@
+"""`/metrics` in Prometheus text format: per-model status, latency and uptime; collector and delivery counts.
+
+Computed per scrape from the snapshot and a few cheap aggregates (not edge-cached: counts move
+between snapshot versions). Every source besides the snapshot is optional: a failing one is
+reported by `aistatus_metrics_source_up` and the rest is still served.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from datetime import timedelta
+
+from django.apps import apps
+from django.db import DatabaseError
+from django.db.models import Count, Sum
+from django.http import HttpRequest, HttpResponse
+from django.utils import timezone
+from django.views.decorators.http import require_safe
+
+from monitoring import snapshot_store
+from monitoring.snapshot import Snapshot
+from monitoring.snapshot_store import current_snapshot
+from monitoring.status import Status
+from statuspage.presentation import as_datetime
+
+log = logging.getLogger(__name__)
+
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+RECENT = timedelta(minutes=5)
+OUTCOME_FIELDS = ["ok", "provider_fault", "probe_fault", "rate_limited", "timeout", "broken_stream"]
+INDICATORS = ["none", "minor", "major", "critical", "maintenance"]
+# A probe slot due longer ago than this means the collectors are behind (or not running).
+OVERDUE_AFTER = timedelta(seconds=60)
+
+
+def _escape(value: object) -> str:
+    return str(value).replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
+
+
+def _number(value: float | int) -> str:
+    return repr(float(value)) if isinstance(value, float) else str(value)
+
+
+class Exposition:
+    """Collects metric families and writes them in the text format, HELP and TYPE first."""
+
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+
+    def family(self, name: str, kind: str, help_text: str, samples: Iterable[tuple[dict, float | int]]) -> None:
+        self.lines.append(f"# HELP {name} {help_text}")
+        self.lines.append(f"# TYPE {name} {kind}")
+        for labels, value in samples:
+            if labels:
+                rendered = ",".join(f'{key}="{_escape(val)}"' for key, val in labels.items())
+                self.lines.append(f"{name}{{{rendered}}} {_number(value)}")
+            else:
+                self.lines.append(f"{name} {_number(value)}")
+
+    def text(self) -> str:
+        return "\n".join(self.lines) + "\n"
+
+
+def _model_families(out: Exposition, snapshot: Snapshot) -> None:
+    models = snapshot.data["models"]
+
+    def labels(model: dict) -> dict:
+        return {"provider": model["provider"], "model": model["slug"]}
+
+    out.family(
+        "aistatus_model_status",
+        "gauge",
+        "1 for the status each public model is in (unknown means no recent evidence), 0 for the others.",
+        (({**labels(m), "status": status}, int(m["status"] == status)) for m in models for status in Status.values),
+    )
+    out.family(
+        "aistatus_model_latency_p50_seconds",
+        "gauge",
+        "Median probe latency over the last 24 hours; absent without data.",
+        ((labels(m), m["latency"]["p50_ms"] / 1000) for m in models if m["latency"]["p50_ms"] is not None),
+    )
+    out.family(
+        "aistatus_model_latency_p95_seconds",
+        "gauge",
+        "95th percentile probe latency over the last 24 hours; absent without data.",
+        ((labels(m), m["latency"]["p95_ms"] / 1000) for m in models if m["latency"]["p95_ms"] is not None),
+    )
+    out.family(
+        "aistatus_model_uptime_ratio",
+        "gauge",
+        "Uptime over the last 90 days (major outage 100 %, partial 30 %, degraded 0 % down); absent without data.",
+        (
+            ({**labels(m), "window": "90d"}, m["uptime"]["percent_90d"] / 100)
+            for m in models
+            if m["uptime"]["percent_90d"] is not None
+        ),
+    )
+    page = snapshot.data["page"]
+    out.family(
+        "aistatus_models",
+        "gauge",
+        "Public models by displayed status.",
+        (({"status": status}, page["counts"].get(status, 0)) for status in Status.values),
+    )
+    out.family(
+        "aistatus_page_indicator",
+        "gauge",
+        "1 for the page's Statuspage indicator (computed from models with evidence).",
+        (({"indicator": indicator}, int(page["indicator"] == indicator)) for indicator in INDICATORS),
+    )
+    built_at = as_datetime(snapshot.data["built_at"])
+    out.family(
+        "aistatus_snapshot_age_seconds",
+        "gauge",
+        "Age of the snapshot this process serves.",
+        [({}, round((timezone.now() - built_at).total_seconds(), 3))],
+    )
+    out.family(
+        "aistatus_status_changes_total",
+        "counter",
+        "Status changes recorded (the event sequence).",
+        [({}, snapshot.sequence)],
+    )
+    out.family(
+        "aistatus_snapshot_builds_total",
+        "counter",
+        "Snapshots this process built itself (others come from the shared cache).",
+        [({}, snapshot_store.store.builds)],
+    )
+
+
+def _check_results() -> list[tuple[dict, int]]:
+    from collectors.models import CheckRollup  # read-only: the page side reads stored evidence
+
+    since = timezone.now() - RECENT
+    sums = CheckRollup.objects.filter(period="minute", bucket__gte=since).aggregate(
+        **{field: Sum(field) for field in OUTCOME_FIELDS}
+    )
+    return [({"outcome": field}, sums[field] or 0) for field in OUTCOME_FIELDS]
+
+
+def _overdue_slots() -> list[tuple[dict, int]]:
+    from collectors.models import ProbeSlot
+
+    rows = (
+        ProbeSlot.objects.filter(model__enabled=True, next_due_at__lt=timezone.now() - OVERDUE_AFTER)
+        .values("region")
+        .annotate(n=Count("id"))
+        .order_by("region")
+    )
+    return [({"region": row["region"]}, row["n"]) for row in rows]
+
+
+def _notifications() -> list[tuple[dict, int]]:
+    """Alert notifications by state (pending is the delivery backlog), when the alerts app records them."""
+    if not apps.is_installed("alerts"):
+        return []
+    notification = apps.get_model("alerts", "Notification")  # LookupError while the app has no such model
+    rows = notification.objects.values("state").annotate(n=Count("pk")).order_by("state")
+    return [({"state": row["state"]}, row["n"]) for row in rows]
+
+
+OPTIONAL_SOURCES = [
+    (
+        "checks",
+        "aistatus_check_results_recent",
+        "gauge",
+        "Probe results over the last 5 minutes of minute rollups, by outcome.",
+        _check_results,
+    ),
+    (
+        "probe_slots",
+        "aistatus_probe_slots_overdue",
+        "gauge",
+        "Probe slots due more than a minute ago, by region (collectors behind or stopped).",
+        _overdue_slots,
+    ),
+    (
+        "alerts",
+        "aistatus_notifications",
+        "gauge",
+        "Alert notifications by state (pending, sent, failed, cancelled).",
+        _notifications,
+    ),
+]
+
+
+def render_metrics(snapshot: Snapshot) -> str:
+    out = Exposition()
+    _model_families(out, snapshot)
+    health = []
+    for source, name, kind, help_text, read in OPTIONAL_SOURCES:
+        try:
+            samples = read()
+        except (DatabaseError, LookupError, ImportError) as exc:
+            log.warning("metrics source %s failed: %s", source, exc)
+            health.append(({"source": source}, 0))
+            continue
+        health.append(({"source": source}, 1))
+        out.family(name, kind, help_text, samples)
+    out.family("aistatus_metrics_source_up", "gauge", "1 when the source of a metric family could be read.", health)
+    return out.text()
+
+
+@require_safe
+def metrics_view(request: HttpRequest) -> HttpResponse:
+    response = HttpResponse(render_metrics(current_snapshot()), content_type=CONTENT_TYPE)
+    response["Cache-Control"] = "no-store"
+    return response

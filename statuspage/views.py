@@ -1,0 +1,152 @@
+"""The public status pages, per locale: the overview, a model's detail and the incident history."""
+
+from __future__ import annotations
+
+from django.conf.locale import LANG_INFO
+from django.core.paginator import Paginator
+from django.db.models import Prefetch
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
+from django.shortcuts import render
+from django.template.loader import render_to_string
+from django.utils.cache import patch_vary_headers
+from django.utils.translation import get_language, get_language_from_request, get_supported_language_variant
+from django.views.decorators.http import require_safe
+
+from monitoring.models import AIModel, Incident, IncidentUpdate, StatusChange
+from monitoring.snapshot import Snapshot
+from monitoring.snapshot_store import current_snapshot
+from statuspage.presentation import banner, client_strings, incidents_key, provider_groups
+from statuspage.responses import snapshot_response
+
+HTML = "text/html; charset=utf-8"
+HISTORY_LENGTH = 50
+INCIDENTS_PER_PAGE = 20
+
+
+def _frame(snapshot: Snapshot) -> dict:
+    """What every snapshot page carries: the version the script compares with, and the script's texts."""
+    return {
+        "snapshot": snapshot,
+        "page": snapshot.data["page"],
+        "client_strings": client_strings(),
+        "live": True,
+    }
+
+
+@require_safe
+def index(request: HttpRequest) -> HttpResponse:
+    snapshot = current_snapshot()
+
+    def render_page() -> str:
+        data = snapshot.data
+        context = {
+            **_frame(snapshot),
+            "banner": banner(data["page"]),
+            "groups": provider_groups(data),
+            "active_incidents": [i for i in data["incidents"] if i["state"] != Incident.State.RESOLVED],
+            "maintenances": data["maintenances"],
+            "incidents_key": incidents_key(data),
+        }
+        return render_to_string("statuspage/index.html", context, request)
+
+    return snapshot_response(request, snapshot, render_page, content_type=HTML, variant=get_language())
+
+
+def _find_model(snapshot: Snapshot, provider: str, model: str) -> dict | None:
+    slug = f"{provider}/{model}"
+    return next((m for m in snapshot.data["models"] if m["slug"] == slug), None)
+
+
+def _wants_json(request: HttpRequest) -> bool:
+    return request.accepts("application/json") and not request.accepts("text/html")
+
+
+def _not_found(request: HttpRequest, message: str) -> HttpResponse:
+    """A 404 in the form the client asked for: JSON for API clients, the localized page for browsers."""
+    if _wants_json(request):
+        return JsonResponse({"detail": message}, status=404)
+    return render(request, "404.html", {"message": message}, status=404)
+
+
+@require_safe
+def model_detail(request: HttpRequest, provider: str, model: str) -> HttpResponse:
+    snapshot = current_snapshot()
+    item = _find_model(snapshot, provider, model)
+    if item is None:
+        return _not_found(request, f"No public model {provider}/{model}.")
+
+    def render_page() -> str:
+        # StatusChange rows up to the snapshot's sequence never change, so the page still only
+        # changes with the snapshot's version and the edge may keep it.
+        history = StatusChange.objects.filter(model_id=item["id"], id__lte=snapshot.sequence).order_by("-id")[
+            :HISTORY_LENGTH
+        ]
+        context = {
+            **_frame(snapshot),
+            "model": item,
+            "provider": next(p for p in snapshot.data["providers"] if p["slug"] == item["provider"]),
+            "history": list(history),
+            "incidents": [i for i in snapshot.data["incidents"] if item["slug"] in i["models"]],
+            "maintenances": [m for m in snapshot.data["maintenances"] if item["slug"] in m["models"]],
+        }
+        return render_to_string("statuspage/model_detail.html", context, request)
+
+    return snapshot_response(request, snapshot, render_page, content_type=HTML, variant=get_language())
+
+
+@require_safe
+def incident_history(request: HttpRequest) -> HttpResponse:
+    """Every incident, newest first. Read from the database (older than the snapshot's window), so not edge-cached."""
+    incidents = (
+        Incident.objects.select_related("provider")
+        .prefetch_related(
+            Prefetch("models_affected", queryset=AIModel.objects.filter(public=True).select_related("provider")),
+            Prefetch("updates", queryset=IncidentUpdate.objects.order_by("-at", "-id")),
+        )
+        .order_by("-started_at", "-id")
+    )
+    page = Paginator(incidents, INCIDENTS_PER_PAGE).get_page(request.GET.get("page"))
+    entries = [_incident_entry(incident) for incident in page]
+    response = render(request, "statuspage/incidents.html", {"pager": page, "incidents": entries, "live": False})
+    response["Cache-Control"] = "no-cache"
+    return response
+
+
+def _incident_entry(incident: Incident) -> dict:
+    """An incident in the snapshot's shape, so one template shows both."""
+    return {
+        "id": incident.pk,
+        "title": incident.title,
+        "state": incident.state,
+        "impact": incident.impact,
+        "models": sorted(m.public_slug for m in incident.models_affected.all()),
+        "started_at": incident.started_at,
+        "resolved_at": incident.resolved_at,
+        "updates": [{"state": u.state, "body": u.body, "at": u.at} for u in incident.updates.all()],
+    }
+
+
+@require_safe
+def choose_language(request: HttpRequest) -> HttpResponseRedirect:
+    """`/`: to the reader's language (their earlier choice, else Accept-Language, else the default)."""
+    response = HttpResponseRedirect(f"/{get_language_from_request(request)}/")
+    patch_vary_headers(response, ("Accept-Language", "Cookie"))
+    return response
+
+
+@require_safe
+def other_language(request: HttpRequest, code: str, rest: str) -> HttpResponseRedirect:
+    """A language prefix the site does not have: `/ko-kr/…` goes to `/ko/…`, `/fr/…` to the reader's fallback."""
+    try:
+        language = get_supported_language_variant(code.lower().replace("_", "-"))
+    except LookupError:
+        base = code.lower().replace("_", "-").split("-")[0]
+        if not any(known.split("-")[0] == base for known in LANG_INFO):
+            raise Http404(f"No page {request.path}") from None
+        language = get_language_from_request(request)
+    target = f"/{language}/{rest}"
+    if request.META.get("QUERY_STRING"):
+        target += "?" + request.META["QUERY_STRING"]
+    response = HttpResponseRedirect(target)
+    patch_vary_headers(response, ("Accept-Language", "Cookie"))
+    return response

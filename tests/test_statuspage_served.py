@@ -1,0 +1,149 @@
+"""The pages as a real ASGI server serves them: prerendered bytes at the edge, fresh within a second, Redis optional."""
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+from django.core.cache import cache
+from django.db import connection
+
+from monitoring import snapshot_store
+from monitoring.demo import seed_demo
+from monitoring.models import AIModel
+from monitoring.status import Status
+from monitoring.transitions import record_status
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def database_url() -> str:
+    """The test database (committed data, so another process sees it) as a URL."""
+    db = connection.settings_dict
+    credentials = db["USER"] + (f":{db['PASSWORD']}" if db.get("PASSWORD") else "")
+    return f"postgres://{credentials}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
+
+
+def server_env(**overrides: str) -> dict[str, str]:
+    return {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "monitoring.settings",
+        "DATABASE_URL": database_url(),
+        "REDIS_URL": settings.REDIS_URL,
+        "SECRET_KEY": "test-only-secret-key",
+        "LOG_LEVEL": "WARNING",
+        **overrides,
+    }
+
+
+@contextmanager
+def serve(log_path: Path, **env: str) -> Iterator[str]:
+    """uvicorn with the production ASGI application (edge included) on a free port; yields its base URL."""
+    with suppress(Exception):
+        cache.delete(snapshot_store.CACHE_KEY)  # another test's snapshot must not be picked up
+    port = _free_port()
+    command = [sys.executable, "-m", "uvicorn", "monitoring.asgi:application", "--host", "127.0.0.1"]
+    command += ["--port", str(port), "--log-level", "warning", "--no-access-log"]
+    with open(log_path, "w") as log:
+        process = subprocess.Popen(command, cwd=ROOT, env=server_env(**env), stdout=log, stderr=subprocess.STDOUT)
+        try:
+            deadline = time.monotonic() + 30
+            while True:
+                assert process.poll() is None, log_path.read_text()
+                try:
+                    with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                        break
+                except OSError:
+                    assert time.monotonic() < deadline, "the server did not start"
+                    time.sleep(0.1)
+            yield f"http://127.0.0.1:{port}"
+        finally:
+            process.terminate()
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
+def fetch(url: str, **headers: str) -> tuple[int, dict[str, str], bytes]:
+    request = urllib.request.Request(url, headers=headers)
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, {k.lower(): v for k, v in response.headers.items()}, response.read()
+    except urllib.error.HTTPError as error:
+        return error.code, {k.lower(): v for k, v in error.headers.items()}, error.read()
+
+
+@pytest.fixture
+def site(transactional_db, tmp_path):
+    seed_demo()
+    with serve(tmp_path / "uvicorn.log") as base:
+        yield base
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_edge_serves_the_same_bytes_and_a_304_until_the_version_moves(site):
+    status, headers, body = fetch(f"{site}/en/")
+    assert status == 200 and headers["x-snapshot-version"]
+    again = fetch(f"{site}/en/")
+    assert again[2] == body and again[1]["etag"] == headers["etag"]
+    assert fetch(f"{site}/en/", **{"If-None-Match": headers["etag"]})[0] == 304
+    assert "set-cookie" not in headers
+
+
+@pytest.mark.django_db(transaction=True)
+def test_every_locale_summary_and_snapshot_carry_one_version(site):
+    paths = ["/ko/", "/en/", "/ja/", "/api/v2/summary.json", "/api/v1/snapshot/", "/badge/openai/gpt-4o.svg"]
+    versions = {path: fetch(f"{site}{path}")[1]["x-snapshot-version"] for path in paths}
+    assert len(set(versions.values())) == 1, versions
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_status_change_reaches_the_served_page_within_a_second(site):
+    before = fetch(f"{site}/en/")[1]["x-snapshot-version"]
+    model = AIModel.objects.get(slug="gpt-4o")
+    started = time.monotonic()
+    record_status(model.pk, Status.MAJOR_OUTAGE, reason="HTTP 503", checked=True)
+    while True:
+        status, headers, body = fetch(f"{site}/en/")
+        if headers["x-snapshot-version"] != before:
+            break
+        assert time.monotonic() - started < 5, "the page never moved"
+        time.sleep(0.02)
+    elapsed = time.monotonic() - started
+    assert b'data-model="openai/gpt-4o" data-status="major_outage"' in body
+    assert elapsed < 1.0, f"{elapsed:.2f} s behind"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_unknown_things_are_404s_through_the_edge_too(site):
+    assert fetch(f"{site}/en/models/openai/nope/")[0] == 404
+    status, _, body = fetch(f"{site}/en/models/openai/nope/", Accept="application/json")
+    assert status == 404 and body.startswith(b'{"detail"')
+    assert fetch(f"{site}/badge/openai/nope.svg")[0] == 404
+    assert fetch(f"{site}/fr/", **{"Accept-Language": "ko"})[0] == 200  # redirected to /ko/
+
+
+@pytest.mark.django_db(transaction=True)
+def test_with_redis_down_the_server_still_serves_the_pages(transactional_db, tmp_path):
+    seed_demo()
+    with serve(tmp_path / "uvicorn.log", REDIS_URL="redis://127.0.0.1:1/0") as base:
+        for path in ["/ko/", "/en/", "/ja/", "/api/v2/summary.json"]:
+            status, headers, body = fetch(f"{base}{path}")
+            assert status == 200 and headers["x-snapshot-version"], path
+        assert fetch(f"{base}/en/")[2].count(b'class="model" data-model=') == 12
