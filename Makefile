@@ -6,7 +6,11 @@ STAMP := $(VENV)/.installed
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test lint services venv bench clean
+.PHONY: run test lint services venv bench clean messages browser
+
+# Debian packages the suite needs beyond Python: gettext (compiled translations) and Chromium
+# (browser tests; Playwright drives Debian's build, it never downloads one).
+APT_INSTALL = DEBIAN_FRONTEND=noninteractive apt-get install -y -qq
 
 $(STAMP): requirements.txt requirements-dev.txt
 	@$(PYTHON) -m venv --help >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq python3-venv; }
@@ -17,9 +21,16 @@ $(STAMP): requirements.txt requirements-dev.txt
 
 venv: $(STAMP)
 
+messages: $(STAMP)
+	@command -v msgfmt >/dev/null || { apt-get update -qq && $(APT_INSTALL) gettext >/dev/null; }
+	DEBUG=1 $(PY) manage.py compilemessages --ignore=.venv --ignore=var -v 0
+
+browser:
+	@test -x /usr/bin/chromium || { apt-get update -qq && $(APT_INSTALL) chromium >/dev/null; }
+
 # Embedded defaults: SQLite under var/, no Redis, no broker server. DEBUG is on because this is a
 # local demo; production sets DATABASE_URL, REDIS_URL, SECRET_KEY and leaves DEBUG off.
-run: $(STAMP)
+run: $(STAMP) messages
 	DEBUG=1 $(PY) manage.py migrate --noinput
 	DEBUG=1 $(PY) manage.py seed_demo
 	DEBUG=1 HOST=$(HOST) PORT=$(PORT) scripts/run-all.sh
@@ -27,7 +38,7 @@ run: $(STAMP)
 services:
 	scripts/ensure-services.sh
 
-test: $(STAMP) services
+test: $(STAMP) services messages browser
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 lint: $(STAMP)

@@ -14,12 +14,12 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
-from django.db.models import Max, Prefetch, Q
+from django.db.models import Count, Max, Prefetch, Q
 from django.utils import timezone
 
 from monitoring.models import AIModel, Incident, IncidentUpdate, Maintenance, StatusChange
 from monitoring.status import SEVERITY, Status, displayed_status, stale_after
-from monitoring.uptime import daily_uptime, overall_uptime
+from monitoring.uptime import DOWNTIME_WEIGHT, daily_uptime, midnight
 
 UPTIME_DAYS = 90
 # Even without a status change, a snapshot is rebuilt this often so history and latency stay fresh.
@@ -75,16 +75,96 @@ def _latency(model_ids: list[int], now: datetime) -> dict[int, dict]:
     out = {}
     for model_id in model_ids:
         buckets = per_model.get(model_id, {})
-        weighted = [(ok, p50, p95) for ok, p50, p95 in buckets.values() if p50 is not None and ok]
-        weight = sum(ok for ok, _, _ in weighted)
         out[model_id] = {
-            "p50_ms": round(sum(ok * p50 for ok, p50, _ in weighted) / weight, 1) if weight else None,
-            "p95_ms": round(sum(ok * p95 for ok, _, p95 in weighted) / weight, 1) if weight else None,
+            "p50_ms": _weighted([(ok, p50) for ok, p50, _ in buckets.values()]),
+            "p95_ms": _weighted([(ok, p95) for ok, _, p95 in buckets.values()]),
             "hourly_p50_ms": [
                 round(buckets[h][1], 1) if h in buckets and buckets[h][1] is not None else None for h in hours
             ],
         }
     return out
+
+
+def _weighted(pairs: list[tuple[int, float | None]]) -> float | None:
+    """Average of hourly figures weighted by their answered requests (an approximation, like the rollups)."""
+    pairs = [(n, v) for n, v in pairs if v is not None and n]
+    weight = sum(n for n, _ in pairs)
+    return round(sum(n * v for n, v in pairs) / weight, 1) if weight else None
+
+
+# Closed days do not change once their history is written, so they are computed once per process
+# (and shared through the cache), already in the page's compact form, and each build adds only
+# today. The key holds the last transition before today: a late entry into a past day makes a new
+# key. A model new since then is computed on its own.
+_closed_days: dict[str, dict[int, dict]] = {}
+
+
+def _summarise(days: list[dict]) -> dict:
+    return {
+        "first_day": days[0]["date"] if days else None,
+        "days": [_compact_day(day) for day in days],
+        "counted_s": sum(d["counted_s"] for d in days),
+        "down_s": sum(
+            d["major_outage_s"] + DOWNTIME_WEIGHT[Status.PARTIAL_OUTAGE] * d["partial_outage_s"] for d in days
+        ),
+    }
+
+
+def _uptime(ids: list[int], now: datetime) -> dict[int, dict]:
+    """Per model: {"percent_90d", "first_day", "days"} as the snapshot carries it."""
+    from django.core.cache import cache
+
+    today = midnight(now)
+    last_before = StatusChange.objects.filter(at__lt=today).aggregate(last=Max("id"))["last"] or 0
+    key = f"uptime:closed:{today.date().isoformat()}:{UPTIME_DAYS}:{last_before}"
+    closed = _closed_days.get(key)
+    if closed is None:
+        try:
+            closed = cache.get(key) or {}
+        except Exception:  # Redis away: compute here
+            closed = {}
+        _closed_days.clear()
+        _closed_days[key] = closed
+    missing = [i for i in ids if i not in closed]
+    if missing:
+        computed = daily_uptime(missing, today - timedelta(days=UPTIME_DAYS - 1), today)
+        closed.update({i: _summarise(days) for i, days in computed.items()})
+        try:
+            cache.set(key, closed, 86400 + 3600)
+        except Exception:  # Redis away: this process keeps its own copy
+            pass
+    current = {i: _summarise(days) for i, days in daily_uptime(ids, today, now).items()}
+    out = {}
+    for i in ids:
+        past, now_ = closed[i], current[i]
+        counted = past["counted_s"] + now_["counted_s"]
+        down = past["down_s"] + now_["down_s"]
+        out[i] = {
+            "percent_90d": round(100.0 * (1 - down / counted), 3) if counted > 0 else None,
+            "first_day": past["first_day"] or now_["first_day"],
+            "days": past["days"] + now_["days"],
+        }
+    return out
+
+
+# Hourly latency changes when the rollups move (about once a minute), not with every status change.
+_latency_cache: dict[tuple, dict[int, dict]] = {}
+
+
+def _latency_cached(ids: list[int], now: datetime) -> dict[int, dict]:
+    from collectors.models import CheckRollup
+
+    # Rollups are replaced whole when recomputed, so the newest id and the count tell whether any moved.
+    hour = now.replace(minute=0, second=0, microsecond=0)
+    recent = CheckRollup.objects.filter(period="hour", bucket__gte=hour - timedelta(hours=23))
+    marks = recent.aggregate(last=Max("id"), n=Count("id"))
+    key = (hour, marks["last"], marks["n"], tuple(ids))
+    cached = _latency_cache.get(key)
+    if cached is None:
+        cached = _latency(ids, now)
+        _latency_cache.clear()
+        _latency_cache[key] = cached
+    return cached
 
 
 def _incidents(now: datetime) -> list[dict]:
@@ -117,9 +197,10 @@ def _incidents(now: datetime) -> list[dict]:
 
 
 def _maintenances(now: datetime, public_models: dict[int, str], by_provider: dict[int, list[str]]) -> list[dict]:
-    windows = Maintenance.objects.filter(ends_at__gt=now, starts_at__lt=now + timedelta(days=30))
+    """Windows in progress or starting within 30 days; each repetition of a recurring window apart."""
     out = []
-    for window in windows.select_related("provider"):
+    for occurrence in Maintenance.upcoming(now, days=30):
+        window = occurrence.maintenance
         models = [public_models[window.model_id]] if window.model_id in public_models else []
         if window.provider_id:
             models += by_provider.get(window.provider_id, [])
@@ -128,9 +209,11 @@ def _maintenances(now: datetime, public_models: dict[int, str], by_provider: dic
                 "id": window.pk,
                 "title": window.title,
                 "description": window.description,
-                "starts_at": window.starts_at,
-                "ends_at": window.ends_at,
-                "active": window.starts_at <= now,
+                "starts_at": occurrence.starts_at,
+                "ends_at": occurrence.ends_at,
+                "status": occurrence.status(now),
+                "active": occurrence.status(now) == "in_progress",
+                "recurring": bool(window.recurrence),
                 "provider": window.provider.slug if window.provider else None,
                 "models": sorted(set(models)),
             }
@@ -160,8 +243,8 @@ def build_snapshot(now: datetime | None = None) -> Snapshot:
         .order_by("provider__display_order", "provider__name", "display_order", "name")
     )
     ids = [m.pk for m in models]
-    latency = _latency(ids, now)
-    uptime = daily_uptime(ids, UPTIME_DAYS, now)
+    latency = _latency_cached(ids, now)
+    uptime = _uptime(ids, now)
     valid_until = now + MAX_AGE
     counts = dict.fromkeys(Status.values, 0)
     providers: dict[int, dict] = {}
@@ -189,16 +272,16 @@ def build_snapshot(now: datetime | None = None) -> Snapshot:
                 "slug": model.provider.slug,
                 "name": model.provider.name,
                 "url": model.provider.url,
-                "status": Status.OPERATIONAL,
+                "created_at": model.provider.created_at,
+                "statuses": [],
                 "model_count": 0,
                 "unknown_count": 0,
             },
         )
         provider["model_count"] += 1
         provider["unknown_count"] += status == Status.UNKNOWN
-        provider["status"] = max(provider["status"], status, key=SEVERITY.__getitem__)
+        provider["statuses"].append(status)
         by_provider[model.provider_id].append(model.public_slug)
-        days = uptime.get(model.pk, [])
         items.append(
             {
                 "id": model.pk,
@@ -208,6 +291,7 @@ def build_snapshot(now: datetime | None = None) -> Snapshot:
                 "name": model.name,
                 "kind": model.kind,
                 "description": model.description,
+                "created_at": model.created_at,
                 "status": status,
                 "since": row.since if status == row.status else _stale_since(row, model),
                 "last_checked_at": row.last_checked_at,
@@ -215,17 +299,13 @@ def build_snapshot(now: datetime | None = None) -> Snapshot:
                 "manual": row.manual,
                 "interval_seconds": model.interval_seconds,
                 "latency": latency[model.pk],
-                "uptime": {
-                    "percent_90d": overall_uptime(days),
-                    "first_day": days[0]["date"] if days else None,
-                    "days": [_compact_day(day) for day in days],
-                },
+                "uptime": uptime[model.pk],
             }
         )
     for provider in providers.values():
-        # A provider whose models are all unknown is unknown, not operational.
-        if provider["unknown_count"] == provider["model_count"]:
-            provider["status"] = Status.UNKNOWN
+        # The worst of its models with evidence; a provider whose models are all unknown is unknown.
+        known = [s for s in provider.pop("statuses") if s != Status.UNKNOWN]
+        provider["status"] = max(known, key=SEVERITY.__getitem__) if known else Status.UNKNOWN
     public_models = {m.pk: m.public_slug for m in models}
     data = {
         "version": f"{sequence}.{int(now.timestamp() * 1000)}",
@@ -246,4 +326,3 @@ def build_snapshot(now: datetime | None = None) -> Snapshot:
     }
     body = json.dumps(data, cls=DjangoJSONEncoder, ensure_ascii=False, separators=(",", ":")).encode()
     return Snapshot(data["version"], sequence, now, valid_until, json.loads(body), body)
-

@@ -17,23 +17,24 @@ DOWNTIME_WEIGHT = {Status.MAJOR_OUTAGE: 1.0, Status.PARTIAL_OUTAGE: 0.3}
 NOT_COUNTED = {Status.UNKNOWN, Status.UNDER_MAINTENANCE}
 
 
-def _midnight(moment: datetime) -> datetime:
+def midnight(moment: datetime) -> datetime:
     return moment.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
 
 
 def status_seconds_per_day(
-    model_ids: Iterable[int], days: int, now: datetime
+    model_ids: Iterable[int], start: datetime, now: datetime
 ) -> dict[int, dict[date, dict[str, float]]]:
-    """Seconds each model spent in each status, per UTC day, for the last `days` days (today included)."""
+    """Seconds each model spent in each status, per UTC day, from `start` (a midnight) until `now`."""
     ids = list(model_ids)
-    start = _midnight(now) - timedelta(days=days - 1)
-    before = StatusChange.objects.filter(model=OuterRef("pk"), at__lt=start).order_by("-at", "-id")
-    opening = dict(
+    # The latest transition before the window is the highest id: ids are the order of transitions.
+    before = StatusChange.objects.filter(model=OuterRef("pk"), at__lt=start).order_by("-id")
+    rows = (
         AIModel.objects.filter(pk__in=ids)
         .annotate(opening=Subquery(before.values("to_status")[:1]))
-        .values_list("pk", "opening")
+        .values_list("pk", "opening", "created_at")
     )
-    created = dict(AIModel.objects.filter(pk__in=ids).values_list("pk", "created_at"))
+    opening = {pk: status for pk, status, _ in rows}
+    created = {pk: created_at for pk, _, created_at in rows}
     changes = (
         StatusChange.objects.filter(model_id__in=ids, at__gte=start, at__lte=now)
         .order_by("model_id", "at", "id")
@@ -57,7 +58,7 @@ def status_seconds_per_day(
 
 def _spread(per_day: dict, status: str, begin: datetime, end: datetime) -> None:
     while begin < end:
-        day_end = _midnight(begin) + timedelta(days=1)
+        day_end = midnight(begin) + timedelta(days=1)
         stop = min(end, day_end)
         per_day[begin.astimezone(UTC).date()][status] += (stop - begin).total_seconds()
         begin = stop
@@ -72,10 +73,13 @@ def uptime_percent(seconds: dict[str, float]) -> float | None:
     return round(100.0 * (1 - down / counted), 3)
 
 
-def daily_uptime(model_ids: Iterable[int], days: int, now: datetime) -> dict[int, list[dict]]:
-    """Per model, one entry per day, oldest first: the date, the uptime (None without evidence) and the seconds."""
-    seconds = status_seconds_per_day(model_ids, days, now)
-    first = _midnight(now).date() - timedelta(days=days - 1)
+def daily_uptime(model_ids: Iterable[int], start: datetime, now: datetime) -> dict[int, list[dict]]:
+    """Per model, one entry per day from `start` (a midnight) to `now`, oldest first: the date, the
+    uptime (None without evidence) and the seconds in each status."""
+    start = midnight(start)
+    seconds = status_seconds_per_day(model_ids, start, now)
+    first = start.date()
+    days = max(0, (midnight(now).date() - first).days + (1 if now > midnight(now) else 0))
     out: dict[int, list[dict]] = {}
     for model_id, per_day in seconds.items():
         entries = []
@@ -91,7 +95,7 @@ def daily_uptime(model_ids: Iterable[int], days: int, now: datetime) -> dict[int
                     "degraded_s": round(s.get(Status.DEGRADED_PERFORMANCE, 0.0)),
                     "maintenance_s": round(s.get(Status.UNDER_MAINTENANCE, 0.0)),
                     "unknown_s": round(s.get(Status.UNKNOWN, 0.0)),
-                    "counted_s": round(sum(v for k, v in s.items() if k not in NOT_COUNTED)),
+                    "counted_s": round(sum(v for k, v in s.items() if k not in NOT_COUNTED), 3),
                 }
             )
         out[model_id] = entries

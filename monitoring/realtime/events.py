@@ -31,8 +31,15 @@ def status_change_event(change: StatusChange, public_slug: str) -> dict[str, Any
     }
 
 
+WIRE = "_wire"
+
+
 def encode(event: dict[str, Any]) -> str:
-    return json.dumps(event, ensure_ascii=False, separators=(",", ":"))
+    """The event's JSON text. Broadcast events carry it precomputed: encoded once, sent to thousands."""
+    wire = event.get(WIRE)
+    if wire is None:
+        wire = json.dumps({k: v for k, v in event.items() if k != WIRE}, ensure_ascii=False, separators=(",", ":"))
+    return wire
 
 
 def _redis():

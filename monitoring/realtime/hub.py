@@ -23,7 +23,7 @@ from django.conf import settings
 from django.db import DatabaseError, connections
 
 from monitoring.models import StatusChange
-from monitoring.realtime.events import CHANNEL, status_change_event
+from monitoring.realtime.events import CHANNEL, WIRE, encode, status_change_event
 from monitoring.snapshot_store import store as snapshot_store
 
 log = logging.getLogger(__name__)
@@ -138,6 +138,7 @@ class Hub:
         return {"type": "hello", "seq": self.last_seq, "snapshot_version": self.snapshot_version}
 
     def _broadcast(self, event: dict[str, Any]) -> None:
+        event[WIRE] = encode(event)
         for client in list(self.clients):
             try:
                 client.queue.put_nowait(event)

@@ -29,18 +29,21 @@ class EventSession:
         return self.client.dropped
 
     async def opening(self, last_seq: int | None) -> list[dict[str, Any]]:
-        """What to send first. Registered before reading the backlog, so nothing falls between the two."""
+        """What to send first. Registered before reading the backlog, so nothing falls between the two.
+
+        The hello's `seq` is where the client stands once it has it: its own `last_seq` when the
+        missed events follow, otherwise the latest sequence. A client can always keep the highest
+        `seq` it has seen and resume from it.
+        """
         hello = hub.hello()
         self.sent_seq = hello["seq"]
-        events: list[dict[str, Any]] = [hello]
-        if last_seq is not None:
-            backlog = await hub.backlog(last_seq)
-            if backlog is None:
-                events.append({"type": "resync", "seq": hub.last_seq})
-            else:
-                events += backlog
-                self.sent_seq = max([hello["seq"], *(e["seq"] for e in backlog)])
-        return events
+        if last_seq is None:
+            return [hello]
+        backlog = await hub.backlog(last_seq)
+        if backlog is None:
+            return [hello, {"type": "resync", "seq": hello["seq"]}]
+        self.sent_seq = max([hello["seq"], *(e["seq"] for e in backlog)])
+        return [{**hello, "seq": last_seq}, *backlog]
 
     async def resume(self, last_seq: int) -> list[dict[str, Any]]:
         """A client asking mid-stream for what it missed after `last_seq`."""
@@ -59,7 +62,9 @@ class EventSession:
             if remaining <= 0:
                 return None
             try:
-                event = await asyncio.wait_for(self.client.queue.get(), remaining)
+                # asyncio.timeout, not wait_for: no extra task per wait, which matters at 10,000 clients.
+                async with asyncio.timeout(remaining):
+                    event = await self.client.queue.get()
             except TimeoutError:
                 return None
             if event["type"] == "status_change":

@@ -1,0 +1,129 @@
+"""The one snapshot: every public model, statuses as shown, Statuspage-weighted uptime, versioning and coalescing."""
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from monitoring.models import AIModel, StatusChange
+from monitoring.snapshot import build_snapshot, page_indicator
+from monitoring.snapshot_store import SnapshotStore
+from monitoring.transitions import record_status
+from monitoring.uptime import daily_uptime
+
+pytestmark = pytest.mark.django_db
+
+NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
+MIDNIGHT = datetime(2026, 11, 26, tzinfo=UTC)
+
+
+def change(model, at, to, frm="unknown"):
+    return StatusChange.objects.create(model=model, from_status=frm, to_status=to, at=at)
+
+
+def test_every_public_model_appears_and_none_is_operational_without_evidence(provider):
+    AIModel.objects.bulk_create([AIModel(provider=provider, name=f"m{i}", slug=f"m{i}") for i in range(5)])
+    AIModel.objects.create(provider=provider, name="hidden", slug="hidden", public=False)
+    data = build_snapshot().data
+    assert [m["slug"] for m in data["models"]] == [f"openai/m{i}" for i in range(5)]
+    assert {m["status"] for m in data["models"]} == {"unknown"}
+    assert data["page"]["unknown_count"] == 5 and data["page"]["model_count"] == 5
+    assert data["providers"][0]["status"] == "unknown"
+
+
+def test_statuses_are_shown_as_of_the_build_and_stale_ones_are_unknown(model, provider):
+    fresh = AIModel.objects.create(provider=provider, name="f", slug="f")
+    record_status(fresh.pk, "operational", checked=True)
+    record_status(model.pk, "major_outage", checked=True, at=datetime.now(UTC) - timedelta(minutes=10))
+    snapshot = build_snapshot()
+    statuses = {m["slug"]: m["status"] for m in snapshot.data["models"]}
+    assert statuses == {"openai/gpt-4o": "unknown", "openai/f": "operational"}
+    stale = next(m for m in snapshot.data["models"] if m["slug"] == "openai/gpt-4o")
+    assert "no result in the last 180 s" in stale["message"]
+    # The snapshot must be rebuilt by the time the fresh one would go stale.
+    assert snapshot.valid_until <= fresh.status_row.last_checked_at + timedelta(seconds=180) + timedelta(seconds=1)
+
+
+def test_the_version_is_the_latest_sequence_and_the_build_time(model):
+    first = build_snapshot()
+    recorded = record_status(model.pk, "major_outage", manual=True, source="operator")
+    second = build_snapshot()
+    assert second.sequence == recorded.pk > first.sequence
+    assert second.version.startswith(f"{recorded.pk}.") and second.etag == f'"{second.version}"'
+
+
+@pytest.mark.parametrize(
+    ("counts", "indicator"),
+    [
+        ({"operational": 3}, "none"),
+        ({"operational": 3, "unknown": 2}, "none"),
+        ({"operational": 2, "degraded_performance": 1}, "minor"),
+        ({"operational": 2, "partial_outage": 1}, "minor"),
+        ({"operational": 3, "major_outage": 1}, "major"),
+        ({"operational": 1, "major_outage": 1}, "critical"),
+        ({"operational": 2, "under_maintenance": 1}, "maintenance"),
+    ],
+)
+def test_the_page_indicator_uses_statuspage_words(counts, indicator):
+    assert page_indicator(counts) == indicator
+
+
+def test_uptime_weights_major_outage_fully_and_partial_outage_at_thirty_percent(model):
+    model.created_at = MIDNIGHT - timedelta(days=5)
+    model.save()
+    day = MIDNIGHT - timedelta(days=2)
+    change(model, day - timedelta(days=1), "operational")
+    change(model, day + timedelta(hours=6), "major_outage", "operational")  # 6 h down
+    change(model, day + timedelta(hours=12), "partial_outage", "major_outage")  # 6 h partial
+    change(model, day + timedelta(hours=18), "degraded_performance", "partial_outage")  # 6 h degraded: not down
+    change(model, day + timedelta(hours=24), "operational", "degraded_performance")
+    days = daily_uptime([model.pk], MIDNIGHT - timedelta(days=3), MIDNIGHT)[model.pk]
+    by_date = {d["date"]: d for d in days}
+    target = by_date[day.date().isoformat()]
+    assert target["major_outage_s"] == 6 * 3600 and target["partial_outage_s"] == 6 * 3600
+    assert target["uptime"] == pytest.approx(100 * (1 - (6 + 0.3 * 6) / 24), abs=0.01)
+    assert by_date[(day + timedelta(days=1)).date().isoformat()]["uptime"] == 100.0
+
+
+def test_time_without_evidence_is_left_out_of_uptime_and_a_day_without_any_is_none(model):
+    model.created_at = MIDNIGHT - timedelta(days=5)
+    model.save()
+    change(model, MIDNIGHT - timedelta(days=1) + timedelta(hours=12), "major_outage")
+    days = daily_uptime([model.pk], MIDNIGHT - timedelta(days=2), MIDNIGHT)[model.pk]
+    assert days[0]["uptime"] is None  # all day unknown
+    assert days[1]["uptime"] == 0.0 and days[1]["unknown_s"] == 12 * 3600
+
+
+def test_the_snapshot_carries_ninety_days_in_compact_form(model):
+    record_status(model.pk, "operational", checked=True)
+    uptime = build_snapshot().data["models"][0]["uptime"]
+    assert len(uptime["days"]) == 90
+    assert uptime["days"][:89] == [None] * 89  # before the model existed: no evidence
+    assert uptime["days"][-1] == 100.0 and uptime["percent_90d"] == 100.0
+
+
+def test_a_rebuild_reuses_closed_days_and_stays_cheap(provider):
+    AIModel.objects.bulk_create([AIModel(provider=provider, name=f"m{i}", slug=f"m{i}") for i in range(20)])
+    build_snapshot()
+    with CaptureQueriesContext(connection) as queries:
+        build_snapshot()
+    assert len(queries) <= 12
+
+
+def test_a_burst_of_changes_costs_a_few_builds_not_one_each(provider, monkeypatch):
+    import monitoring.snapshot_store as store_module
+
+    monkeypatch.setattr(store_module, "POLL_INTERVAL", 0.2)
+    models = AIModel.objects.bulk_create([AIModel(provider=provider, name=f"m{i}", slug=f"m{i}") for i in range(100)])
+    store = SnapshotStore()
+    store.get()
+    for model in models:
+        record_status(model.pk, "major_outage", manual=True, source="operator")
+        store.get()  # readers keep reading during the burst
+    import time
+
+    time.sleep(0.25)
+    final = store.get()
+    assert final.sequence == StatusChange.objects.latest("id").pk
+    assert store.builds <= 10
