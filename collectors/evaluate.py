@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime
 
+from django.db import connection
 from django.db.models import F, Window
 from django.db.models.functions import RowNumber
 from django.utils import timezone
@@ -26,65 +28,130 @@ def thresholds_of(model: AIModel) -> Thresholds:
     )
 
 
-def _recent_results(models: list[AIModel], now: datetime) -> dict[int, dict[str, list[CheckResult]]]:
+@dataclass(slots=True)
+class _Subject:
+    """What derivation needs of one model and its status row, read as plain values.
+
+    Evaluation runs for every flushed batch of results, so it reads columns rather than model
+    instances: building an AIModel and a ModelStatus per result cost more than deriving the status.
+    """
+
+    model_id: int
+    interval_seconds: int
+    thresholds: Thresholds
+    status_id: int
+    status: str
+    manual: bool
+    since: datetime
+    last_checked_at: datetime | None
+    message: str
+
+
+_SUBJECT_COLUMNS = (
+    "pk",
+    "interval_seconds",
+    "latency_threshold_ms",
+    "ttft_threshold_ms",
+    "failures_to_confirm",
+    "successes_to_recover",
+    "status_row__id",
+    "status_row__status",
+    "status_row__manual",
+    "status_row__since",
+    "status_row__last_checked_at",
+    "status_row__message",
+)
+
+
+def _subjects(model_ids: set[int]) -> list[_Subject]:
+    rows = AIModel.objects.filter(pk__in=model_ids, status_row__isnull=False).order_by("pk")
+    return [
+        _Subject(pk, interval, Thresholds(latency, ttft, failures, successes), *status)
+        for pk, interval, latency, ttft, failures, successes, *status in rows.values_list(*_SUBJECT_COLUMNS)
+    ]
+
+
+# (time, outcome, latency_ms, ttft_ms, error, http_status): one recent result, as derivation reads it.
+Recent = tuple[datetime, str, float | None, float | None, str, int | None]
+
+
+def _recent_results(subjects: list[_Subject], now: datetime) -> dict[int, dict[str, list[Recent]]]:
     """Each model's latest results per region, newest first, within its staleness window."""
-    depth = max(history_length(thresholds_of(m)) for m in models)
-    oldest = now - max(stale_after(m.interval_seconds) for m in models)
+    depth = max(history_length(s.thresholds) for s in subjects)
+    oldest = now - max(stale_after(s.interval_seconds) for s in subjects)
     rows = (
-        CheckResult.objects.filter(model_id__in=[m.pk for m in models], time__gte=oldest)
+        CheckResult.objects.filter(model_id__in=[s.model_id for s in subjects], time__gte=oldest)
         .annotate(rank=Window(RowNumber(), partition_by=[F("model_id"), F("region")], order_by=F("time").desc()))
         .filter(rank__lte=depth)
-        .only("time", "model_id", "region", "outcome", "http_status", "latency_ms", "ttft_ms", "error")
         .order_by("model_id", "region", "-time")
+        .values_list("model_id", "region", "time", "outcome", "latency_ms", "ttft_ms", "error", "http_status")
     )
-    grouped: dict[int, dict[str, list[CheckResult]]] = defaultdict(lambda: defaultdict(list))
-    for row in rows:
-        grouped[row.model_id][row.region].append(row)
+    grouped: dict[int, dict[str, list[Recent]]] = defaultdict(lambda: defaultdict(list))
+    for model_id, region, *result in rows:
+        grouped[model_id][region].append(tuple(result))
     return grouped
+
+
+def _save_evidence(rows: list[tuple[int, datetime, float | None, str]]) -> None:
+    """Write (status row id, last_checked_at, last_latency_ms, message) of rows whose status stays."""
+    if connection.vendor != "postgresql":
+        ModelStatus.objects.bulk_update(
+            [ModelStatus(pk=pk, last_checked_at=at, last_latency_ms=latency, message=message)
+             for pk, at, latency, message in rows],
+            ["last_checked_at", "last_latency_ms", "message"],
+            batch_size=500,
+        )  # fmt: skip
+        return
+    # One statement joined to arrays: bulk_update's CASE per row costs far more to build in Python than
+    # the derivation itself, and PostgreSQL evaluates that CASE once per row again.
+    ids, checked, latencies, messages = zip(*rows, strict=True)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {ModelStatus._meta.db_table} AS row"
+            " SET last_checked_at = fresh.checked, last_latency_ms = fresh.latency, message = fresh.message"
+            " FROM unnest(%s::bigint[], %s::timestamptz[], %s::float8[], %s::text[])"
+            " AS fresh(id, checked, latency, message) WHERE row.id = fresh.id",
+            [list(ids), list(checked), list(latencies), list(messages)],
+        )
 
 
 def evaluate(model_ids: Iterable[int], now: datetime | None = None) -> list[StatusChange]:
     """Derive and record the status of these models. Returns the transitions written."""
     now = now or timezone.now()
-    models = list(AIModel.objects.filter(pk__in=set(model_ids)).select_related("status_row"))
-    if not models:
+    subjects = _subjects(set(model_ids))
+    if not subjects:
         return []
-    recent = _recent_results(models, now)
-    maintenance = Maintenance.active_model_ids(now, [m.pk for m in models])
+    recent = _recent_results(subjects, now)
+    maintenance = Maintenance.active_model_ids(now, [s.model_id for s in subjects])
     changes: list[StatusChange] = []
-    refreshed: list[ModelStatus] = []
-    for model in models:
-        thresholds = thresholds_of(model)
-        stale = now - stale_after(model.interval_seconds)
-        by_region = recent.get(model.pk, {})
+    refreshed: list[tuple[int, datetime, float | None, str]] = []
+    for subject in subjects:
+        stale = now - stale_after(subject.interval_seconds)
+        by_region = recent.get(subject.model_id, {})
         regions = {
-            region: [
-                Evidence(r.outcome, r.latency_ms, r.ttft_ms, r.error, r.http_status) for r in rows if r.time >= stale
-            ]
-            for region, rows in by_region.items()
+            region: [Evidence(*r[1:]) for r in rows if r[0] >= stale] for region, rows in by_region.items()
         }
-        latest = max((rows[0] for rows in by_region.values()), key=lambda r: r.time, default=None)
-        status, reason = derive(regions, thresholds, in_maintenance=model.pk in maintenance)
-        row = model.status_row
-        if row.manual or status == row.status:
+        latest = max((rows[0] for rows in by_region.values()), key=lambda r: r[0], default=None)
+        latest_time, latest_latency = (latest[0], latest[2]) if latest is not None else (None, None)
+        in_maintenance = subject.model_id in maintenance
+        status, reason = derive(regions, subject.thresholds, in_maintenance=in_maintenance)
+        if subject.manual or status == subject.status:
             # No transition: only the evidence timestamps move (written below in one statement).
-            if latest is not None and (row.last_checked_at is None or latest.time > row.last_checked_at):
-                row.last_checked_at, row.last_latency_ms = latest.time, latest.latency_ms
-                if not row.manual:
-                    row.message = reason
-                refreshed.append(row)
+            if latest_time is not None and (subject.last_checked_at is None or latest_time > subject.last_checked_at):
+                message = subject.message if subject.manual else reason
+                refreshed.append((subject.status_id, latest_time, latest_latency, message))
             continue
         change = record_status(
-            model.pk,
+            subject.model_id,
             status,
             reason=reason,
-            source=StatusChange.Source.MAINTENANCE if model.pk in maintenance else StatusChange.Source.COLLECTOR,
-            at=latest.time if latest is not None and latest.time > row.since else now,
-            checked=latest is not None,
-            latency_ms=latest.latency_ms if latest is not None else None,
+            source=StatusChange.Source.MAINTENANCE if in_maintenance else StatusChange.Source.COLLECTOR,
+            at=latest_time if latest_time is not None and latest_time > subject.since else now,
+            checked=latest_time is not None,
+            latency_ms=latest_latency,
         )
         if change:
             changes.append(change)
     if refreshed:
-        ModelStatus.objects.bulk_update(refreshed, ["last_checked_at", "last_latency_ms", "message"], batch_size=500)
+        _save_evidence(refreshed)
     return changes

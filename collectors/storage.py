@@ -22,6 +22,9 @@ from collectors.probes.base import ProbeResult
 log = logging.getLogger(__name__)
 
 COLUMNS = ["time", "model_id", "region", "outcome", "http_status", "latency_ms", "ttft_ms", "tokens_per_s", "error"]
+# PostgreSQL types of COLUMNS, for a binary COPY: about twice the rows per second of a text COPY, because
+# the server neither parses timestamps and floats from text nor does Python format them.
+COPY_TYPES = ["timestamptz", "bigint", "varchar", "varchar", "smallint", "float8", "float8", "float8", "text"]
 
 
 @dataclass(slots=True)
@@ -68,8 +71,10 @@ def insert_rows(observations: Sequence[Observation]) -> None:
     if not observations:
         return
     if connection.vendor == "postgresql":
+        table = CheckResult._meta.db_table
         with connection.cursor() as cursor:
-            with cursor.copy(f"COPY {CheckResult._meta.db_table} ({', '.join(COLUMNS)}) FROM STDIN") as copy:
+            with cursor.copy(f"COPY {table} ({', '.join(COLUMNS)}) FROM STDIN (FORMAT BINARY)") as copy:
+                copy.set_types(COPY_TYPES)
                 for observation in observations:
                     copy.write_row(observation.row())
     else:

@@ -4,18 +4,19 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 import time
 
 from celery import shared_task
 from django.conf import settings
 from django.db import DatabaseError, connections
 
+from collectors.probes.base import ProbeTarget
 from collectors.rollups import apply_retention as _apply_retention
 from collectors.rollups import update_rollups as _update_rollups
 from collectors.runner import RunSummary, probe_all
-from collectors.schedule import claim_due, ensure_slots
+from collectors.schedule import claim_targets, ensure_slots
 from collectors.sweep import sweep
-from collectors.targets import target_of
 
 log = logging.getLogger(__name__)
 _last_outage_log = 0.0
@@ -30,15 +31,44 @@ def _database_unavailable(task: str, exc: Exception) -> None:
     connections.close_all()
 
 
+# A round keeps claiming models as they come due for this long, then ends so that the task finishes
+# (a worker that is told to stop waits for it) and the next one starts afresh.
+ROUND_SECONDS = 10.0
+# One round per region at a time in a process: probing is bound to one core, and a second event loop
+# would only compete with the first for it. The round under way picks up whatever comes due.
+_round_locks: dict[str, threading.Lock] = {}
+
+
 def probe_round(region: str, limit: int | None = None) -> RunSummary:
-    """Claim what is due in a region, probe it, store and evaluate the results."""
-    ensure_slots(region)
-    models = claim_due(region, limit or settings.COLLECTOR_BATCH_LIMIT)
-    targets = [target_of(m, region) for m in models]
-    connections.close_all()  # the event loop's database thread opens its own
-    if not targets:
+    """Claim what is due in a region, probe it, store and evaluate the results.
+
+    The round goes on claiming models as they come due (at most `limit`, and no more than
+    COLLECTOR_CONCURRENCY, at a time) for up to ROUND_SECONDS. While it runs, another call for the
+    same region in this process returns at once: the round under way takes what comes due.
+    """
+    lock = _round_locks.setdefault(region, threading.Lock())  # setdefault: one lock even when threads race
+    if not lock.acquire(blocking=False):
         return RunSummary()
-    return asyncio.run(probe_all(targets, concurrency=settings.COLLECTOR_CONCURRENCY))
+    try:
+        # No more claimed at once than can run at once: the rest stays due in the database, where another
+        # worker may take it, rather than waiting in this process's memory.
+        concurrency = settings.COLLECTOR_CONCURRENCY
+        limit = min(limit or settings.COLLECTOR_BATCH_LIMIT, concurrency)
+        ensure_slots(region)
+        targets = claim_targets(region, limit)
+        connections.close_all()  # the event loop's database threads open their own
+        if not targets:
+            return RunSummary()
+        deadline = time.monotonic() + ROUND_SECONDS
+
+        def more(room: int) -> list[ProbeTarget]:
+            if time.monotonic() >= deadline:
+                return []
+            return claim_targets(region, min(room, limit))
+
+        return asyncio.run(probe_all(targets, concurrency=concurrency, more=more))
+    finally:
+        lock.release()
 
 
 @shared_task(ignore_result=True)
