@@ -51,12 +51,14 @@ TARGET_CHECKS_PER_S = 1000
 MEMORY_LIMIT_MB = 200
 
 
-def scenario(output_tokens: int) -> dict[str, Any]:
-    # Zero latency and unpaced tokens: the simulator answers as fast as it can, so the figures are
-    # the collector's (or the simulator's own) limit, not a sleep.
+def scenario(output_tokens: int, ttft_ms: float = 0, tokens_per_s: float = 0) -> dict[str, Any]:
+    """Zero latency and unpaced tokens by default: the simulator answers as fast as it can, so the figures
+    are the collector's (or the simulator's own) limit, not a sleep. A latency shows how many probes must be
+    in flight (COLLECTOR_CONCURRENCY) for a rate: about rate x latency."""
+    ttft: Any = {"p50": ttft_ms, "p95": ttft_ms * 2, "max": ttft_ms * 4} if ttft_ms else 0
     return {
         "seed": 1,
-        "defaults": {"ttft_ms": 0, "tokens_per_s": 0, "output_tokens": output_tokens},
+        "defaults": {"ttft_ms": ttft, "tokens_per_s": tokens_per_s, "output_tokens": output_tokens},
         "models": {UPSTREAM: {}},
     }
 
@@ -335,6 +337,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--concurrency", type=int, default=None, help="default: COLLECTOR_CONCURRENCY")
     parser.add_argument("--batch-limit", type=int, default=None, help="default: COLLECTOR_BATCH_LIMIT")
     parser.add_argument("--output-tokens", type=int, default=16, help="tokens per simulated answer")
+    parser.add_argument("--ttft-ms", type=float, default=0, help="simulated time to first token, median (p95 twice)")
+    parser.add_argument("--tokens-per-s", type=float, default=0, help="simulated streaming pace (0: unpaced)")
     parser.add_argument("--statuses", choices=["operational", "unknown"], default="operational",
                         help="statuses before each phase; unknown makes every first result a transition")  # fmt: skip
     parser.add_argument("--celery-threads", type=int, default=4, help="worker threads of the celery phase")
@@ -375,8 +379,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     print(f"collector throughput: concurrency {results['concurrency']}, batch limit {results['batch_limit']}, "
           f"{os.cpu_count()} CPUs, phases {', '.join(phases)}", flush=True)  # fmt: skip
     workdir = Path(tempfile.mkdtemp(prefix="bench-collector-"))
+    behaviour = scenario(args.output_tokens, args.ttft_ms, args.tokens_per_s)
     try:
-        with simulator_process(scenario(args.output_tokens), workdir) as (endpoint, simulator):
+        with simulator_process(behaviour, workdir) as (endpoint, simulator):
 
             def prepare(models: int) -> None:
                 register_models(models, endpoint, args.interval)

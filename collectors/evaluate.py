@@ -115,6 +115,17 @@ def _save_evidence(rows: list[tuple[int, datetime, float | None, str]]) -> None:
         )
 
 
+def _derived(
+    subject: _Subject, by_region: dict[str, list[Recent]], in_maintenance: bool, now: datetime
+) -> tuple[str, str, datetime | None, float | None]:
+    """(status, reason, time and latency of the latest result) of one model; no result gives None, None."""
+    stale = now - stale_after(subject.interval_seconds)
+    regions = {region: [Evidence(*r[1:]) for r in rows if r[0] >= stale] for region, rows in by_region.items()}
+    latest = max((rows[0] for rows in by_region.values()), key=lambda r: r[0], default=None)
+    status, reason = derive(regions, subject.thresholds, in_maintenance=in_maintenance)
+    return status, reason, latest[0] if latest else None, latest[2] if latest else None
+
+
 def evaluate(model_ids: Iterable[int], now: datetime | None = None) -> list[StatusChange]:
     """Derive and record the status of these models. Returns the transitions written."""
     now = now or timezone.now()
@@ -126,29 +137,22 @@ def evaluate(model_ids: Iterable[int], now: datetime | None = None) -> list[Stat
     changes: list[StatusChange] = []
     refreshed: list[tuple[int, datetime, float | None, str]] = []
     for subject in subjects:
-        stale = now - stale_after(subject.interval_seconds)
-        by_region = recent.get(subject.model_id, {})
-        regions = {
-            region: [Evidence(*r[1:]) for r in rows if r[0] >= stale] for region, rows in by_region.items()
-        }
-        latest = max((rows[0] for rows in by_region.values()), key=lambda r: r[0], default=None)
-        latest_time, latest_latency = (latest[0], latest[2]) if latest is not None else (None, None)
-        in_maintenance = subject.model_id in maintenance
-        status, reason = derive(regions, subject.thresholds, in_maintenance=in_maintenance)
+        paused = subject.model_id in maintenance
+        status, reason, at, latency = _derived(subject, recent.get(subject.model_id, {}), paused, now)
         if subject.manual or status == subject.status:
             # No transition: only the evidence timestamps move (written below in one statement).
-            if latest_time is not None and (subject.last_checked_at is None or latest_time > subject.last_checked_at):
+            if at is not None and (subject.last_checked_at is None or at > subject.last_checked_at):
                 message = subject.message if subject.manual else reason
-                refreshed.append((subject.status_id, latest_time, latest_latency, message))
+                refreshed.append((subject.status_id, at, latency, message))
             continue
         change = record_status(
             subject.model_id,
             status,
             reason=reason,
-            source=StatusChange.Source.MAINTENANCE if in_maintenance else StatusChange.Source.COLLECTOR,
-            at=latest_time if latest_time is not None and latest_time > subject.since else now,
-            checked=latest_time is not None,
-            latency_ms=latest_latency,
+            source=StatusChange.Source.MAINTENANCE if paused else StatusChange.Source.COLLECTOR,
+            at=at if at is not None and at > subject.since else now,
+            checked=at is not None,
+            latency_ms=latency,
         )
         if change:
             changes.append(change)

@@ -19,7 +19,7 @@ from django.utils import timezone
 
 from monitoring.models import AIModel, Incident, IncidentUpdate, Maintenance, StatusChange
 from monitoring.status import SEVERITY, Status, displayed_status, stale_after
-from monitoring.uptime import DOWNTIME_WEIGHT, daily_uptime, midnight
+from monitoring.uptime import daily_uptime, midnight, percent
 
 UPTIME_DAYS = 90
 # Even without a status change, a snapshot is rebuilt this often so history and latency stay fresh.
@@ -104,9 +104,7 @@ def _summarise(days: list[dict]) -> dict:
         "first_day": days[0]["date"] if days else None,
         "days": [_compact_day(day) for day in days],
         "counted_s": sum(d["counted_s"] for d in days),
-        "down_s": sum(
-            d["major_outage_s"] + DOWNTIME_WEIGHT[Status.PARTIAL_OUTAGE] * d["partial_outage_s"] for d in days
-        ),
+        "down_s": sum(d["down_s"] for d in days),
     }
 
 
@@ -116,7 +114,7 @@ def _uptime(ids: list[int], now: datetime) -> dict[int, dict]:
 
     today = midnight(now)
     last_before = StatusChange.objects.filter(at__lt=today).aggregate(last=Max("id"))["last"] or 0
-    key = f"uptime:closed:{today.date().isoformat()}:{UPTIME_DAYS}:{last_before}"
+    key = f"uptime:closed:v2:{today.date().isoformat()}:{UPTIME_DAYS}:{last_before}"
     closed = _closed_days.get(key)
     if closed is None:
         try:
@@ -137,10 +135,8 @@ def _uptime(ids: list[int], now: datetime) -> dict[int, dict]:
     out = {}
     for i in ids:
         past, now_ = closed[i], current[i]
-        counted = past["counted_s"] + now_["counted_s"]
-        down = past["down_s"] + now_["down_s"]
         out[i] = {
-            "percent_90d": round(100.0 * (1 - down / counted), 3) if counted > 0 else None,
+            "percent_90d": percent(past["down_s"] + now_["down_s"], past["counted_s"] + now_["counted_s"]),
             "first_day": past["first_day"] or now_["first_day"],
             "days": past["days"] + now_["days"],
         }

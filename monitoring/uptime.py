@@ -64,13 +64,19 @@ def _spread(per_day: dict, status: str, begin: datetime, end: datetime) -> None:
         begin = stop
 
 
-def uptime_percent(seconds: dict[str, float]) -> float | None:
-    """None when the period holds no evidence at all."""
-    counted = sum(s for status, s in seconds.items() if status not in NOT_COUNTED)
+def downtime(seconds: dict[str, float]) -> float:
+    return sum(seconds.get(status, 0.0) * weight for status, weight in DOWNTIME_WEIGHT.items())
+
+
+def percent(down: float, counted: float) -> float | None:
+    """Uptime in percent; None when the period holds no evidence at all."""
     if counted <= 0:
         return None
-    down = sum(seconds.get(status, 0.0) * weight for status, weight in DOWNTIME_WEIGHT.items())
-    return round(100.0 * (1 - down / counted), 3)
+    return round(100.0 * max(0.0, 1 - down / counted), 3)
+
+
+def uptime_percent(seconds: dict[str, float]) -> float | None:
+    return percent(downtime(seconds), sum(s for status, s in seconds.items() if status not in NOT_COUNTED))
 
 
 def daily_uptime(model_ids: Iterable[int], start: datetime, now: datetime) -> dict[int, list[dict]]:
@@ -95,17 +101,10 @@ def daily_uptime(model_ids: Iterable[int], start: datetime, now: datetime) -> di
                     "degraded_s": round(s.get(Status.DEGRADED_PERFORMANCE, 0.0)),
                     "maintenance_s": round(s.get(Status.UNDER_MAINTENANCE, 0.0)),
                     "unknown_s": round(s.get(Status.UNKNOWN, 0.0)),
+                    # Unrounded, so that sums over days stay exact.
                     "counted_s": round(sum(v for k, v in s.items() if k not in NOT_COUNTED), 3),
+                    "down_s": round(downtime(s), 3),
                 }
             )
         out[model_id] = entries
     return out
-
-
-def overall_uptime(entries: list[dict]) -> float | None:
-    """Uptime over several days, each weighted by its time with evidence."""
-    counted = sum(e["counted_s"] for e in entries)
-    if counted <= 0:
-        return None
-    down = sum(e["major_outage_s"] + 0.3 * e["partial_outage_s"] for e in entries)
-    return round(100.0 * (1 - down / counted), 3)

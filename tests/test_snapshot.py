@@ -10,7 +10,7 @@ from monitoring.models import AIModel, StatusChange
 from monitoring.snapshot import build_snapshot, page_indicator
 from monitoring.snapshot_store import SnapshotStore
 from monitoring.transitions import record_status
-from monitoring.uptime import daily_uptime
+from monitoring.uptime import daily_uptime, midnight
 
 pytestmark = pytest.mark.django_db
 
@@ -127,3 +127,14 @@ def test_a_burst_of_changes_costs_a_few_builds_not_one_each(provider, monkeypatc
     final = store.get()
     assert final.sequence == StatusChange.objects.latest("id").pk
     assert store.builds <= 10
+
+
+def test_uptime_is_never_negative_even_for_fractions_of_a_second(model):
+    now = datetime.now(UTC)
+    model.created_at = now - timedelta(seconds=1)
+    model.save()
+    change(model, now - timedelta(seconds=0.9), "operational")
+    change(model, now - timedelta(seconds=0.4), "major_outage", "operational")
+    today = daily_uptime([model.pk], midnight(now), now)[model.pk][-1]
+    assert 0.0 <= today["uptime"] <= 100.0
+    assert 0.0 <= build_snapshot().data["models"][0]["uptime"]["percent_90d"] <= 100.0
