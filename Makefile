@@ -25,8 +25,10 @@ messages: $(STAMP)
 	@command -v msgfmt >/dev/null || { apt-get update -qq && $(APT_INSTALL) gettext >/dev/null; }
 	DEBUG=1 $(PY) manage.py compilemessages --ignore=.venv --ignore=var -v 0
 
+# Noto CJK so that Korean and Japanese pages render (and screenshots of them are legible).
 browser:
-	@test -x /usr/bin/chromium || { apt-get update -qq && $(APT_INSTALL) chromium >/dev/null; }
+	@test -x /usr/bin/chromium && fc-list 2>/dev/null | grep -qi "noto sans cjk" || \
+		{ apt-get update -qq && $(APT_INSTALL) chromium fonts-noto-cjk >/dev/null; }
 
 # Embedded defaults: SQLite under var/, no Redis, no broker server. DEBUG is on because this is a
 # local demo; production sets DATABASE_URL, REDIS_URL, SECRET_KEY and leaves DEBUG off.

@@ -585,3 +585,22 @@ async def test_an_embeddings_answer_without_a_vector_is_a_malformed_provider_fau
     result = await openai_embeddings.probe(target("openai_embeddings", "http://x/v1"), session)
     assert (result.outcome, result.http_status) == (Outcome.PROVIDER_FAULT, 200)
     assert result.error == f"malformed response: {problem}"
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        (
+            '{"error": {"message": "The model is overloaded.", "type": "server_error"}}',
+            "HTTP 503: The model is overloaded.",
+        ),
+        ('{"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}}', "HTTP 503: Overloaded"),
+        ('{"error": "plain words"}', "HTTP 503: plain words"),
+        ("<html>Bad gateway</html>", "HTTP 503: <html>Bad gateway</html>"),
+        ('{"detail": "no error key"}', 'HTTP 503: {"detail": "no error key"}'),
+    ],
+)
+def test_error_text_uses_the_providers_own_message_when_there_is_one(body, expected):
+    from collectors.probes.base import error_text
+
+    assert error_text(503, body) == expected

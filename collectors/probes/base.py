@@ -69,7 +69,21 @@ def classify_http_status(status: int) -> str:
 
 
 def error_text(status: int, body: str, limit: int = 300) -> str:
-    return f"HTTP {status}: {body.strip()[:limit]}"
+    """`HTTP 503: <message>`, using the provider's own error message when the body is an API error object.
+
+    OpenAI-style `{"error": {"message": ...}}` and Anthropic-style `{"type": "error", "error": {...}}`
+    bodies become their message; anything else is kept as it came, cut to `limit` characters.
+    """
+    text = body.strip()
+    if text.startswith("{"):
+        try:
+            error = json.loads(text).get("error")
+        except (ValueError, AttributeError):
+            error = None
+        message = error.get("message") if isinstance(error, dict) else error if isinstance(error, str) else None
+        if isinstance(message, str) and message.strip():
+            text = message.strip()
+    return f"HTTP {status}: {text[:limit]}"
 
 
 # --- Shared by the probe modules -------------------------------------------------------------------------------------
