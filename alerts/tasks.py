@@ -3,27 +3,17 @@
 from __future__ import annotations
 
 import logging
-import time
 
 from celery import shared_task
-from django.db import DatabaseError, connections
+from django.db import DatabaseError
 from django.utils import timezone
 
 from alerts.delivery import claim_due, deliver
 from alerts.incidents import update_incidents
 from alerts.planner import plan
+from monitoring.outages import database_unavailable
 
 log = logging.getLogger(__name__)
-_last_outage_log = 0.0
-
-
-def _database_unavailable(task: str, exc: Exception) -> None:
-    # One line at most every 30 s: a database outage should read as a message, not a traceback loop.
-    global _last_outage_log
-    if time.monotonic() - _last_outage_log > 30:
-        log.warning("%s: database unavailable (%s); retrying every round", task, str(exc).strip().splitlines()[0])
-        _last_outage_log = time.monotonic()
-    connections.close_all()
 
 
 def alerts_round() -> dict:
@@ -48,7 +38,7 @@ def process_alerts() -> dict:
     try:
         return alerts_round()
     except DatabaseError as exc:
-        _database_unavailable("process_alerts", exc)
+        database_unavailable("process_alerts", exc)
         return {}
 
 
@@ -58,6 +48,6 @@ def send_notification(notification_id: int, token: str) -> bool | None:
     try:
         outcome = deliver(notification_id, token)
     except DatabaseError as exc:
-        _database_unavailable("send_notification", exc)
+        database_unavailable("send_notification", exc)
         return None
     return outcome.ok if outcome else None

@@ -17,18 +17,9 @@ from collectors.rollups import update_rollups as _update_rollups
 from collectors.runner import RunSummary, probe_all
 from collectors.schedule import claim_targets, ensure_slots
 from collectors.sweep import sweep
+from monitoring.outages import database_unavailable
 
 log = logging.getLogger(__name__)
-_last_outage_log = 0.0
-
-
-def _database_unavailable(task: str, exc: Exception) -> None:
-    # One line at most every 30 s: a database outage should read as a message, not a traceback loop.
-    global _last_outage_log
-    if time.monotonic() - _last_outage_log > 30:
-        log.warning("%s: database unavailable (%s); retrying every round", task, str(exc).strip().splitlines()[0])
-        _last_outage_log = time.monotonic()
-    connections.close_all()
 
 
 # A round keeps claiming models as they come due for this long, then ends so that the task finishes
@@ -76,7 +67,7 @@ def run_due_probes(region: str = "default") -> int:
     try:
         return probe_round(region).probed
     except DatabaseError as exc:
-        _database_unavailable("run_due_probes", exc)
+        database_unavailable("run_due_probes", exc)
         return 0
 
 
@@ -85,7 +76,7 @@ def sweep_statuses() -> int:
     try:
         return len(sweep())
     except DatabaseError as exc:
-        _database_unavailable("sweep_statuses", exc)
+        database_unavailable("sweep_statuses", exc)
         return 0
 
 
@@ -94,7 +85,7 @@ def update_rollups() -> dict:
     try:
         return _update_rollups()
     except DatabaseError as exc:
-        _database_unavailable("update_rollups", exc)
+        database_unavailable("update_rollups", exc)
         return {}
 
 
@@ -103,5 +94,5 @@ def apply_retention() -> dict:
     try:
         return _apply_retention()
     except DatabaseError as exc:
-        _database_unavailable("apply_retention", exc)
+        database_unavailable("apply_retention", exc)
         return {}

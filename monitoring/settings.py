@@ -175,7 +175,7 @@ SPECTACULAR_SETTINGS = {
 # Collectors. A worker serves the regions whose queues it consumes (probes.<region>); beat schedules
 # a probing round for every region listed here.
 COLLECTOR_REGIONS = env.list("COLLECTOR_REGIONS", default=["default"])
-COLLECTOR_CONCURRENCY = env.int("COLLECTOR_CONCURRENCY", default=500)
+COLLECTOR_CONCURRENCY = env.int("COLLECTOR_CONCURRENCY", default=1000)
 COLLECTOR_BATCH_LIMIT = env.int("COLLECTOR_BATCH_LIMIT", default=5000)
 COLLECTOR_SPOOL_DIR = env.path("COLLECTOR_SPOOL_DIR", default=VAR_DIR / "spool")
 RESULT_RETENTION_DAYS = env.int("RESULT_RETENTION_DAYS", default=14)
