@@ -44,11 +44,12 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_server(port: int) -> subprocess.Popen:
+def start_server(port: int, ws: str) -> subprocess.Popen:
     env = {**os.environ, "REALTIME_MAX_CONNECTIONS": "100000"}
     process = subprocess.Popen(
         [sys.executable, "-m", "uvicorn", "monitoring.asgi:application", "--port", str(port),
-         "--no-access-log", "--log-level", "warning", "--backlog", "16384", "--ws-ping-interval", "0"],
+         "--no-access-log", "--log-level", "warning", "--backlog", "16384", "--ws-ping-interval", "0",
+         "--ws", ws, "--ws-per-message-deflate", "false"],
         cwd=ROOT, env=env,
     )  # fmt: skip
     deadline = time.monotonic() + 30
@@ -186,16 +187,17 @@ def main() -> None:
     parser.add_argument("--transport", choices=["ws", "sse"], default="ws")
     parser.add_argument("--clients", type=int, nargs="+", default=[1, 1000, 10000])
     parser.add_argument("--changes", type=int, default=5)
+    parser.add_argument("--ws", default="auto", help="uvicorn's WebSocket implementation (auto, wsproto, ...)")
     args = parser.parse_args()
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     prepare_database()
-    print(f"live fan-out over {args.transport}: one uvicorn process, {args.changes} status changes 1 s apart")
+    print(f"live fan-out over {args.transport} (uvicorn --ws {args.ws}): one process, {args.changes} changes 1 s apart")
     print(f"{'clients':>8} {'connect s':>9} {'received':>17} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8} "
           f"{'server MB':>9} {'KB/conn':>8}")  # fmt: skip
     for count in args.clients:
         port = free_port()
-        server = start_server(port)
+        server = start_server(port, args.ws)
         try:
             result = asyncio.run(measure(args.transport, f"http://127.0.0.1:{port}", count, args.changes, server.pid))
         finally:

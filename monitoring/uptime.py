@@ -22,19 +22,26 @@ def midnight(moment: datetime) -> datetime:
 
 
 def status_seconds_per_day(
-    model_ids: Iterable[int], start: datetime, now: datetime
-) -> dict[int, dict[date, dict[str, float]]]:
-    """Seconds each model spent in each status, per UTC day, from `start` (a midnight) until `now`."""
+    model_ids: Iterable[int],
+    start: datetime,
+    now: datetime,
+    opening: dict[int, str] | None = None,
+    created: dict[int, datetime] | None = None,
+) -> tuple[dict[int, dict[date, dict[str, float]]], dict[int, str]]:
+    """Seconds each model spent in each status, per UTC day, from `start` (a midnight) until `now`,
+    and each model's status at `now`. `opening` (the statuses at `start`) and `created` spare queries
+    when the caller knows them."""
     ids = list(model_ids)
-    # The latest transition before the window is the highest id: ids are the order of transitions.
-    before = StatusChange.objects.filter(model=OuterRef("pk"), at__lt=start).order_by("-id")
-    rows = (
-        AIModel.objects.filter(pk__in=ids)
-        .annotate(opening=Subquery(before.values("to_status")[:1]))
-        .values_list("pk", "opening", "created_at")
-    )
-    opening = {pk: status for pk, status, _ in rows}
-    created = {pk: created_at for pk, _, created_at in rows}
+    if opening is None or created is None:
+        # The latest transition before the window is the highest id: ids are the order of transitions.
+        before = StatusChange.objects.filter(model=OuterRef("pk"), at__lt=start).order_by("-id")
+        rows = list(
+            AIModel.objects.filter(pk__in=ids)
+            .annotate(opening=Subquery(before.values("to_status")[:1]))
+            .values_list("pk", "opening", "created_at")
+        )
+        opening = {pk: status for pk, status, _ in rows} if opening is None else opening
+        created = {pk: created_at for pk, _, created_at in rows} if created is None else created
     changes = (
         StatusChange.objects.filter(model_id__in=ids, at__gte=start, at__lte=now)
         .order_by("model_id", "at", "id")
@@ -45,15 +52,18 @@ def status_seconds_per_day(
         timeline[model_id].append((at, to_status))
 
     result: dict[int, dict[date, dict[str, float]]] = {}
+    closing: dict[int, str] = {}
     for model_id in ids:
         per_day: dict[date, dict[str, float]] = defaultdict(lambda: defaultdict(float))
         cursor = max(start, created.get(model_id) or start)
         status = opening.get(model_id) or Status.UNKNOWN
-        for at, to_status in [*timeline.get(model_id, []), (now, None)]:
+        for at, to_status in timeline.get(model_id, []):
             _spread(per_day, status, max(cursor, start), max(at, cursor))
             cursor, status = max(at, cursor), to_status
+        _spread(per_day, status, max(cursor, start), max(now, cursor))
         result[model_id] = per_day
-    return result
+        closing[model_id] = status
+    return result, closing
 
 
 def _spread(per_day: dict, status: str, begin: datetime, end: datetime) -> None:
@@ -79,11 +89,28 @@ def uptime_percent(seconds: dict[str, float]) -> float | None:
     return percent(downtime(seconds), sum(s for status, s in seconds.items() if status not in NOT_COUNTED))
 
 
-def daily_uptime(model_ids: Iterable[int], start: datetime, now: datetime) -> dict[int, list[dict]]:
+def daily_uptime(
+    model_ids: Iterable[int],
+    start: datetime,
+    now: datetime,
+    opening: dict[int, str] | None = None,
+    created: dict[int, datetime] | None = None,
+) -> dict[int, list[dict]]:
     """Per model, one entry per day from `start` (a midnight) to `now`, oldest first: the date, the
     uptime (None without evidence) and the seconds in each status."""
+    return daily_uptime_and_closing(model_ids, start, now, opening, created)[0]
+
+
+def daily_uptime_and_closing(
+    model_ids: Iterable[int],
+    start: datetime,
+    now: datetime,
+    opening: dict[int, str] | None = None,
+    created: dict[int, datetime] | None = None,
+) -> tuple[dict[int, list[dict]], dict[int, str]]:
+    """daily_uptime, and each model's status at `now` (where the next window starts)."""
     start = midnight(start)
-    seconds = status_seconds_per_day(model_ids, start, now)
+    seconds, closing = status_seconds_per_day(model_ids, start, now, opening, created)
     first = start.date()
     days = max(0, (midnight(now).date() - first).days + (1 if now > midnight(now) else 0))
     out: dict[int, list[dict]] = {}
@@ -107,4 +134,4 @@ def daily_uptime(model_ids: Iterable[int], start: datetime, now: datetime) -> di
                 }
             )
         out[model_id] = entries
-    return out
+    return out, closing

@@ -10,5 +10,6 @@ $PY manage.py simulator &
 .venv/bin/celery -A monitoring worker -Q celery,probes.default --pool threads --concurrency 8 --loglevel WARNING &
 .venv/bin/celery -A monitoring beat --loglevel WARNING &
 echo "Status page: http://${HOST:-127.0.0.1}:${PORT:-8000}/   admin: /admin/ (create a user: DEBUG=1 $PY manage.py createsuperuser)"
-$PY -m uvicorn monitoring.asgi:application --host "${HOST:-127.0.0.1}" --port "${PORT:-8000}" --no-access-log &
+$PY -m uvicorn monitoring.asgi:application --host "${HOST:-127.0.0.1}" --port "${PORT:-8000}" --no-access-log \
+  --ws-per-message-deflate false &
 wait -n

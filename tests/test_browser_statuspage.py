@@ -172,6 +172,18 @@ def test_a_status_change_arrives_over_push_within_seconds(site, open_page):
     assert page.text_content('[data-model="google/gemini-2-5-flash"] .status-label') == "部分的な障害"
 
 
+def test_a_change_recorded_by_an_operator_reaches_an_open_page_within_a_second(site, open_page):
+    from monitoring.transitions import record_status
+
+    page = open_page(f"{site}/en/")
+    page.wait_for_selector("#connection[data-transport='ws'][data-connection='live']")
+    model = AIModel.objects.get(provider__slug="openai", slug="gpt-4o-mini")
+    started = time.monotonic()
+    record_status(model.pk, "major_outage", reason="declared", source="operator", manual=True)
+    page.wait_for_selector('[data-model="openai/gpt-4o-mini"][data-status="major_outage"]', timeout=5_000)
+    assert time.monotonic() - started < 1.0
+
+
 def test_a_new_incident_and_a_new_model_appear_without_reload(site, open_page):
     page = open_page(f"{site}/en/")
     page.wait_for_selector("#connection[data-connection='live']")
