@@ -43,10 +43,10 @@ class StatusConsumer(AsyncWebsocketConsumer):
     async def _pump(self) -> None:
         session = self.session
         while True:
-            event = await session.next_event(settings.REALTIME_HEARTBEAT_SECONDS)
+            event = await session.next_event()
             if session.dropped:
                 return
-            await self.send(text_data=encode(event or {"type": "heartbeat", "seq": hub.last_seq}))
+            await self.send(text_data=encode(event))
 
     def _dropped(self) -> None:
         asyncio.get_running_loop().create_task(self.close(code=TOO_SLOW))

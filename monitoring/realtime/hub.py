@@ -87,6 +87,7 @@ class Hub:
         snapshot = snapshot_store.peek()
         self.snapshot_version = snapshot.version if snapshot else None
         self._tasks.append(asyncio.create_task(self._poll_log(), name="event-log poll"))
+        self._tasks.append(asyncio.create_task(self._heartbeats(), name="heartbeats"))
         self._schedule_snapshot_event()
         if settings.REDIS_URL:
             self._tasks.append(asyncio.create_task(self._follow_redis(), name="event subscription"))
@@ -188,7 +189,9 @@ class Hub:
     async def _announce_snapshot(self) -> None:
         from monitoring.edge import _snapshot_thread
 
-        await asyncio.sleep(0.05)  # let a burst of changes land in one build
+        # Let a burst of changes land in one build, and their fan-out go first: the status changes
+        # are what clients wait for; the snapshot event only refreshes figures around them.
+        await asyncio.sleep(0.3)
         try:
             snapshot = await asyncio.get_running_loop().run_in_executor(_snapshot_thread, snapshot_store.get)
         except Exception as exc:  # the next change or poll tries again
@@ -197,6 +200,13 @@ class Hub:
         if snapshot.version != self.snapshot_version:
             self.snapshot_version = snapshot.version
             self._broadcast({"type": "snapshot", "seq": self.last_seq, "version": snapshot.version})
+
+    async def _heartbeats(self) -> None:
+        # One broadcast for everyone, rather than a timer per connection: at 10,000 clients the
+        # per-connection timers cost more than the events themselves.
+        while True:
+            await asyncio.sleep(settings.REALTIME_HEARTBEAT_SECONDS)
+            self._broadcast({"type": "heartbeat", "seq": self.last_seq})
 
     async def _poll_log(self) -> None:
         while True:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
 from typing import Any
 
@@ -54,19 +53,10 @@ class EventSession:
         self.sent_seq = max([self.sent_seq, *(e["seq"] for e in fresh)])
         return fresh
 
-    async def next_event(self, timeout: float) -> dict[str, Any] | None:
-        """The next live event, or None after `timeout` seconds without one (time for a heartbeat)."""
-        deadline = asyncio.get_running_loop().time() + timeout
+    async def next_event(self) -> dict[str, Any]:
+        """The next live event (heartbeats included: the hub sends them to everyone at once)."""
         while True:
-            remaining = deadline - asyncio.get_running_loop().time()
-            if remaining <= 0:
-                return None
-            try:
-                # asyncio.timeout, not wait_for: no extra task per wait, which matters at 10,000 clients.
-                async with asyncio.timeout(remaining):
-                    event = await self.client.queue.get()
-            except TimeoutError:
-                return None
+            event = await self.client.queue.get()
             if event["type"] == "status_change":
                 if event["seq"] <= self.sent_seq:
                     continue  # already sent in the backlog

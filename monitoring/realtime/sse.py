@@ -40,11 +40,11 @@ async def events_view(request: HttpRequest) -> HttpResponse:
             for event in opening:
                 yield _frame(event)
             while not session.dropped:
-                event = await session.next_event(settings.REALTIME_HEARTBEAT_SECONDS)
+                event = await session.next_event()
                 if session.dropped:
                     break
-                # A comment line keeps proxies from cutting an idle stream.
-                yield _frame(event) if event is not None else b": ping\n\n"
+                # On SSE a heartbeat is a comment line: it keeps proxies from cutting an idle stream.
+                yield b": ping\n\n" if event["type"] == "heartbeat" else _frame(event)
         finally:
             session.close()
 
