@@ -95,7 +95,12 @@ def register_models(count: int, endpoint: str, interval: int) -> None:
     AIModel.objects.exclude(provider=provider).update(enabled=False)
 
 
-def reset_evidence(status: str = "operational") -> None:
+# The starting statuses a phase can ask for: "settled" is a running install whose models were all
+# confirmed up (each result then only confirms it); "unknown" is a fresh install or a mass outage.
+STARTING_STATUS = {"settled": "operational", "unknown": "unknown"}
+
+
+def reset_evidence(start: str = "settled") -> None:
     """Empty the results and the schedule and set every status alike, so each phase starts the same."""
     from django.db import connection
     from django.utils import timezone
@@ -109,6 +114,7 @@ def reset_evidence(status: str = "operational") -> None:
     # Operational and freshly checked by default, as a running install mostly is: each result then confirms
     # its model's status, and the staleness sweep finds nothing to do. "unknown" makes every first result a
     # transition (a fresh install, or a mass outage and recovery).
+    status = STARTING_STATUS[start]
     checked = timezone.now() if status != "unknown" else None
     ModelStatus.objects.update(status=status, last_checked_at=checked, last_latency_ms=None, message="", manual=False)
     with connection.cursor() as cursor:
@@ -339,7 +345,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--output-tokens", type=int, default=16, help="tokens per simulated answer")
     parser.add_argument("--ttft-ms", type=float, default=0, help="simulated time to first token, median (p95 twice)")
     parser.add_argument("--tokens-per-s", type=float, default=0, help="simulated streaming pace (0: unpaced)")
-    parser.add_argument("--statuses", choices=["operational", "unknown"], default="operational",
+    parser.add_argument("--statuses", choices=sorted(STARTING_STATUS), default="settled",
                         help="statuses before each phase; unknown makes every first result a transition")  # fmt: skip
     parser.add_argument("--celery-threads", type=int, default=4, help="worker threads of the celery phase")
     parser.add_argument("--baseline-code", metavar="DIR",
