@@ -42,10 +42,11 @@ class Message:
     summary: str
     facts: list[tuple[str, str]] = field(default_factory=list)
     url: str = ""
-    link_text: str = ""
+    # Rendered when the message is built, so in the language active for its channel.
+    link_text: str = field(default_factory=lambda: _("Open the status page"))
     # bad, warning, good or info: transports that have colours use it.
     tone: str = "info"
-    footer: str = ""
+    footer: str = field(default_factory=lambda: _footer())
 
     def as_text(self) -> str:
         lines = [self.summary, ""] + [f"{label}: {value}" for label, value in self.facts]
@@ -136,9 +137,7 @@ def _alert(payload: dict, language: str) -> Message:
         % {"model": model, "from": status_label(payload["from_status"]), "to": to, "at": format_time(payload["at"])},
         facts=_status_facts(payload),
         url=page_url(language, payload["model"]),
-        link_text=_("Open the status page"),
         tone="warning" if payload["to_status"] == Status.DEGRADED_PERFORMANCE else "bad",
-        footer=_footer(),
     )
 
 
@@ -172,9 +171,7 @@ def _recovery(payload: dict, language: str) -> Message:
         },
         facts=facts,
         url=page_url(language, payload["model"]),
-        link_text=_("Open the status page"),
         tone="good",
-        footer=_footer(),
     )
 
 
@@ -193,9 +190,7 @@ def _reminder(payload: dict, language: str) -> Message:
             (_("So far"), duration),
         ],
         url=page_url(language, payload["model"]),
-        link_text=_("Open the status page"),
         tone="bad",
-        footer=_footer(),
     )
 
 
@@ -215,9 +210,7 @@ def _flapping(payload: dict, language: str) -> Message:
             (_("Since"), format_time(payload["at"])),
         ],
         url=page_url(language, payload["model"]),
-        link_text=_("Open the status page"),
         tone="warning",
-        footer=_footer(),
     )
 
 
@@ -230,9 +223,7 @@ def _settled(payload: dict, language: str) -> Message:
         % {"model": model, "minutes": payload["flap"]["minutes"], "status": status},
         facts=[(_("Model"), model), (_("Status"), status), (_("Since"), format_time(payload["at"]))],
         url=page_url(language, payload["model"]),
-        link_text=_("Open the status page"),
         tone="good" if payload["status"] == Status.OPERATIONAL else "warning",
-        footer=_footer(),
     )
 
 
@@ -254,9 +245,7 @@ def _incident(payload: dict, language: str) -> Message:
         summary=update["body"],
         facts=facts,
         url=page_url(language),
-        link_text=_("Open the status page"),
         tone="good" if update["state"] == Incident.State.RESOLVED else "bad",
-        footer=_footer(),
     )
 
 
@@ -266,9 +255,7 @@ def _test(payload: dict, language: str) -> Message:
         summary=_("A test from %(site)s. If you can read this, the channel works.") % {"site": _footer()},
         facts=[(_("Channel"), payload.get("channel", ""))],
         url=page_url(language),
-        link_text=_("Open the status page"),
         tone="info",
-        footer=_footer(),
     )
 
 

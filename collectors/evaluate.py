@@ -19,15 +19,6 @@ from monitoring.status import stale_after
 from monitoring.transitions import record_status
 
 
-def thresholds_of(model: AIModel) -> Thresholds:
-    return Thresholds(
-        latency_ms=model.latency_threshold_ms,
-        ttft_ms=model.ttft_threshold_ms,
-        failures_to_confirm=model.failures_to_confirm,
-        successes_to_recover=model.successes_to_recover,
-    )
-
-
 @dataclass(slots=True)
 class _Subject:
     """What derivation needs of one model and its status row, read as plain values.

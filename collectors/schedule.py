@@ -55,24 +55,10 @@ def claim_due(region: str, limit: int, now: datetime | None = None) -> list[AIMo
         )
         for slot in slots:
             slot.next_due_at = next_due(now, slot.model.interval_seconds)
-        _save_next_due(slots)
-    return [slot.model for slot in slots]
-
-
-def _save_next_due(slots: list[ProbeSlot]) -> None:
-    if not slots:
-        return
-    if connection.vendor != "postgresql":
+        # The collector claims through claim_targets (one statement on PostgreSQL); this path serves
+        # SQLite and callers that want the models themselves.
         ProbeSlot.objects.bulk_update(slots, ["next_due_at"], batch_size=1000)
-        return
-    # One statement joined to two arrays: bulk_update's CASE per row costs far more to build in Python
-    # than the probes it schedules, and PostgreSQL evaluates that CASE once per row again.
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"UPDATE {ProbeSlot._meta.db_table} AS slot SET next_due_at = claimed.next_due_at"
-            " FROM unnest(%s::bigint[], %s::timestamptz[]) AS claimed(id, next_due_at) WHERE slot.id = claimed.id",
-            [[slot.pk for slot in slots], [slot.next_due_at for slot in slots]],
-        )
+    return [slot.model for slot in slots]
 
 
 # The fields target_of reads: a claim loads these alone, which is most of what claiming costs.
@@ -114,8 +100,3 @@ def claim_targets(region: str, limit: int, now: datetime | None = None) -> list[
         return []
     chosen = AIModel.objects.filter(pk__in=ids).select_related("credential").only(*_TARGET_FIELDS).order_by()
     return [target_of(m, region) for m in chosen]
-
-
-def due_now(model_ids: list[int], region: str) -> None:
-    """Make models due at once (after an operator's change, or for `collect_once`)."""
-    ProbeSlot.objects.filter(model_id__in=model_ids, region=region).update(next_due_at=timezone.now())

@@ -44,7 +44,10 @@ def record_status(
         raise ValueError(f"unknown status {status!r}; expected one of {', '.join(Status.values)}")
     at = at or timezone.now()
     with transaction.atomic():
-        row = ModelStatus.objects.select_for_update().get(model_id=model_id)
+        # The model and provider come along for the live event: no second lookup per transition.
+        row = (
+            ModelStatus.objects.select_for_update(of=("self",)).select_related("model__provider").get(model_id=model_id)
+        )
         fields: list[str] = []
         if checked:
             row.last_checked_at = at
@@ -72,5 +75,5 @@ def record_status(
         if fields:
             row.save(update_fields=fields)
         if change is not None:
-            publish_after_commit(change)
+            publish_after_commit(change, row.model)
     return change

@@ -110,3 +110,24 @@ def asgi_server(tmp_path):
             process.wait(timeout=10)
         except subprocess.TimeoutExpired:
             process.kill()
+
+
+@pytest.fixture
+def renew_snapshot(monkeypatch):
+    """A snapshot built from this test's data: a fresh store and no shared copy left by another test.
+
+    Returns a function that renews it again, for tests that change data after a first read.
+    """
+    import contextlib
+
+    from django.core.cache import cache
+
+    from monitoring import snapshot_store
+
+    def renew() -> None:
+        monkeypatch.setattr(snapshot_store, "store", snapshot_store.SnapshotStore())
+        with contextlib.suppress(Exception):  # Redis may be down on purpose
+            cache.delete(snapshot_store.CACHE_KEY)
+
+    renew()
+    return renew

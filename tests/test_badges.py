@@ -1,35 +1,19 @@
 """Badges: valid SVG for a model's status, uptime and latency; grey and saying so without evidence."""
 
-import contextlib
 import xml.etree.ElementTree as ET
 
 import pytest
-from django.core.cache import cache
 
-from monitoring import snapshot_store
 from monitoring.models import AIModel
-from monitoring.snapshot_store import SnapshotStore, current_snapshot
+from monitoring.snapshot_store import current_snapshot
 from monitoring.status import Status
 from monitoring.transitions import record_status
 from statuspage.badges import GREY, render_badge
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("renew_snapshot")]
 
 SVG_NS = "{http://www.w3.org/2000/svg}"
 GREEN = "#4c1"
-
-
-@pytest.fixture(autouse=True)
-def renew_snapshot(monkeypatch):
-    """A snapshot built from this test's data: a fresh store and no shared copy left by another test."""
-
-    def renew() -> None:
-        monkeypatch.setattr(snapshot_store, "store", SnapshotStore())
-        with contextlib.suppress(Exception):
-            cache.delete(snapshot_store.CACHE_KEY)
-
-    renew()
-    return renew
 
 
 def parse(response) -> ET.Element:

@@ -1,31 +1,15 @@
 """The incident feed: valid Atom with one entry per open or recent incident, absolute links."""
 
-import contextlib
 import xml.etree.ElementTree as ET
 
 import pytest
-from django.core.cache import cache
 
-from monitoring import snapshot_store
 from monitoring.models import Incident, IncidentUpdate
-from monitoring.snapshot_store import SnapshotStore, current_snapshot
+from monitoring.snapshot_store import current_snapshot
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("renew_snapshot")]
 
 ATOM = "{http://www.w3.org/2005/Atom}"
-
-
-@pytest.fixture(autouse=True)
-def renew_snapshot(monkeypatch):
-    """A snapshot built from this test's data: a fresh store and no shared copy left by another test."""
-
-    def renew() -> None:
-        monkeypatch.setattr(snapshot_store, "store", SnapshotStore())
-        with contextlib.suppress(Exception):
-            cache.delete(snapshot_store.CACHE_KEY)
-
-    renew()
-    return renew
 
 
 def feed(client) -> ET.Element:

@@ -1,35 +1,18 @@
 """`/metrics`: well-formed Prometheus text with per-model status, latency and uptime, and collector counts."""
 
-import contextlib
 import re
 from datetime import timedelta
 
 import pytest
-from django.core.cache import cache
 from django.utils import timezone
 
 from collectors.models import CheckRollup
-from monitoring import snapshot_store
-from monitoring.snapshot_store import SnapshotStore
 from monitoring.status import Status
 from monitoring.transitions import record_status
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("renew_snapshot")]
 
 SAMPLE = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(?:[a-zA-Z_][a-zA-Z0-9_]*="(?:[^"\\]|\\.)*",?)*\})? (\S+)$')
-
-
-@pytest.fixture(autouse=True)
-def renew_snapshot(monkeypatch):
-    """A snapshot built from this test's data: a fresh store and no shared copy left by another test."""
-
-    def renew() -> None:
-        monkeypatch.setattr(snapshot_store, "store", SnapshotStore())
-        with contextlib.suppress(Exception):
-            cache.delete(snapshot_store.CACHE_KEY)
-
-    renew()
-    return renew
 
 
 def scrape(client) -> dict[str, dict[str, float]]:

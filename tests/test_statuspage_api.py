@@ -1,20 +1,17 @@
 """The Statuspage-compatible API: Statuspage's shape and enums, and a model without evidence never operational."""
 
-import contextlib
 from datetime import timedelta
 
 import pytest
-from django.core.cache import cache
 from django.utils import timezone
 
-from monitoring import snapshot_store
 from monitoring.demo import seed_demo
 from monitoring.models import AIModel, Incident, IncidentUpdate, Maintenance
-from monitoring.snapshot_store import SnapshotStore, current_snapshot
+from monitoring.snapshot_store import current_snapshot
 from monitoring.status import Status
 from monitoring.transitions import record_status
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("renew_snapshot")]
 
 COMPONENT_STATUSES = {"operational", "degraded_performance", "partial_outage", "major_outage", "under_maintenance"}
 INDICATORS = {"none", "minor", "major", "critical", "maintenance"}
@@ -52,19 +49,6 @@ INCIDENT_KEYS = {
     "components",
 }
 UPDATE_KEYS = {"id", "status", "body", "incident_id", "created_at", "updated_at", "display_at", "affected_components"}
-
-
-@pytest.fixture(autouse=True)
-def renew_snapshot(monkeypatch):
-    """A snapshot built from this test's data: a fresh store and no shared copy left by another test."""
-
-    def renew() -> None:
-        monkeypatch.setattr(snapshot_store, "store", SnapshotStore())
-        with contextlib.suppress(Exception):
-            cache.delete(snapshot_store.CACHE_KEY)
-
-    renew()
-    return renew
 
 
 @pytest.fixture

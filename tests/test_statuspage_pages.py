@@ -1,39 +1,24 @@
 """The public pages: one snapshot in Korean, English and Japanese, honest about unknown, cacheable at the edge."""
 
-import contextlib
 import json
 import re
 from datetime import timedelta
 
 import pytest
-from django.core.cache import cache
 from django.test import override_settings
 from django.utils import timezone, translation
 
 from monitoring import snapshot_store
 from monitoring.demo import seed_demo
 from monitoring.models import AIModel, Incident, IncidentUpdate, Maintenance, Provider
-from monitoring.snapshot_store import SnapshotStore, current_snapshot
+from monitoring.snapshot_store import current_snapshot
 from monitoring.status import Status
 from monitoring.transitions import record_status
 from statuspage.charts import latency_sparkline, uptime_bars
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("renew_snapshot")]
 
 LOCALES = ["ko", "en", "ja"]
-
-
-@pytest.fixture(autouse=True)
-def renew_snapshot(monkeypatch):
-    """A snapshot built from this test's data: a fresh store and no shared copy left by another test."""
-
-    def renew() -> None:
-        monkeypatch.setattr(snapshot_store, "store", SnapshotStore())
-        with contextlib.suppress(Exception):  # Redis may be down on purpose
-            cache.delete(snapshot_store.CACHE_KEY)
-
-    renew()
-    return renew
 
 
 @pytest.fixture

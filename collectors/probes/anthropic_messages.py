@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import time
 from typing import Any
 
@@ -24,9 +23,10 @@ from .base import (
     cut_text,
     http_failure,
     join_url,
+    json_object,
     line_batches,
     parse_json,
-    tokens_per_second,
+    streamed,
 )
 
 OPTIONS = frozenset({"prompt", "max_tokens", "path", "headers", "temperature"})
@@ -128,24 +128,14 @@ async def probe(target: ProbeTarget, session: aiohttp.ClientSession) -> ProbeRes
     end = time.perf_counter()
     if not stopped:
         return answered(response, start, BROKEN, "stream ended without message_stop", first)
-    tokens = output_tokens if output_tokens is not None else chunks
-    return ProbeResult(
-        outcome=Outcome.OK,
-        http_status=response.status,
-        latency_ms=(end - start) * 1000.0,
-        ttft_ms=None if first is None else (first - start) * 1000.0,
-        tokens_per_s=tokens_per_second(tokens, first, end),
-    )
+    return streamed(response, start, first, end, output_tokens if output_tokens is not None else chunks)
 
 
 async def _unstreamed(response: aiohttp.ClientResponse, start: float) -> ProbeResult:
     """A JSON body where a stream was asked for: an error object, or a server that does not stream."""
-    try:
-        payload = json.loads(await response.read())
-    except ValueError:
-        return answered(response, start, FAULT, "malformed response: not JSON")
-    if not isinstance(payload, dict):
-        return answered(response, start, FAULT, "malformed response: not an object")
+    payload = await json_object(response, start)
+    if isinstance(payload, ProbeResult):
+        return payload
     if payload.get("type") == "error" or payload.get("error"):
         return answered(response, start, FAULT, f"error in a {response.status} answer: {_error_message(payload)}")
     if payload.get("type") != "message" or not isinstance(payload.get("content"), list):

@@ -168,6 +168,30 @@ async def http_failure(response: aiohttp.ClientResponse, start: float) -> ProbeR
     return ProbeResult(classify_http_status(response.status), response.status, latency_ms, error=error)
 
 
+def streamed(
+    response: aiohttp.ClientResponse, start: float, first: float | None, end: float, tokens: int
+) -> ProbeResult:
+    """A stream that ended as it should: total latency, time to first token and output tokens/s."""
+    return ProbeResult(
+        outcome=Outcome.OK,
+        http_status=response.status,
+        latency_ms=(end - start) * 1000.0,
+        ttft_ms=None if first is None else (first - start) * 1000.0,
+        tokens_per_s=tokens_per_second(tokens, first, end),
+    )
+
+
+async def json_object(response: aiohttp.ClientResponse, start: float) -> dict[str, Any] | ProbeResult:
+    """The body as a JSON object, or the provider-fault result that says why it is not one."""
+    try:
+        payload = json.loads(await response.read())
+    except ValueError:
+        return answered(response, start, Outcome.PROVIDER_FAULT, "malformed response: not JSON")
+    if not isinstance(payload, dict):
+        return answered(response, start, Outcome.PROVIDER_FAULT, "malformed response: not an object")
+    return payload
+
+
 def cut_text(exc: BaseException, what: str = "stream") -> str:
     return f"{what} cut: {str(exc) or type(exc).__name__}"
 

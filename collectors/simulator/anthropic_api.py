@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import itertools
 import json
 from collections.abc import Iterable
@@ -144,28 +143,7 @@ class Messages:
             )
             + _event("message_stop", '{"type":"message_stop"}')
         )
-        # A broken stream delivers about half its deltas and then the connection drops.
-        sent = max(1, n // 2) if broken else n
-
-        if not await ex.pause(behaviour.ttft_s()):
-            return
-        interval = behaviour.token_interval_s
-        if not interval:
-            if broken:
-                await ex.start_events((opening + "".join(delta(i) for i in range(sent))).encode())
-            else:
-                await ex.whole_event_stream((opening + "".join(delta(i) for i in range(n)) + closing).encode())
-            return
-        await ex.start_events((opening + delta(0)).encode())
-        loop = asyncio.get_running_loop()
-        began = loop.time()
-        for i in range(1, sent):
-            delay = began + i * interval - loop.time()
-            if delay > 0 and not await ex.pause(delay):
-                return
-            await ex.events(delta(i).encode())
-        if not broken:
-            await ex.end_events(closing.encode())
+        await ex.token_stream(behaviour.ttft_s(), behaviour.token_interval_s, opening, delta, n, closing, broken)
 
 
 MESSAGES = Messages()

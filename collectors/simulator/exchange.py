@@ -169,3 +169,35 @@ class Exchange:
             }
         )
         await self._send({"type": "http.response.body", "body": data})
+
+    async def token_stream(
+        self,
+        ttft_s: float,
+        interval_s: float,
+        opening: str,
+        piece: Callable[[int], str],
+        count: int,
+        closing: str,
+        broken: bool,
+    ) -> None:
+        """A streamed answer: `opening`, then `count` pieces paced `interval_s` apart after the first
+        token's wait, then `closing`. A broken stream delivers about half its pieces and then drops."""
+        sent = max(1, count // 2) if broken else count
+        if not await self.pause(ttft_s):
+            return
+        if not interval_s:
+            if broken:
+                await self.start_events((opening + "".join(piece(i) for i in range(sent))).encode())
+            else:
+                await self.whole_event_stream((opening + "".join(piece(i) for i in range(count)) + closing).encode())
+            return
+        await self.start_events((opening + piece(0)).encode())
+        loop = asyncio.get_running_loop()
+        began = loop.time()
+        for i in range(1, sent):
+            delay = began + i * interval_s - loop.time()
+            if delay > 0 and not await self.pause(delay):
+                return
+            await self.events(piece(i).encode())
+        if not broken:
+            await self.end_events(closing.encode())

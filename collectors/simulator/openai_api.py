@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import itertools
 import json
 import time
@@ -145,28 +144,7 @@ class ChatCompletions:
                 f'"model":{json.dumps(model)},"choices":[],"usage":{json.dumps(usage)}}}\n\n'
             )
         tail += "data: [DONE]\n\n"
-        # A broken stream delivers about half its tokens and then the connection drops.
-        sent = max(1, n // 2) if broken else n
-
-        if not await ex.pause(behaviour.ttft_s()):
-            return
-        interval = behaviour.token_interval_s
-        if not interval:
-            if broken:
-                await ex.start_events((role + "".join(chunk(i) for i in range(sent))).encode())
-            else:
-                await ex.whole_event_stream((role + "".join(chunk(i) for i in range(n)) + tail).encode())
-            return
-        await ex.start_events((role + chunk(0)).encode())
-        loop = asyncio.get_running_loop()
-        start = loop.time()
-        for i in range(1, sent):
-            delay = start + i * interval - loop.time()
-            if delay > 0 and not await ex.pause(delay):
-                return
-            await ex.events(chunk(i).encode())
-        if not broken:
-            await ex.end_events(tail.encode())
+        await ex.token_stream(behaviour.ttft_s(), behaviour.token_interval_s, role, chunk, n, tail, broken)
 
 
 @dataclass(slots=True)

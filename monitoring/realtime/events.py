@@ -9,7 +9,7 @@ from typing import Any
 from django.conf import settings
 from django.db import transaction
 
-from monitoring.models import StatusChange
+from monitoring.models import AIModel, StatusChange
 
 log = logging.getLogger(__name__)
 
@@ -17,11 +17,11 @@ CHANNEL = "aistatus:events"
 _publisher = None
 
 
-def status_change_event(change: StatusChange, public_slug: str) -> dict[str, Any]:
+def status_change_event(change: StatusChange, model: AIModel) -> dict[str, Any]:
     return {
         "type": "status_change",
         "seq": change.pk,
-        "model": public_slug,
+        "model": model.public_slug,
         "model_id": change.model_id,
         "from": change.from_status,
         "to": change.to_status,
@@ -51,17 +51,14 @@ def _redis():
     return _publisher
 
 
-def publish_after_commit(change: StatusChange) -> None:
+def publish_after_commit(change: StatusChange, model: AIModel) -> None:
     """Announce a public model's change on Redis once it is committed; the database log stays the source.
 
     Subscribers that miss it (Redis away, a restart) read it from the event log instead.
     """
-    if not settings.REDIS_URL:
+    if not settings.REDIS_URL or not model.public:
         return
-    model = change.model
-    if not model.public:
-        return
-    message = encode(status_change_event(change, f"{model.provider.slug}/{model.slug}"))
+    message = encode(status_change_event(change, model))
 
     def send() -> None:
         try:

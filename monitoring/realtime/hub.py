@@ -41,7 +41,7 @@ def _fetch_after(after: int, limit: int) -> list[dict[str, Any]]:
         .select_related("model__provider")
         .order_by("pk")[:limit]
     )
-    return [status_change_event(c, f"{c.model.provider.slug}/{c.model.slug}") for c in rows]
+    return [status_change_event(c, c.model) for c in rows]
 
 
 def _latest() -> int:
