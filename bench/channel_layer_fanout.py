@@ -59,11 +59,12 @@ async def measure_hub(receivers: int, rounds: int) -> tuple[float, int]:
     import django
 
     django.setup()
+    from monitoring.realtime.clients import QueueClient
     from monitoring.realtime.hub import Hub
 
     hub = Hub()
     hub._schedule_snapshot_event = lambda: None
-    clients = [hub.register() for _ in range(receivers)]
+    clients = [hub.register(QueueClient()) for _ in range(receivers)]
     times = []
     for seq in range(1, rounds + 1):
         started = time.perf_counter()

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
 import json
 import os
 import resource
@@ -62,19 +63,93 @@ def start_server(port: int, ws: str) -> subprocess.Popen:
     raise SystemExit("server did not start")
 
 
+class RawWebSocket(asyncio.Protocol):
+    """A minimal WebSocket client for the load generator: handshake, then unmasked server frames.
+
+    The `websockets` client parses and queues every frame in Python, and at 10,000 connections on the
+    same two cores its own work shows up in the figures as server latency. This one only timestamps
+    the frames that carry a status change and parses them after the run.
+    """
+
+    KEY = base64.b64encode(b"aistatus-bench-k").decode()
+
+    def __init__(self, host: str, origin: str, clients: Clients) -> None:
+        self.host, self.origin, self.clients = host, origin, clients
+        self.buffer = b""
+        self.open = False
+        self.opened = asyncio.get_running_loop().create_future()
+
+    def connection_made(self, transport) -> None:
+        self.transport = transport
+        transport.write(
+            (f"GET /ws/status/ HTTP/1.1\r\nHost: {self.host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+             f"Sec-WebSocket-Key: {self.KEY}\r\nSec-WebSocket-Version: 13\r\nOrigin: {self.origin}\r\n\r\n").encode()
+        )  # fmt: skip
+
+    def data_received(self, data: bytes) -> None:
+        now = time.time()
+        buffer = self.buffer + data
+        if not self.open:
+            head, sep, buffer = buffer.partition(b"\r\n\r\n")
+            if not sep:
+                self.buffer = head
+                return
+            if not head.startswith(b"HTTP/1.1 101"):
+                self.opened.set_exception(ConnectionError(head.split(b"\r\n", 1)[0].decode()))
+                return
+            self.open = True
+            self.opened.set_result(None)
+        while len(buffer) >= 2:
+            length, start = buffer[1] & 0x7F, 2
+            if length == 126:
+                if len(buffer) < 4:
+                    break
+                length, start = int.from_bytes(buffer[2:4], "big"), 4
+            elif length == 127:
+                if len(buffer) < 10:
+                    break
+                length, start = int.from_bytes(buffer[2:10], "big"), 10
+            if len(buffer) < start + length:
+                break
+            payload = buffer[start : start + length]
+            buffer = buffer[start + length :]
+            if b'"status_change"' in payload:
+                self.clients.raw_arrivals.append((now, payload))
+        self.buffer = buffer
+
+    def connection_lost(self, exc) -> None:
+        if not self.opened.done():
+            self.opened.set_exception(exc or ConnectionError("closed during the handshake"))
+
+
 class Clients:
-    def __init__(self, transport: str, url: str) -> None:
-        self.transport, self.url = transport, url
+    def __init__(self, transport: str, url: str, client: str = "raw") -> None:
+        self.transport, self.url, self.client = transport, url, client
         self.arrivals: dict[int, list[float]] = {}
+        self.raw_arrivals: list[tuple[float, bytes]] = []
         self.connected = 0
         self.tasks: list[asyncio.Task] = []
         self.ready = asyncio.Event()
 
-    def _record(self, event: dict) -> None:
+    def _record(self, event: dict, arrived: float | None = None) -> None:
         if event.get("type") == "status_change":
-            self.arrivals.setdefault(event["seq"], []).append(time.time())
+            self.arrivals.setdefault(event["seq"], []).append(arrived or time.time())
 
     async def _ws(self) -> None:
+        if self.client == "websockets":
+            return await self._ws_library()
+        host, port = self.url.removeprefix("http://").split(":")
+        transport, protocol = await asyncio.get_running_loop().create_connection(
+            lambda: RawWebSocket(f"{host}:{port}", self.url, self), host, int(port)
+        )
+        try:
+            await protocol.opened
+            self.connected += 1
+            await asyncio.Event().wait()
+        finally:
+            transport.close()
+
+    async def _ws_library(self) -> None:
         import websockets
 
         ws_url = self.url.replace("http://", "ws://") + "/ws/status/"
@@ -83,6 +158,11 @@ class Clients:
             self.connected += 1
             async for message in ws:
                 self._record(json.loads(message))
+
+    def collect(self) -> None:
+        for arrived, payload in self.raw_arrivals:
+            self._record(json.loads(payload), arrived)
+        self.raw_arrivals.clear()
 
     async def _sse(self, session) -> None:
         async with session.get(self.url + "/api/v1/events/") as response:
@@ -121,7 +201,7 @@ class Clients:
         await self.session.close()
 
 
-async def measure(transport: str, url: str, count: int, changes: int, server_pid: int) -> dict:
+async def measure(transport: str, url: str, count: int, changes: int, server_pid: int, client: str) -> dict:
     import django
     from asgiref.sync import sync_to_async
 
@@ -131,7 +211,7 @@ async def measure(transport: str, url: str, count: int, changes: int, server_pid
 
     model_ids = await sync_to_async(lambda: list(AIModel.objects.values_list("pk", flat=True)[:changes]))()
     rss_before = rss_kb(server_pid)
-    clients = Clients(transport, url)
+    clients = Clients(transport, url, client)
     opened = time.monotonic()
     await clients.open(count)
     open_s = time.monotonic() - opened
@@ -151,6 +231,7 @@ async def measure(transport: str, url: str, count: int, changes: int, server_pid
         commits[change.pk] = time.time()
         await asyncio.sleep(1.0)
     await asyncio.sleep(3)
+    clients.collect()
     latencies = [
         arrival - commits[seq] for seq, arrivals in clients.arrivals.items() if seq in commits for arrival in arrivals
     ]
@@ -182,24 +263,38 @@ def prepare_database() -> None:
     call_command("seed_demo", verbosity=0)
 
 
+def loop_runner(coro):
+    """uvloop where installed, as the server runs: the load generator should not be the slow side."""
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.run(coro)
+    return uvloop.run(coro)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--transport", choices=["ws", "sse"], default="ws")
     parser.add_argument("--clients", type=int, nargs="+", default=[1, 1000, 10000])
     parser.add_argument("--changes", type=int, default=5)
+    parser.add_argument("--client", choices=["raw", "websockets"], default="raw",
+                        help="WebSocket load generator: a minimal frame reader, or the websockets library")  # fmt: skip
     parser.add_argument("--ws", default="auto", help="uvicorn's WebSocket implementation (auto, wsproto, ...)")
     args = parser.parse_args()
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     prepare_database()
-    print(f"live fan-out over {args.transport} (uvicorn --ws {args.ws}): one process, {args.changes} changes 1 s apart")
+    client = f", {args.client} client" if args.transport == "ws" else ""
+    print(f"live fan-out over {args.transport} (uvicorn --ws {args.ws}{client}): one process, "
+          f"{args.changes} changes 1 s apart")  # fmt: skip
     print(f"{'clients':>8} {'connect s':>9} {'received':>17} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8} "
           f"{'server MB':>9} {'KB/conn':>8}")  # fmt: skip
     for count in args.clients:
         port = free_port()
         server = start_server(port, args.ws)
         try:
-            result = asyncio.run(measure(args.transport, f"http://127.0.0.1:{port}", count, args.changes, server.pid))
+            result = loop_runner(measure(args.transport, f"http://127.0.0.1:{port}", count, args.changes, server.pid,
+                                         args.client))  # fmt: skip
         finally:
             server.terminate()
             server.wait(timeout=20)

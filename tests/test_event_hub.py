@@ -1,10 +1,13 @@
 """The in-memory fan-out: bounded queues, slow clients dropped without slowing others, ordering."""
 
 import asyncio
+import json
 
 import pytest
 
-from monitoring.realtime import hub as hub_module
+from monitoring.realtime import clients as clients_module
+from monitoring.realtime.clients import PushClient, QueueClient
+from monitoring.realtime.eager import run_eagerly
 from monitoring.realtime.hub import Hub
 
 
@@ -13,12 +16,12 @@ def event(seq: int) -> dict:
 
 
 async def test_a_client_that_never_reads_is_dropped_and_the_others_get_everything(monkeypatch):
-    monkeypatch.setattr(hub_module, "QUEUE_SIZE", 5)
+    monkeypatch.setattr(clients_module, "QUEUE_SIZE", 5)
     hub = Hub()
     monkeypatch.setattr(hub, "_schedule_snapshot_event", lambda: None)
     dropped = []
-    stuck = hub.register(on_drop=lambda: dropped.append("stuck"))
-    reader = hub.register()
+    stuck = hub.register(QueueClient(on_drop=lambda: dropped.append("stuck")))
+    reader = hub.register(QueueClient())
     received = []
     for seq in range(1, 21):
         hub._emit([event(seq)])
@@ -31,7 +34,7 @@ async def test_a_client_that_never_reads_is_dropped_and_the_others_get_everythin
 async def test_events_are_emitted_once_and_in_order(monkeypatch):
     hub = Hub()
     monkeypatch.setattr(hub, "_schedule_snapshot_event", lambda: None)
-    client = hub.register()
+    client = hub.register(QueueClient())
     hub._emit([event(1), event(2)])
     hub._emit([event(2), event(1), event(3)])
     seqs = []
@@ -56,3 +59,147 @@ async def test_a_gap_in_pushed_events_is_filled_from_the_event_log(monkeypatch):
     await hub.on_message(event(13))  # 12 was missed: read the log rather than skip it
     assert caught_up and hub.last_seq == 11
     await asyncio.sleep(0)
+
+
+async def test_a_write_that_needs_no_wait_runs_in_the_callers_step():
+    written = []
+
+    async def write(text):
+        written.append(text)
+
+    assert run_eagerly(write("a")) is None
+    assert written == ["a"]
+
+
+async def test_a_write_that_must_wait_is_finished_by_a_task_with_what_it_awaited():
+    room = asyncio.get_running_loop().create_future()
+    seen = []
+
+    async def write():
+        seen.append(await room)
+        await asyncio.sleep(0)  # a bare yield on the way is carried on too
+        return "done"
+
+    task = run_eagerly(write())
+    assert task is not None and not task.done() and seen == []
+    room.set_result("room")
+    assert await task == "done" and seen == ["room"]
+
+
+async def test_an_error_before_any_wait_reaches_the_caller_and_one_after_reaches_the_coroutine():
+    async def broken():
+        raise ConnectionResetError
+
+    with pytest.raises(ConnectionResetError):
+        run_eagerly(broken())
+
+    gone = asyncio.get_running_loop().create_future()
+    caught = []
+
+    async def write():
+        try:
+            await gone
+        except ConnectionResetError:
+            caught.append(True)
+            raise
+
+    task = run_eagerly(write())
+    gone.set_exception(ConnectionResetError())
+    with pytest.raises(ConnectionResetError):
+        await task
+    assert caught == [True]
+
+
+async def test_cancelling_a_waiting_write_closes_it():
+    cleaned = []
+
+    async def write():
+        try:
+            await asyncio.get_running_loop().create_future()
+        finally:
+            cleaned.append(True)
+
+    task = run_eagerly(write())
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert cleaned == [True]
+
+
+class Socket:
+    """A client's socket as the push client sees it: writes finish at once unless `full` is set."""
+
+    def __init__(self):
+        self.frames = []
+        self.room: asyncio.Event = asyncio.Event()
+        self.room.set()
+        self.writes_in_flight = 0
+        self.most_in_flight = 0
+
+    async def write(self, text):
+        self.writes_in_flight += 1
+        self.most_in_flight = max(self.most_in_flight, self.writes_in_flight)
+        try:
+            await self.room.wait()
+            self.frames.append(json.loads(text)["seq"])
+        finally:
+            self.writes_in_flight -= 1
+
+
+async def test_a_pushed_client_gets_what_was_broadcast_during_its_opening_without_the_backlogs_repeats():
+    socket = Socket()
+    client = PushClient(socket.write)
+    client.deliver(event(3))  # broadcast while the backlog (up to 4) was being read
+    client.deliver(event(5))
+    assert socket.frames == []
+    client.sent_seq = 4
+    client.start()
+    assert socket.frames == [5]
+
+
+async def test_a_pushed_client_whose_socket_is_full_gets_the_held_events_in_order_one_write_at_a_time():
+    socket = Socket()
+    client = PushClient(socket.write)
+    client.start()
+    client.deliver(event(1))
+    socket.room.clear()
+    for seq in range(2, 6):
+        assert client.deliver(event(seq))
+    client.send({"type": "pong", "seq": 5})
+    assert socket.frames == [1]
+    socket.room.set()
+    for _ in range(10):
+        await asyncio.sleep(0)
+    assert socket.frames == [1, 2, 3, 4, 5, 5]
+    assert socket.most_in_flight == 1
+
+
+async def test_a_pushed_client_that_stops_reading_is_dropped_and_the_others_get_everything(monkeypatch):
+    monkeypatch.setattr(clients_module, "QUEUE_SIZE", 5)
+    hub = Hub()
+    monkeypatch.setattr(hub, "_schedule_snapshot_event", lambda: None)
+    stuck_socket, reader_socket = Socket(), Socket()
+    stuck_socket.room.clear()
+    dropped = []
+    stuck = hub.register(PushClient(stuck_socket.write, on_drop=lambda: dropped.append("stuck")))
+    reader = hub.register(PushClient(reader_socket.write))
+    stuck.start()
+    reader.start()
+    for seq in range(1, 21):
+        hub._emit([event(seq)])
+    assert dropped == ["stuck"] and stuck not in hub.clients
+    assert reader_socket.frames == list(range(1, 21))
+
+
+async def test_a_pushed_client_whose_socket_is_gone_closes_without_troubling_the_hub(monkeypatch):
+    hub = Hub()
+    monkeypatch.setattr(hub, "_schedule_snapshot_event", lambda: None)
+
+    async def gone(text):
+        raise ConnectionResetError
+
+    client = hub.register(PushClient(gone))
+    client.start()
+    hub._emit([event(1)])
+    hub._emit([event(2)])
+    assert client.closed

@@ -136,6 +136,22 @@ async def test_a_websocket_client_that_reconnects_gets_exactly_what_it_missed_in
     assert changes(extra) == []
 
 
+async def test_a_websocket_client_asking_mid_stream_gets_everything_after_its_sequence_again_in_order(
+    asgi_server, models
+):
+    url = asgi_server(REDIS_URL=settings.REDIS_URL)
+    async with websockets.connect(ws_url(url), origin=url) as ws:
+        start = (await ws_events(ws, lambda e: e))[0]["seq"]
+        made = [await set_status(m, "major_outage") for m in models]
+        live = await ws_events(ws, lambda e: len(changes(e)) >= 3)
+        await ws.send(json.dumps({"type": "resume", "last_seq": made[0].pk}))
+        resumed = await ws_events(ws, lambda e: len(changes(e)) >= 2)
+        extra = await ws_events(ws, lambda e: changes(e), timeout=1)
+    assert [e["seq"] for e in changes(live)] == [c.pk for c in made] and made[0].pk > start
+    assert [e["seq"] for e in changes(resumed)] == [c.pk for c in made[1:]]
+    assert changes(extra) == []
+
+
 async def test_an_sse_client_resumes_with_last_event_id(asgi_server, models):
     url = asgi_server(REDIS_URL=settings.REDIS_URL)
     first = await set_status(models[0], "major_outage")

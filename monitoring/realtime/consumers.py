@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 from urllib.parse import parse_qs
 
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
+from monitoring.realtime.clients import PushClient
 from monitoring.realtime.events import encode
 from monitoring.realtime.hub import hub
 from monitoring.realtime.session import EventSession, parse_last_seq
@@ -19,8 +19,11 @@ FULL = 1013  # try again later: this process holds its maximum of connections
 
 
 class StatusConsumer(AsyncWebsocketConsumer):
+    """Live events are pushed by the hub straight to this connection's socket (PushClient): no task
+    per connection wakes for them. The consumer handles the opening, the client's messages and the end."""
+
+    client: PushClient | None = None
     session: EventSession | None = None
-    pump: asyncio.Task | None = None
 
     async def connect(self) -> None:
         await hub.ensure_started()
@@ -33,55 +36,53 @@ class StatusConsumer(AsyncWebsocketConsumer):
         try:
             last_seq = parse_last_seq((query.get("last_seq") or [None])[0])
         except ValueError:
-            await self._send_error("last_seq must be a whole number; starting from now")
+            error = {"type": "error", "message": "last_seq must be a whole number; starting from now"}
+            await self._write(encode(error))
             last_seq = None
-        self.session = EventSession(on_drop=self._dropped)
+        self.client = PushClient(self._write, on_drop=self._dropped)
+        self.session = EventSession(self.client)
         for event in await self.session.opening(last_seq):
-            await self.send(text_data=encode(event))
-        self.pump = asyncio.create_task(self._pump())
+            await self._write(encode(event))
+        self.client.start()  # then whatever was broadcast meanwhile, and live events from here on
 
-    async def _pump(self) -> None:
-        session = self.session
-        while True:
-            event = await session.next_event()
-            if session.dropped:
-                return
-            await self.send(text_data=encode(event))
+    async def _write(self, text: str) -> None:
+        await self.base_send({"type": "websocket.send", "text": text})
 
     def _dropped(self) -> None:
+        self.client.close()
         asyncio.get_running_loop().create_task(self.close(code=TOO_SLOW))
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         """Clients may send {"type": "resume", "last_seq": N} or {"type": "ping"}; anything else is an error frame."""
+        if self.client is None:
+            return
         try:
             message = json.loads(text_data if text_data is not None else bytes_data.decode())
             kind = message.get("type") if isinstance(message, dict) else None
         except (ValueError, UnicodeDecodeError, AttributeError):
-            await self._send_error("messages must be JSON objects")
+            self._error("messages must be JSON objects")
             return
         if kind == "ping":
-            await self.send(text_data=encode({"type": "pong", "seq": hub.last_seq}))
-        elif kind == "resume" and self.session is not None:
+            self.client.send({"type": "pong", "seq": hub.last_seq})
+        elif kind == "resume":
             try:
                 last_seq = parse_last_seq(str(message.get("last_seq", "")))
             except ValueError:
-                await self._send_error("last_seq must be a whole number")
+                self._error("last_seq must be a whole number")
                 return
             if last_seq is None:
-                await self._send_error("resume needs last_seq")
+                self._error("resume needs last_seq")
                 return
             for event in await self.session.resume(last_seq):
-                await self.send(text_data=encode(event))
+                self.client.send(event)
         else:
-            await self._send_error(f"unknown message type {kind!r}; expected 'resume' or 'ping'")
+            self._error(f"unknown message type {kind!r}; expected 'resume' or 'ping'")
 
-    async def _send_error(self, message: str) -> None:
-        await self.send(text_data=encode({"type": "error", "message": message}))
+    def _error(self, message: str) -> None:
+        self.client.send({"type": "error", "message": message})
 
     async def disconnect(self, code: int) -> None:
-        if self.pump is not None:
-            self.pump.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self.pump
+        if self.client is not None:
+            self.client.close()
         if self.session is not None:
             self.session.close()

@@ -14,15 +14,14 @@ import contextlib
 import logging
 import time
 from collections import deque
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from typing import Any
 
 from django.conf import settings
 from django.db import DatabaseError, connections
 
 from monitoring.models import StatusChange
+from monitoring.realtime.clients import Client
 from monitoring.realtime.events import CHANNEL, WIRE, encode, status_change_event
 from monitoring.snapshot_store import store as snapshot_store
 
@@ -30,7 +29,6 @@ log = logging.getLogger(__name__)
 
 REPLAY_LIMIT = 1000  # a client further behind than this refetches the snapshot
 RECENT = 2000  # events kept in memory for replay without a database query
-QUEUE_SIZE = 500  # events a client may fall behind before it is dropped
 
 _db_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="event-log")
 
@@ -52,13 +50,6 @@ def _latest() -> int:
 
 def _sequence_exists(seq: int) -> bool:
     return StatusChange.objects.filter(pk=seq).exists()
-
-
-@dataclass(eq=False)
-class Client:
-    queue: asyncio.Queue = field(default_factory=lambda: asyncio.Queue(QUEUE_SIZE))
-    on_drop: Callable[[], None] | None = None
-    dropped: bool = False
 
 
 class Hub:
@@ -113,8 +104,7 @@ class Hub:
     def connection_count(self) -> int:
         return len(self.clients)
 
-    def register(self, on_drop: Callable[[], None] | None = None) -> Client:
-        client = Client(on_drop=on_drop)
+    def register(self, client: Client) -> Client:
         self.clients.add(client)
         return client
 
@@ -141,10 +131,9 @@ class Hub:
     def _broadcast(self, event: dict[str, Any]) -> None:
         event[WIRE] = encode(event)
         for client in list(self.clients):
-            try:
-                client.queue.put_nowait(event)
+            if client.deliver(event):
                 self.delivered += 1
-            except asyncio.QueueFull:
+            else:
                 # Too slow: drop it rather than hold everyone back. It reconnects and resumes.
                 self.clients.discard(client)
                 client.dropped = True

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
+from monitoring.realtime.clients import Client, QueueClient
 from monitoring.realtime.hub import hub
 
 
@@ -19,9 +19,8 @@ def parse_last_seq(value: str | None) -> int | None:
 
 
 class EventSession:
-    def __init__(self, on_drop: Callable[[], None] | None = None) -> None:
-        self.client = hub.register(on_drop)
-        self.sent_seq = 0
+    def __init__(self, client: QueueClient | Client) -> None:
+        self.client = hub.register(client)
 
     @property
     def dropped(self) -> bool:
@@ -35,13 +34,13 @@ class EventSession:
         `seq` it has seen and resume from it.
         """
         hello = hub.hello()
-        self.sent_seq = hello["seq"]
+        self.client.sent_seq = hello["seq"]
         if last_seq is None:
             return [hello]
         backlog = await hub.backlog(last_seq)
         if backlog is None:
             return [hello, {"type": "resync", "seq": hello["seq"]}]
-        self.sent_seq = max([hello["seq"], *(e["seq"] for e in backlog)])
+        self.client.sent_seq = max([hello["seq"], *(e["seq"] for e in backlog)])
         return [{**hello, "seq": last_seq}, *backlog]
 
     async def resume(self, last_seq: int) -> list[dict[str, Any]]:
@@ -49,19 +48,12 @@ class EventSession:
         backlog = await hub.backlog(last_seq)
         if backlog is None:
             return [{"type": "resync", "seq": hub.last_seq}]
-        fresh = [e for e in backlog if e["seq"] > self.sent_seq or e["seq"] > last_seq]
-        self.sent_seq = max([self.sent_seq, *(e["seq"] for e in fresh)])
-        return fresh
+        self.client.sent_seq = max([self.client.sent_seq, *(e["seq"] for e in backlog)])
+        return backlog
 
     async def next_event(self) -> dict[str, Any]:
-        """The next live event (heartbeats included: the hub sends them to everyone at once)."""
-        while True:
-            event = await self.client.queue.get()
-            if event["type"] == "status_change":
-                if event["seq"] <= self.sent_seq:
-                    continue  # already sent in the backlog
-                self.sent_seq = event["seq"]
-            return event
+        """A pull transport's next live event."""
+        return await self.client.next()
 
     def close(self) -> None:
         hub.unregister(self.client)

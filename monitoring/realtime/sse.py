@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
 
+from monitoring.realtime.clients import QueueClient
 from monitoring.realtime.events import encode
 from monitoring.realtime.hub import hub
 from monitoring.realtime.session import EventSession, parse_last_seq
@@ -31,7 +32,7 @@ async def events_view(request: HttpRequest) -> HttpResponse:
         return JsonResponse(
             {"error": "too many live connections; retry later"}, status=503, headers={"Retry-After": "5"}
         )
-    session = EventSession()
+    session = EventSession(QueueClient())
     opening = await session.opening(last_seq)
 
     async def stream() -> AsyncIterator[bytes]:
