@@ -1,11 +1,11 @@
-"""Live-update fan-out: many WebSocket or SSE clients on one server process; latency from commit to receipt.
+"""Live-update fan-out: many WebSocket or SSE clients on one server process; latency from change to receipt.
 
-Starts one uvicorn process on its own database, opens N clients from this process, commits status
-changes and measures, for every client, the time from the commit to the event's arrival (p50, p99,
-max), and the server's memory per connection. The baseline in the same run is one client alone.
+Starts one uvicorn process on its own database, opens N clients from this process, makes status
+changes and measures, for every client, the time from the start of the change's transaction to the
+event's arrival (p50, p99, max), and the server's memory per connection. The baseline in the same
+run is one client alone.
 
-    DATABASE_URL=postgres://postgres@127.0.0.1:5432/aistatus_bench .venv/bin/python bench/live_fanout.py \
-        --transport ws --clients 10000
+    .venv/bin/python bench/live_fanout.py --transport ws --clients 1 2000 5000 10000 15000 --changes 8
 """
 
 from __future__ import annotations
@@ -25,11 +25,12 @@ import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "monitoring.settings")
-os.environ.setdefault("SECRET_KEY", "bench")
-os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/aistatus_bench")
-os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/9")
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+# Its own database and Redis database: it seeds the demo models and flips their statuses.
+os.environ.setdefault("BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/aistatus_live_bench")
+os.environ.setdefault("BENCH_REDIS_URL", "redis://127.0.0.1:6379/9")
+
+from common import bench_env, setup_django  # noqa: E402
 
 
 def rss_kb(pid: int) -> int:
@@ -46,7 +47,7 @@ def free_port() -> int:
 
 
 def start_server(port: int, ws: str) -> subprocess.Popen:
-    env = {**os.environ, "REALTIME_MAX_CONNECTIONS": "100000"}
+    env = {**bench_env(), "REALTIME_MAX_CONNECTIONS": "100000"}
     process = subprocess.Popen(
         [sys.executable, "-m", "uvicorn", "monitoring.asgi:application", "--port", str(port),
          "--no-access-log", "--log-level", "warning", "--backlog", "16384", "--ws-ping-interval", "0",
@@ -202,10 +203,8 @@ class Clients:
 
 
 async def measure(transport: str, url: str, count: int, changes: int, server_pid: int, client: str) -> dict:
-    import django
     from asgiref.sync import sync_to_async
 
-    django.setup()
     from monitoring.models import AIModel
     from monitoring.transitions import record_status
 
@@ -224,11 +223,14 @@ async def measure(transport: str, url: str, count: int, changes: int, server_pid
 
         current = ModelStatus.objects.get(model_id=model_id).status
         target = "operational" if current == "major_outage" else "major_outage"
-        return record_status(model_id, target, reason="bench", source="operator", manual=True)
+        # Timed from just before the change's transaction (so its own time counts too): the event is
+        # published at commit, and a client may have it before record_status has returned.
+        started = time.time()
+        return record_status(model_id, target, reason="bench", source="operator", manual=True), started
 
     for i in range(changes):
-        change = await sync_to_async(flip)(model_ids[i % len(model_ids)])
-        commits[change.pk] = time.time()
+        change, started = await sync_to_async(flip)(model_ids[i % len(model_ids)])
+        commits[change.pk] = started
         await asyncio.sleep(1.0)
     await asyncio.sleep(3)
     clients.collect()
@@ -249,17 +251,14 @@ async def measure(transport: str, url: str, count: int, changes: int, server_pid
         "max_ms": round(latencies[-1] * 1000, 1) if latencies else None,
         "mean_ms": round(statistics.fmean(latencies) * 1000, 1) if latencies else None,
         "server_rss_mb": round(rss_after / 1024, 1),
-        "kb_per_connection": round((rss_after - rss_before) / max(count, 1), 1),
+        "kb_per_connection": round((rss_after - rss_before) / count, 1) if count >= 100 else "",
     }
 
 
 def prepare_database() -> None:
-    import django
-
-    django.setup()
+    setup_django(migrate=True)
     from django.core.management import call_command
 
-    call_command("migrate", verbosity=0)
     call_command("seed_demo", verbosity=0)
 
 

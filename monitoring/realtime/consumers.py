@@ -6,6 +6,7 @@ import asyncio
 import json
 from urllib.parse import parse_qs
 
+from channels.consumer import get_handler_name
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
@@ -24,6 +25,16 @@ class StatusConsumer(AsyncWebsocketConsumer):
 
     client: PushClient | None = None
     session: EventSession | None = None
+
+    async def dispatch(self, message: dict) -> None:
+        # Channels closes stale database connections before each handler: a hop to a thread per
+        # connect, message and disconnect, which adds up when thousands of clients reconnect after a
+        # restart. This consumer never uses the ORM itself (the hub reads the event log on its own
+        # thread), so it dispatches directly.
+        handler = getattr(self, get_handler_name(message), None)
+        if handler is None:
+            raise ValueError(f"No handler for message type {message['type']}")
+        await handler(message)
 
     async def connect(self) -> None:
         await hub.ensure_started()
