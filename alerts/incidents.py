@@ -7,6 +7,7 @@ Every step is an IncidentUpdate, so that the page, the feeds and subscribed chan
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from django.conf import settings
@@ -31,6 +32,15 @@ def resolve_after() -> timedelta:
     return timedelta(seconds=settings.INCIDENT_RESOLVE_AFTER_SECONDS)
 
 
+def written(write: Callable[[], str], limit: int | None = None) -> tuple[str, dict[str, str]]:
+    """A text in LANGUAGE_CODE (what is stored as the text), and in every page language beside it."""
+    translations = {}
+    for language in {code for code, _name in settings.LANGUAGES} | {settings.LANGUAGE_CODE}:
+        with translation.override(language):
+            translations[language] = write()[:limit]
+    return translations[settings.LANGUAGE_CODE], translations
+
+
 def automatic_title(provider_name: str, models: list[AIModel]) -> str:
     if len(models) == 1:
         return _("%(model)s is unavailable") % {"model": model_label(model_data(models[0]))}
@@ -49,17 +59,22 @@ def open_incident_of(model: AIModel) -> Incident | None:
 def on_outage(change: StatusChange) -> Incident:
     """Open an incident for the model's provider, or add the model to the one already open."""
     model = change.model
-    facts = {
-        "model": model_label(model_data(model)),
-        "status": status_label(change.to_status),
-        "at": format_time(change.at),
-        "reason": change.reason or "—",
-    }
+
+    def facts() -> dict[str, str]:  # in the language active when called
+        return {
+            "model": model_label(model_data(model)),
+            "status": status_label(change.to_status),
+            "at": format_time(change.at),
+            "reason": change.reason or "—",
+        }
+
     incident = open_incident_of(model)
     impact = IMPACT[change.to_status]
     if incident is None:
+        title, titles = written(lambda: automatic_title(model.provider.name, [model]), limit=200)
         incident = Incident.objects.create(
-            title=automatic_title(model.provider.name, [model])[:200],
+            title=title,
+            title_translations=titles,
             state=Incident.State.INVESTIGATING,
             impact=impact,
             provider=model.provider,
@@ -67,11 +82,10 @@ def on_outage(change: StatusChange) -> Incident:
             started_at=change.at,
         )
         incident.models_affected.add(model)
-        incident.add_update(
-            Incident.State.INVESTIGATING,
-            _("%(model)s is in %(status)s since %(at)s (%(reason)s). We are investigating.") % facts,
-            at=change.at,
+        body, bodies = written(
+            lambda: _("%(model)s is in %(status)s since %(at)s (%(reason)s). We are investigating.") % facts()
         )
+        incident.add_update(Incident.State.INVESTIGATING, body, at=change.at, translations=bodies)
         return incident
     affected = list(incident.models_affected.select_related("provider"))
     fields = ["updated_at"]
@@ -81,18 +95,20 @@ def on_outage(change: StatusChange) -> Incident:
     if model not in affected:
         # Keep an operator's own title; replace only the one written here.
         if incident.title == automatic_title(model.provider.name, affected)[:200]:
-            incident.title = automatic_title(model.provider.name, [*affected, model])[:200]
-            fields.append("title")
+            incident.title, incident.title_translations = written(
+                lambda: automatic_title(model.provider.name, [*affected, model]), limit=200
+            )
+            fields += ["title", "title_translations"]
         incident.models_affected.add(model)
-        body = _("%(model)s is also affected: %(status)s since %(at)s (%(reason)s).") % facts
+        body, bodies = written(lambda: _("%(model)s is also affected: %(status)s since %(at)s (%(reason)s).") % facts())
     else:
-        body = _("%(model)s is down again: %(status)s since %(at)s (%(reason)s).") % facts
+        body, bodies = written(lambda: _("%(model)s is down again: %(status)s since %(at)s (%(reason)s).") % facts())
     incident.updated_at = timezone.now()
     incident.save(update_fields=fields)
     if incident.state == Incident.State.MONITORING or model not in affected:
         # Back from monitoring, or news: say so. A model escalating from partial to major is in the impact.
         state = Incident.State.INVESTIGATING if incident.state == Incident.State.MONITORING else incident.state
-        incident.add_update(state, body, at=change.at)
+        incident.add_update(state, body, at=change.at, translations=bodies)
     return incident
 
 
@@ -124,12 +140,13 @@ def on_operational(change: StatusChange) -> None:
         statuses = statuses_as_of(incident, change)
         if statuses and all(status == Status.OPERATIONAL for status, _since in statuses):
             recovered_at = max(since for _status, since in statuses)
-            incident.add_update(
-                Incident.State.MONITORING,
-                _("Every affected model is operational again since %(at)s. We are monitoring.")
-                % {"at": format_time(recovered_at)},
-                at=recovered_at,
+            body, bodies = written(
+                lambda at=recovered_at: (
+                    _("Every affected model is operational again since %(at)s. We are monitoring.")
+                    % {"at": format_time(at)}
+                )
             )
+            incident.add_update(Incident.State.MONITORING, body, at=recovered_at, translations=bodies)
 
 
 def resolve_held(now: datetime) -> int:
@@ -142,16 +159,14 @@ def resolve_held(now: datetime) -> int:
         recovered_at = max(since for _status, since in statuses)
         if now - recovered_at < resolve_after():
             continue
-        began = incident.started_at
-        incident.add_update(
-            Incident.State.RESOLVED,
-            _("Resolved: every affected model has been operational for %(hold)s. The incident lasted %(lasted)s.")
-            % {
-                "hold": format_duration((now - recovered_at).total_seconds()),
-                "lasted": format_duration((recovered_at - began).total_seconds()),
-            },
-            at=now,
+        hold, lasted = (now - recovered_at).total_seconds(), (recovered_at - incident.started_at).total_seconds()
+        body, bodies = written(
+            lambda hold=hold, lasted=lasted: (
+                _("Resolved: every affected model has been operational for %(hold)s. The incident lasted %(lasted)s.")
+                % {"hold": format_duration(hold), "lasted": format_duration(lasted)}
+            )
         )
+        incident.add_update(Incident.State.RESOLVED, body, at=now, translations=bodies)
         resolved += 1
     return resolved
 
@@ -160,7 +175,7 @@ def update_incidents(now: datetime | None = None) -> dict:
     """Open, join, monitor and resolve automatic incidents from new status changes and the clock."""
     now = now or timezone.now()
     seen = 0
-    # Automatic incidents are written in the site's language; the page shows them as written.
+    # Automatic incidents are stored in the site's language, with every page language beside it.
     with translation.override(settings.LANGUAGE_CODE), locked_cursor(CURSOR, now) as cursor:
         if cursor is None:
             return {"changes": 0, "resolved": 0}

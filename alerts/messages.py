@@ -240,9 +240,11 @@ def _incident(payload: dict, language: str) -> Message:
         facts.append((_("Affected models"), ", ".join(incident["models"])))
     if incident.get("resolved_at"):
         facts.append((_("Resolved"), format_time(incident["resolved_at"])))
+    # Automatic texts come in every page language (payloads written before that carry one).
+    title = incident.get("titles", {}).get(language) or incident["title"]
     return Message(
-        title=_("%(state)s: %(title)s") % {"state": state, "title": incident["title"]},
-        summary=update["body"],
+        title=_("%(state)s: %(title)s") % {"state": state, "title": title},
+        summary=update.get("bodies", {}).get(language) or update["body"],
         facts=facts,
         url=page_url(language),
         tone="good" if update["state"] == Incident.State.RESOLVED else "bad",

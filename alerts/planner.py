@@ -271,16 +271,24 @@ def plan(now: datetime | None = None) -> int:
 
 def incident_data(update: IncidentUpdate) -> dict:
     incident = update.incident
+    languages = [code for code, _name in settings.LANGUAGES]
     return {
         "id": incident.pk,
         "title": incident.title,
+        "titles": {language: incident.title_in(language) for language in languages},
         "state": incident.state,
         "impact": incident.impact,
         "provider": incident.provider.slug if incident.provider else None,
         "models": sorted(m.public_slug for m in incident.models_affected.select_related("provider")),
         "started_at": incident.started_at.isoformat(),
         "resolved_at": incident.resolved_at.isoformat() if incident.resolved_at else None,
-        "update": {"id": update.pk, "state": update.state, "body": update.body, "at": update.at.isoformat()},
+        "update": {
+            "id": update.pk,
+            "state": update.state,
+            "body": update.body,
+            "bodies": {language: update.body_in(language) for language in languages},
+            "at": update.at.isoformat(),
+        },
     }
 
 

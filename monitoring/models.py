@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator, URLValidator
 from django.db import models
@@ -434,6 +435,8 @@ class Incident(models.Model):
     provider = models.ForeignKey(Provider, on_delete=models.SET_NULL, null=True, blank=True, related_name="incidents")
     models_affected = models.ManyToManyField(AIModel, blank=True, related_name="incidents")
     automatic = models.BooleanField(default=False, help_text=_("Opened by the collectors' evidence."))
+    # An automatic title in every page language ({"ko": ..., "en": ..., "ja": ...}); see in_language().
+    title_translations = models.JSONField(default=dict, blank=True, editable=False)
     started_at = models.DateTimeField(default=timezone.now, db_index=True)
     resolved_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now, editable=False)
@@ -449,9 +452,16 @@ class Incident(models.Model):
     def is_open(self) -> bool:
         return self.state != self.State.RESOLVED
 
-    def add_update(self, state: str, body: str, at: datetime | None = None) -> IncidentUpdate:
+    def title_in(self, language: str) -> str:
+        return in_language(self.title, self.title_translations, language)
+
+    def add_update(
+        self, state: str, body: str, at: datetime | None = None, translations: dict[str, str] | None = None
+    ) -> IncidentUpdate:
         """Post a message to the timeline; the incident takes its state."""
-        update = IncidentUpdate.objects.create(incident=self, state=state, body=body, at=at or timezone.now())
+        update = IncidentUpdate.objects.create(
+            incident=self, state=state, body=body, body_translations=translations or {}, at=at or timezone.now()
+        )
         self.follow_updates()
         return update
 
@@ -469,12 +479,26 @@ class Incident(models.Model):
         self.save(update_fields=["state", "resolved_at", "updated_at"])
 
 
+def in_language(text: str, translations: dict[str, str], language: str) -> str:
+    """An automatic text in the reader's language, while it is still the one written automatically.
+
+    Automatic incidents are written in every page language, `text` being the LANGUAGE_CODE one, so
+    that a Korean page does not tell its readers in English. Once an operator edits the text (it no
+    longer equals its LANGUAGE_CODE translation) the operator's words are shown in every language.
+    """
+    if translations and translations.get(settings.LANGUAGE_CODE) == text:
+        return translations.get(language) or text
+    return text
+
+
 class IncidentUpdate(models.Model):
     """One message in an incident's timeline; its state becomes the incident's state."""
 
     incident = models.ForeignKey(Incident, on_delete=models.CASCADE, related_name="updates")
     state = models.CharField(max_length=20, choices=Incident.State.choices)
     body = models.TextField()
+    # An automatic message in every page language; see in_language().
+    body_translations = models.JSONField(default=dict, blank=True, editable=False)
     at = models.DateTimeField(default=timezone.now)
     # Set once subscribed channels have been handed this update (alerts claims rows where it is null).
     notified_at = models.DateTimeField(null=True, blank=True, editable=False)
@@ -484,3 +508,6 @@ class IncidentUpdate(models.Model):
 
     def __str__(self) -> str:
         return f"{self.incident_id} {self.state}"
+
+    def body_in(self, language: str) -> str:
+        return in_language(self.body, self.body_translations, language)

@@ -175,22 +175,38 @@ def _incidents(now: datetime) -> list[dict]:
         )
         .order_by("-started_at")
     )
-    return [
-        {
-            "id": incident.pk,
-            "title": incident.title,
-            "state": incident.state,
-            "impact": incident.impact,
-            "provider": incident.provider.slug if incident.provider else None,
-            "models": sorted(m.public_slug for m in incident.models_affected.all() if m.public),
-            "automatic": incident.automatic,
-            "started_at": incident.started_at,
-            "resolved_at": incident.resolved_at,
-            "updated_at": incident.updated_at,
-            "updates": [{"state": u.state, "body": u.body, "at": u.at} for u in incident.updates.all()],
-        }
-        for incident in incidents
-    ]
+    return [incident_entry(incident) for incident in incidents]
+
+
+def incident_entry(incident: Incident) -> dict:
+    """An incident as the page shows it, with its updates newest first (prefetched by the caller).
+
+    `title` and `body` are as stored (in LANGUAGE_CODE); `titles` and `bodies` carry them in every
+    page language, which differ only for automatic texts an operator has not edited.
+    """
+    languages = [code for code, _name in settings.LANGUAGES]
+    return {
+        "id": incident.pk,
+        "title": incident.title,
+        "titles": {language: incident.title_in(language) for language in languages},
+        "state": incident.state,
+        "impact": incident.impact,
+        "provider": incident.provider.slug if incident.provider else None,
+        "models": sorted(m.public_slug for m in incident.models_affected.all() if m.public),
+        "automatic": incident.automatic,
+        "started_at": incident.started_at,
+        "resolved_at": incident.resolved_at,
+        "updated_at": incident.updated_at,
+        "updates": [
+            {
+                "state": u.state,
+                "body": u.body,
+                "bodies": {language: u.body_in(language) for language in languages},
+                "at": u.at,
+            }
+            for u in incident.updates.all()
+        ],
+    }
 
 
 def _maintenances(now: datetime, public_models: dict[int, str], by_provider: dict[int, list[str]]) -> list[dict]:

@@ -86,6 +86,15 @@ def provider_groups(data: dict) -> list[dict]:
     return list(groups.values())
 
 
+def in_language(incident: dict, language: str) -> dict:
+    """A snapshot's incident with its automatic texts in the reader's language."""
+    return {
+        **incident,
+        "title": incident.get("titles", {}).get(language) or incident["title"],
+        "updates": [{**u, "body": u.get("bodies", {}).get(language) or u["body"]} for u in incident["updates"]],
+    }
+
+
 def incidents_key(data: dict) -> str:
     """What the page shows of incidents and maintenance, as live.js computes it from a snapshot to see a change."""
     incidents = [f"i{i['id']}:{i['state']}:{i['updated_at']}" for i in data["incidents"] if i["state"] != "resolved"]

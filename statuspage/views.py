@@ -13,9 +13,9 @@ from django.utils.translation import get_language, get_language_from_request, ge
 from django.views.decorators.http import require_safe
 
 from monitoring.models import AIModel, Incident, IncidentUpdate, StatusChange
-from monitoring.snapshot import Snapshot
+from monitoring.snapshot import Snapshot, incident_entry
 from monitoring.snapshot_store import current_snapshot
-from statuspage.presentation import banner, client_strings, incidents_key, provider_groups
+from statuspage.presentation import banner, client_strings, in_language, incidents_key, provider_groups
 from statuspage.responses import snapshot_response
 
 HTML = "text/html; charset=utf-8"
@@ -43,7 +43,9 @@ def index(request: HttpRequest) -> HttpResponse:
             **_frame(snapshot),
             "banner": banner(data["page"]),
             "groups": provider_groups(data),
-            "active_incidents": [i for i in data["incidents"] if i["state"] != Incident.State.RESOLVED],
+            "active_incidents": [
+                in_language(i, get_language()) for i in data["incidents"] if i["state"] != Incident.State.RESOLVED
+            ],
             "maintenances": data["maintenances"],
             "incidents_key": incidents_key(data),
         }
@@ -86,7 +88,9 @@ def model_detail(request: HttpRequest, provider: str, model: str) -> HttpRespons
             "model": item,
             "provider": next(p for p in snapshot.data["providers"] if p["slug"] == item["provider"]),
             "history": list(history),
-            "incidents": [i for i in snapshot.data["incidents"] if item["slug"] in i["models"]],
+            "incidents": [
+                in_language(i, get_language()) for i in snapshot.data["incidents"] if item["slug"] in i["models"]
+            ],
             "maintenances": [m for m in snapshot.data["maintenances"] if item["slug"] in m["models"]],
         }
         return render_to_string("statuspage/model_detail.html", context, request)
@@ -106,24 +110,10 @@ def incident_history(request: HttpRequest) -> HttpResponse:
         .order_by("-started_at", "-id")
     )
     page = Paginator(incidents, INCIDENTS_PER_PAGE).get_page(request.GET.get("page"))
-    entries = [_incident_entry(incident) for incident in page]
+    entries = [in_language(incident_entry(incident), get_language()) for incident in page]
     response = render(request, "statuspage/incidents.html", {"pager": page, "incidents": entries, "live": False})
     response["Cache-Control"] = "no-cache"
     return response
-
-
-def _incident_entry(incident: Incident) -> dict:
-    """An incident in the snapshot's shape, so one template shows both."""
-    return {
-        "id": incident.pk,
-        "title": incident.title,
-        "state": incident.state,
-        "impact": incident.impact,
-        "models": sorted(m.public_slug for m in incident.models_affected.all()),
-        "started_at": incident.started_at,
-        "resolved_at": incident.resolved_at,
-        "updates": [{"state": u.state, "body": u.body, "at": u.at} for u in incident.updates.all()],
-    }
 
 
 @require_safe

@@ -75,6 +75,24 @@ def test_an_incident_opens_by_itself_and_resolves_once_recovery_holds(model, t0)
     assert "operational for 5 min" in incident.updates.get(state="resolved").body
 
 
+def test_an_automatic_incident_is_written_in_every_page_language_until_an_operator_edits_it(model, t0):
+    record_status(model.pk, DOWN, reason="HTTP 503", at=t0)
+    update_incidents(t0 + timedelta(seconds=5))
+    incident = Incident.objects.get()
+    update = incident.updates.get()
+    assert incident.title == incident.title_in("en") == "OpenAI GPT-4o is unavailable"
+    assert (incident.title_in("ko"), incident.title_in("ja")) == (
+        "OpenAI GPT-4o 사용 불가",
+        "OpenAI GPT-4o が利用できません",
+    )
+    assert "원인을 조사하고 있습니다" in update.body_in("ko") and "HTTP 503" in update.body_in("ko")
+    assert "調査しています" in update.body_in("ja")
+
+    incident.title = "Errors in one region"
+    update.body = "Failover in progress."
+    assert incident.title_in("ko") == "Errors in one region" and update.body_in("ja") == "Failover in progress."
+
+
 def test_simultaneous_failures_of_one_provider_share_one_incident(model, mini, t0):
     claude = AIModel.objects.create(
         provider=Provider.objects.create(name="Anthropic", slug="anthropic"), name="Claude", slug="claude",
@@ -208,7 +226,10 @@ def test_incident_updates_go_to_subscribed_webhooks_once_each(model, t0):
     incident = event["data"]["incident"]
     assert incident["state"] == "investigating" and incident["models"] == ["openai/gpt-4o"]
     assert incident["update"]["body"].startswith("OpenAI GPT-4o is in Major outage")
-    assert "調査中" in event["data"]["message"]["title"]
+    assert incident["update"]["bodies"]["ja"].startswith("OpenAI GPT-4o は")
+    # The channel's language, the incident's own words included.
+    assert event["data"]["message"]["title"] == "調査中: OpenAI GPT-4o が利用できません"
+    assert "調査しています" in event["data"]["message"]["summary"]
     assert IncidentUpdate.objects.get().notified_at is not None
 
 

@@ -213,6 +213,32 @@ def test_the_incident_history_reads_the_database_and_is_not_edge_cached(registry
     assert "Old outage" in html and "Fixed." in html and "해결됨" in html
 
 
+@override_settings(LANGUAGE_CODE="en")
+def test_an_automatic_incident_reads_in_each_pages_language_and_an_operators_words_as_written(
+    registry, client, renew_snapshot
+):
+    from alerts.incidents import update_incidents
+
+    gpt = AIModel.objects.get(slug="gpt-4o")
+    record_status(gpt.pk, Status.MAJOR_OUTAGE, reason="HTTP 503", source="operator", manual=True)
+    update_incidents()
+    renew_snapshot()
+    pages = {lang: page(client, f"/{lang}/") for lang in LOCALES}
+    assert "OpenAI GPT-4o is unavailable" in pages["en"] and "We are investigating." in pages["en"]
+    assert "사용 불가" in pages["ko"] and "원인을 조사하고 있습니다" in pages["ko"]
+    assert "利用できません" in pages["ja"] and "調査しています" in pages["ja"]
+    assert "is unavailable" not in pages["ko"] + pages["ja"]
+    assert "利用できません" in page(client, "/ja/models/openai/gpt-4o/")
+    assert "사용 불가" in client.get("/ko/incidents/").content.decode()
+
+    incident = Incident.objects.get()
+    incident.title = "GPT-4o: errors at the upstream region"
+    incident.save()
+    renew_snapshot()
+    for lang in LOCALES:
+        assert "GPT-4o: errors at the upstream region" in page(client, f"/{lang}/")
+
+
 def test_the_page_carries_the_texts_its_script_needs(registry, client):
     html = page(client, "/ja/")
     strings = json.loads(
