@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test lint services venv bench clean messages browser
+.PHONY: run test lint services venv bench bench-tools clean messages browser
 
 # Debian packages the suite needs beyond Python: gettext (compiled translations) and Chromium
 # (browser tests; Playwright drives Debian's build, it never downloads one).
@@ -46,7 +46,12 @@ test: $(STAMP) services messages browser
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 
-bench: $(STAMP) services
+# hey and wrk (HTTP load on loopback) for bench/page_throughput.py and friends.
+bench-tools:
+	@command -v hey >/dev/null && command -v wrk >/dev/null || \
+		{ apt-get update -qq && $(APT_INSTALL) hey wrk >/dev/null; }
+
+bench: $(STAMP) services bench-tools
 	$(PY) bench/run_all.py
 
 clean:

@@ -3,7 +3,7 @@
 One uvicorn process serves the product (edge included) from its own database, seeded with the demo
 registry and 90 days of history. `hey -z <duration> -c 64` measures, one after another in the same
 run: a bare ASGI app returning the /en/ page's bytes (the ceiling), each locale's page, summary.json,
-the snapshot and a trivial Django view (/healthz). Then freshness: while /en/ is hammered, statuses
+the snapshot, the page's stylesheet and a trivial Django view (/healthz). Then freshness: while /en/ is hammered, statuses
 change and the time until the served page carries the new version is measured. Last, the time
 build_snapshot() takes for 1,000 models (profiled when over its 200 ms budget).
 
@@ -311,6 +311,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             targets += [
                 ("/api/v2/summary.json", f"{base}/api/v2/summary.json"),
                 ("/api/v1/snapshot/", f"{base}/api/v1/snapshot/"),
+                ("a static file (/static/statuspage/status.css)", f"{base}/static/statuspage/status.css"),
                 ("trivial Django view (/healthz)", f"{base}/healthz"),
             ]
             # Each round measures every target, the bare app included, so a machine shared with other work

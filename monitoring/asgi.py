@@ -1,4 +1,4 @@
-"""ASGI entry point: HTTP behind the snapshot edge (prerendered public reads), WebSocket for live events."""
+"""ASGI entry point: HTTP behind the edges (static files, prerendered public reads), WebSocket for live events."""
 
 import os
 
@@ -14,10 +14,11 @@ from django.urls import path  # noqa: E402
 
 from monitoring.edge import SnapshotEdge  # noqa: E402
 from monitoring.realtime.consumers import StatusConsumer  # noqa: E402
+from monitoring.static_edge import StaticEdge  # noqa: E402
 
 application = ProtocolTypeRouter(
     {
-        "http": SnapshotEdge(django_application),
+        "http": StaticEdge(SnapshotEdge(django_application)),
         # Browsers from other sites may not open the stream: Origin must match ALLOWED_HOSTS.
         "websocket": AllowedHostsOriginValidator(URLRouter([path("ws/status/", StatusConsumer.as_asgi())])),
     }

@@ -140,6 +140,43 @@ def test_unknown_things_are_404s_through_the_edge_too(site):
 
 
 @pytest.mark.django_db(transaction=True)
+def test_static_files_are_served_with_validators_ranges_and_safe_headers(site):
+    status, headers, body = fetch(f"{site}/static/statuspage/status.css")
+    assert status == 200 and headers["content-type"].startswith("text/css") and body.startswith(b"/*")
+    assert headers["x-content-type-options"] == "nosniff" and "max-age" in headers["cache-control"]
+    assert fetch(f"{site}/static/statuspage/status.css")[2] == body  # the kept bytes, unchanged
+    assert fetch(f"{site}/static/statuspage/status.css", **{"If-None-Match": headers["etag"]})[0] == 304
+    status, ranged_headers, part = fetch(f"{site}/static/statuspage/status.css", Range="bytes=0-9")
+    assert status == 206 and part == body[:10] and ranged_headers["content-range"].endswith(f"/{len(body)}")
+    assert fetch(f"{site}/static/admin/css/base.css")[0] == 200
+    assert fetch(f"{site}/static/statuspage/nope.css")[0] == 404
+    assert fetch(f"{site}/static/statuspage/..%2f..%2fmanage.py")[0] == 404
+
+
+async def test_static_files_never_reach_django_and_other_paths_always_do():
+    from monitoring.static_edge import StaticEdge
+
+    reached = []
+
+    async def django(scope, receive, send):
+        reached.append(scope["path"])
+        await send({"type": "http.response.start", "status": 404, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+
+    edge = StaticEdge(django)
+    sent = []
+
+    async def send(message):
+        sent.append(message)
+
+    for path in ["/static/statuspage/live.js", "/static/statuspage/live.js", "/static/nope.js", "/en/"]:
+        scope = {"type": "http", "method": "GET", "path": path, "headers": []}
+        await edge(scope, None, send)
+    assert reached == ["/static/nope.js", "/en/"]
+    assert [m["status"] for m in sent if m["type"] == "http.response.start"] == [200, 200, 404, 404]
+
+
+@pytest.mark.django_db(transaction=True)
 def test_with_redis_down_the_server_still_serves_the_pages(transactional_db, tmp_path):
     seed_demo()
     with serve(tmp_path / "uvicorn.log", REDIS_URL="redis://127.0.0.1:1/0") as base:
