@@ -3,9 +3,9 @@
 One uvicorn process serves the product (edge included) from its own database, seeded with the demo
 registry and 90 days of history. `hey -z <duration> -c 64` measures, one after another in the same
 run: a bare ASGI app returning the /en/ page's bytes (the ceiling), each locale's page, summary.json,
-the snapshot, the page's stylesheet and a trivial Django view (/healthz). Then freshness: while /en/ is hammered, statuses
-change and the time until the served page carries the new version is measured. Last, the time
-build_snapshot() takes for 1,000 models (profiled when over its 200 ms budget).
+the snapshot, the page's stylesheet and a trivial Django view (/healthz). Then freshness: while /en/
+is hammered, statuses change and the time until the served page carries the new version is
+measured. Last, the time build_snapshot() takes for 1,000 models (profiled when over its 200 ms budget).
 
     .venv/bin/python bench/page_throughput.py [--duration 10] [--connections 64] [--json figures.json]
 """
