@@ -5,6 +5,8 @@ import os
 from django.core.asgi import get_asgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "monitoring.settings")
+# Pooled database connections: under ASGI per-thread connections are never reused (see settings).
+os.environ.setdefault("DATABASE_POOL_SIZE", "10")
 django_application = get_asgi_application()
 
 # Imported once the apps are loaded.

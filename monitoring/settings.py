@@ -81,9 +81,26 @@ def _database(url: str) -> dict:
         config["ENGINE"] = "timescale.db.backends.postgresql"
     else:
         config = environ.Env.db_url_config(url)
-    config.setdefault("CONN_MAX_AGE", 0 if config["ENGINE"].endswith("sqlite3") else 60)
+    if config["ENGINE"].endswith("sqlite3"):
+        config.setdefault("CONN_MAX_AGE", 0)
+    elif DATABASE_POOL_SIZE:
+        config["CONN_MAX_AGE"] = 0  # a pooled connection goes back to the pool after each request
+        pool = {"min_size": 1, "max_size": DATABASE_POOL_SIZE, "timeout": DATABASE_POOL_TIMEOUT}
+        config.setdefault("OPTIONS", {})["pool"] = pool
+    else:
+        config.setdefault("CONN_MAX_AGE", 60)
+    # Pooled or not, a connection the database dropped is replaced rather than failing a request.
     config.setdefault("CONN_HEALTH_CHECKS", True)
     return config
+
+
+# Under ASGI, Django runs each request's synchronous part on a thread started for that request, so a
+# connection kept per thread (CONN_MAX_AGE) is never reused: they pile up until PostgreSQL refuses
+# clients. The ASGI entry point therefore asks for a pool: at most DATABASE_POOL_SIZE connections
+# shared by the process, a request waiting up to DATABASE_POOL_TIMEOUT seconds for one. Celery
+# workers keep one persistent connection per thread (0: no pool).
+DATABASE_POOL_SIZE = env.int("DATABASE_POOL_SIZE", default=0)
+DATABASE_POOL_TIMEOUT = env.float("DATABASE_POOL_TIMEOUT", default=3.0)
 
 
 DATABASE_URL = env("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'db.sqlite3'}")

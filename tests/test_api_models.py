@@ -158,3 +158,36 @@ def test_drf_create_token_gives_a_working_token(provider, staff, capsys):
         format="json",
     )
     assert response.status_code == 201
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_served_api_answers_every_request_of_a_burst_on_a_bounded_number_of_database_connections(
+    registry, asgi_server
+):
+    from collections import Counter
+    from concurrent.futures import ThreadPoolExecutor
+    from urllib.error import HTTPError
+    from urllib.request import urlopen
+
+    from django.db import connection
+
+    url = asgi_server() + "/api/v1/models/"
+
+    def get(_: int) -> int:
+        try:
+            with urlopen(url, timeout=60) as response:
+                return response.status
+        except HTTPError as error:
+            return error.code
+
+    def server_connections() -> int:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+            return cursor.fetchone()[0]
+
+    with ThreadPoolExecutor(48) as pool:
+        statuses = Counter(pool.map(get, range(400)))
+    assert statuses == {200: 400}
+    assert server_connections() <= 12
