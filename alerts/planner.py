@@ -271,11 +271,10 @@ def plan(now: datetime | None = None) -> int:
 
 def incident_data(update: IncidentUpdate) -> dict:
     incident = update.incident
-    languages = [code for code, _name in settings.LANGUAGES]
     return {
         "id": incident.pk,
         "title": incident.title,
-        "titles": {language: incident.title_in(language) for language in languages},
+        "titles": incident.titles(),
         "state": incident.state,
         "impact": incident.impact,
         "provider": incident.provider.slug if incident.provider else None,
@@ -286,7 +285,7 @@ def incident_data(update: IncidentUpdate) -> dict:
             "id": update.pk,
             "state": update.state,
             "body": update.body,
-            "bodies": {language: update.body_in(language) for language in languages},
+            "bodies": update.bodies(),
             "at": update.at.isoformat(),
         },
     }

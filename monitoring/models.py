@@ -455,6 +455,10 @@ class Incident(models.Model):
     def title_in(self, language: str) -> str:
         return in_language(self.title, self.title_translations, language)
 
+    def titles(self) -> dict[str, str]:
+        """The title in every page language."""
+        return {code: self.title_in(code) for code, _name in settings.LANGUAGES}
+
     def add_update(
         self, state: str, body: str, at: datetime | None = None, translations: dict[str, str] | None = None
     ) -> IncidentUpdate:
@@ -511,3 +515,7 @@ class IncidentUpdate(models.Model):
 
     def body_in(self, language: str) -> str:
         return in_language(self.body, self.body_translations, language)
+
+    def bodies(self) -> dict[str, str]:
+        """The message in every page language."""
+        return {code: self.body_in(code) for code, _name in settings.LANGUAGES}

@@ -184,11 +184,10 @@ def incident_entry(incident: Incident) -> dict:
     `title` and `body` are as stored (in LANGUAGE_CODE); `titles` and `bodies` carry them in every
     page language, which differ only for automatic texts an operator has not edited.
     """
-    languages = [code for code, _name in settings.LANGUAGES]
     return {
         "id": incident.pk,
         "title": incident.title,
-        "titles": {language: incident.title_in(language) for language in languages},
+        "titles": incident.titles(),
         "state": incident.state,
         "impact": incident.impact,
         "provider": incident.provider.slug if incident.provider else None,
@@ -198,13 +197,7 @@ def incident_entry(incident: Incident) -> dict:
         "resolved_at": incident.resolved_at,
         "updated_at": incident.updated_at,
         "updates": [
-            {
-                "state": u.state,
-                "body": u.body,
-                "bodies": {language: u.body_in(language) for language in languages},
-                "at": u.at,
-            }
-            for u in incident.updates.all()
+            {"state": u.state, "body": u.body, "bodies": u.bodies(), "at": u.at} for u in incident.updates.all()
         ],
     }
 
