@@ -110,7 +110,7 @@ async def test_an_error_before_any_wait_reaches_the_caller_and_one_after_reaches
     assert caught == [True]
 
 
-async def test_cancelling_a_waiting_write_closes_it():
+async def test_cancelling_a_waiting_write_before_its_task_starts_runs_its_cleanup():
     cleaned = []
 
     async def write():
@@ -120,6 +120,43 @@ async def test_cancelling_a_waiting_write_closes_it():
             cleaned.append(True)
 
     task = run_eagerly(write())
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert cleaned == [True]
+
+
+async def test_a_write_cancelled_after_its_lock_was_handed_to_it_passes_the_lock_on():
+    # A Task's cancellation semantics: asyncio.Lock wakes the next waiter only on CancelledError.
+    lock = asyncio.Lock()
+    await lock.acquire()
+
+    async def write():
+        async with lock:
+            await asyncio.sleep(10)
+
+    task = run_eagerly(write())
+    other = asyncio.ensure_future(lock.acquire())
+    await asyncio.sleep(0)
+    lock.release()  # handed to the waiting write...
+    task.cancel()  # ...which is cancelled before it resumes
+    assert await asyncio.wait_for(other, 1) is True
+    with pytest.raises(asyncio.CancelledError):
+        await task
+
+
+async def test_a_cleanup_that_itself_waits_still_runs_when_a_waiting_write_is_cancelled():
+    cleaned = []
+
+    async def write():
+        try:
+            await asyncio.get_running_loop().create_future()
+        finally:
+            await asyncio.sleep(0)
+            cleaned.append(True)
+
+    task = run_eagerly(write())
+    await asyncio.sleep(0)
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
@@ -191,6 +228,19 @@ async def test_a_pushed_client_that_stops_reading_is_dropped_and_the_others_get_
     assert reader_socket.frames == list(range(1, 21))
 
 
+async def test_a_pushed_client_asking_for_more_while_not_reading_is_dropped_and_then_ignored(monkeypatch):
+    monkeypatch.setattr(clients_module, "QUEUE_SIZE", 5)
+    socket = Socket()
+    socket.room.clear()
+    dropped = []
+    client = PushClient(socket.write, on_drop=lambda: dropped.append(True))
+    client.start()
+    for seq in range(1, 20):
+        client.send({"type": "pong", "seq": seq})  # e.g. pings or resumes, never reading the answers
+    assert dropped == [True] and client.dropped and client.closed
+    assert client.deliver(event(30)) and len(client._held) == 0  # nothing piles up after the drop
+
+
 async def test_a_pushed_client_whose_socket_is_gone_closes_without_troubling_the_hub(monkeypatch):
     hub = Hub()
     monkeypatch.setattr(hub, "_schedule_snapshot_event", lambda: None)
@@ -203,3 +253,25 @@ async def test_a_pushed_client_whose_socket_is_gone_closes_without_troubling_the
     hub._emit([event(1)])
     hub._emit([event(2)])
     assert client.closed
+
+
+async def test_a_hub_that_met_the_database_away_at_its_first_start_starts_on_the_next_connection(monkeypatch):
+    from django.db import DatabaseError
+
+    hub = Hub()
+    calls = []
+
+    async def db(fn, *args):
+        calls.append(fn)
+        if len(calls) == 1:
+            raise DatabaseError("the database is away")
+        return 7
+
+    monkeypatch.setattr(hub, "_db", db)
+    monkeypatch.setattr(hub, "_start_following", lambda: None)
+    with pytest.raises(DatabaseError):
+        await hub.ensure_started()
+    assert not hub._started
+    await hub.ensure_started()
+    assert hub._started and hub.last_seq == 7
+

@@ -176,6 +176,26 @@ async def test_static_files_never_reach_django_and_other_paths_always_do():
     assert [m["status"] for m in sent if m["type"] == "http.response.start"] == [200, 200, 404, 404]
 
 
+async def test_static_files_carry_the_security_headers_django_would_give_them(settings):
+    from monitoring.static_edge import StaticEdge
+
+    settings.SECURE_REFERRER_POLICY = ["same-origin", "strict-origin"]
+    settings.SECURE_HSTS_SECONDS = 3600
+    edge = StaticEdge(None)
+    sent = []
+
+    async def send(message):
+        sent.append(message)
+
+    for scheme in ("https", "http"):
+        path = "/static/statuspage/status.css"
+        await edge({"type": "http", "method": "GET", "path": path, "headers": [], "scheme": scheme}, None, send)
+    secure, plain = (dict(m["headers"]) for m in sent if m["type"] == "http.response.start")
+    assert secure[b"referrer-policy"] == b"same-origin,strict-origin"
+    assert secure[b"x-content-type-options"] == b"nosniff"
+    assert secure[b"strict-transport-security"] == b"max-age=3600" and b"strict-transport-security" not in plain
+
+
 @pytest.mark.django_db(transaction=True)
 def test_with_redis_down_the_server_still_serves_the_pages(transactional_db, tmp_path):
     seed_demo()

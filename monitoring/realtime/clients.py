@@ -81,6 +81,8 @@ class PushClient(Client):
         self.closed = False
 
     def deliver(self, event: dict[str, Any]) -> bool:
+        if self.closed:
+            return True  # nothing more goes out; the transport's disconnect unregisters it
         if len(self._held) >= QUEUE_SIZE:
             return False
         self._held.append((event, True))
@@ -88,7 +90,18 @@ class PushClient(Client):
         return True
 
     def send(self, event: dict[str, Any]) -> None:
-        """A reply to this client alone (pong, error, resumed events): unfiltered, in order with the broadcasts."""
+        """A reply to this client alone (pong, error, resumed events): unfiltered, in order with the broadcasts.
+
+        Replies count against the same bound: a client that keeps asking while not reading is dropped.
+        """
+        if self.closed:
+            return
+        if len(self._held) >= QUEUE_SIZE:
+            self.dropped = True
+            self.close()
+            if self.on_drop:
+                self.on_drop()
+            return
         self._held.append((event, False))
         self._flush()
 
@@ -111,7 +124,7 @@ class PushClient(Client):
                 continue
             try:
                 writing = run_eagerly(self._write(encode(event)))
-            except Exception as exc:  # the socket is gone; the transport's disconnect unregisters us
+            except (Exception, asyncio.CancelledError) as exc:  # the socket is gone; its disconnect unregisters us
                 log.debug("write to a closed client: %r", exc)
                 self.close()
                 return

@@ -62,6 +62,7 @@ class Hub:
         self._started = False
         self._tasks: list[asyncio.Task] = []
         self._catching_up = asyncio.Lock()
+        self._starting = asyncio.Lock()
         self._snapshot_refresh: asyncio.Task | None = None
         self.dropped = 0
         self.delivered = 0
@@ -73,8 +74,15 @@ class Hub:
     async def ensure_started(self) -> None:
         if self._started:
             return
-        self._started = True
-        self.last_seq = await self._db(_latest)
+        async with self._starting:
+            if self._started:
+                return
+            # Raises while the database is away: this connection fails, the next one tries again.
+            self.last_seq = await self._db(_latest)
+            self._start_following()
+            self._started = True
+
+    def _start_following(self) -> None:
         snapshot = snapshot_store.peek()
         self.snapshot_version = snapshot.version if snapshot else None
         self._tasks.append(asyncio.create_task(self._poll_log(), name="event-log poll"))
