@@ -15,6 +15,7 @@ from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E40
 from django.urls import path  # noqa: E402
 
 from monitoring.edge import SnapshotEdge  # noqa: E402
+from monitoring.lifespan import lifespan  # noqa: E402
 from monitoring.realtime.consumers import StatusConsumer  # noqa: E402
 from monitoring.static_edge import StaticEdge  # noqa: E402
 
@@ -23,5 +24,6 @@ application = ProtocolTypeRouter(
         "http": StaticEdge(SnapshotEdge(django_application)),
         # Browsers from other sites may not open the stream: Origin must match ALLOWED_HOSTS.
         "websocket": AllowedHostsOriginValidator(URLRouter([path("ws/status/", StatusConsumer.as_asgi())])),
+        "lifespan": lifespan,
     }
 )

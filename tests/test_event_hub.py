@@ -275,3 +275,30 @@ async def test_a_hub_that_met_the_database_away_at_its_first_start_starts_on_the
     await hub.ensure_started()
     assert hub._started and hub.last_seq == 7
 
+
+
+async def test_the_web_process_follows_the_event_log_from_its_start_and_lets_go_at_its_stop(monkeypatch):
+    from monitoring import lifespan as lifespan_module
+    from monitoring.realtime import hub as hub_module
+
+    hub = Hub()
+    followed = []
+
+    async def db(fn, *args):
+        return 42
+
+    monkeypatch.setattr(hub, "_db", db)
+    monkeypatch.setattr(hub, "_start_following", lambda: followed.append(True))
+    monkeypatch.setattr(hub_module, "hub", hub)
+    messages = iter([{"type": "lifespan.startup"}, {"type": "lifespan.shutdown"}])
+    sent = []
+
+    async def receive():
+        return next(messages)
+
+    async def send(message):
+        sent.append((message["type"], hub._started))
+
+    await lifespan_module.lifespan({"type": "lifespan"}, receive, send)
+    assert followed == [True] and hub.last_seq == 42
+    assert sent == [("lifespan.startup.complete", True), ("lifespan.shutdown.complete", False)]
