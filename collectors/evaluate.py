@@ -7,7 +7,6 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.db import connection
 from django.db.models import F, Window
 from django.db.models.functions import RowNumber
 from django.utils import timezone
@@ -16,7 +15,7 @@ from collectors.models import CheckResult
 from monitoring.derivation import Evidence, Thresholds, derive, history_length
 from monitoring.models import AIModel, Maintenance, ModelStatus, StatusChange
 from monitoring.status import stale_after
-from monitoring.transitions import record_status
+from monitoring.transitions import StatusUpdate, record_statuses, update_status_rows
 
 
 @dataclass(slots=True)
@@ -85,25 +84,11 @@ def _recent_results(subjects: list[_Subject], now: datetime) -> dict[int, dict[s
 
 def _save_evidence(rows: list[tuple[int, datetime, float | None, str]]) -> None:
     """Write (status row id, last_checked_at, last_latency_ms, message) of rows whose status stays."""
-    if connection.vendor != "postgresql":
-        ModelStatus.objects.bulk_update(
-            [ModelStatus(pk=pk, last_checked_at=at, last_latency_ms=latency, message=message)
-             for pk, at, latency, message in rows],
-            ["last_checked_at", "last_latency_ms", "message"],
-            batch_size=500,
-        )  # fmt: skip
-        return
-    # One statement joined to arrays: bulk_update's CASE per row costs far more to build in Python than
-    # the derivation itself, and PostgreSQL evaluates that CASE once per row again.
-    ids, checked, latencies, messages = zip(*rows, strict=True)
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"UPDATE {ModelStatus._meta.db_table} AS row"
-            " SET last_checked_at = fresh.checked, last_latency_ms = fresh.latency, message = fresh.message"
-            " FROM unnest(%s::bigint[], %s::timestamptz[], %s::float8[], %s::text[])"
-            " AS fresh(id, checked, latency, message) WHERE row.id = fresh.id",
-            [list(ids), list(checked), list(latencies), list(messages)],
-        )
+    update_status_rows(
+        [ModelStatus(pk=pk, last_checked_at=at, last_latency_ms=latency, message=message)
+         for pk, at, latency, message in rows],
+        ["last_checked_at", "last_latency_ms", "message"],
+    )  # fmt: skip
 
 
 def _derived(
@@ -125,7 +110,7 @@ def evaluate(model_ids: Iterable[int], now: datetime | None = None) -> list[Stat
         return []
     recent = _recent_results(subjects, now)
     maintenance = Maintenance.active_model_ids(now, [s.model_id for s in subjects])
-    changes: list[StatusChange] = []
+    updates: list[StatusUpdate] = []
     refreshed: list[tuple[int, datetime, float | None, str]] = []
     for subject in subjects:
         paused = subject.model_id in maintenance
@@ -136,17 +121,18 @@ def evaluate(model_ids: Iterable[int], now: datetime | None = None) -> list[Stat
                 message = subject.message if subject.manual else reason
                 refreshed.append((subject.status_id, at, latency, message))
             continue
-        change = record_status(
-            subject.model_id,
-            status,
-            reason=reason,
-            source=StatusChange.Source.MAINTENANCE if paused else StatusChange.Source.COLLECTOR,
-            at=at if at is not None and at > subject.since else now,
-            checked=at is not None,
-            latency_ms=latency,
+        updates.append(
+            StatusUpdate(
+                subject.model_id,
+                status,
+                reason=reason,
+                source=StatusChange.Source.MAINTENANCE if paused else StatusChange.Source.COLLECTOR,
+                at=at if at is not None and at > subject.since else now,
+                checked=at is not None,
+                latency_ms=latency,
+            )
         )
-        if change:
-            changes.append(change)
+    changes = record_statuses(updates)  # one transaction for all: a provider outage moves many at once
     if refreshed:
         _save_evidence(refreshed)
     return changes

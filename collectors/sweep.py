@@ -9,13 +9,13 @@ from django.utils import timezone
 from collectors.evaluate import evaluate
 from monitoring.models import Maintenance, ModelStatus, StatusChange
 from monitoring.status import Status, stale_after
-from monitoring.transitions import record_status
+from monitoring.transitions import StatusUpdate, record_statuses
 
 
 def sweep(now: datetime | None = None) -> list[StatusChange]:
     """Mark stale models unknown and apply maintenance windows. Returns the transitions written."""
     now = now or timezone.now()
-    changes: list[StatusChange] = []
+    updates: list[StatusUpdate] = []
     maintenance = Maintenance.active_model_ids(now)
     rows = ModelStatus.objects.filter(manual=False).values_list(
         "model_id", "status", "last_checked_at", "model__interval_seconds"
@@ -24,11 +24,10 @@ def sweep(now: datetime | None = None) -> list[StatusChange]:
     for model_id, status, last_checked_at, interval in rows:
         if model_id in maintenance:
             if status != Status.UNDER_MAINTENANCE:
-                change = record_status(
+                updates.append(StatusUpdate(
                     model_id, Status.UNDER_MAINTENANCE, reason="scheduled maintenance",
                     source=StatusChange.Source.MAINTENANCE, at=now,
-                )  # fmt: skip
-                changes += [change] if change else []
+                ))  # fmt: skip
             continue
         if status == Status.UNDER_MAINTENANCE:
             ended_maintenance.append(model_id)
@@ -38,11 +37,12 @@ def sweep(now: datetime | None = None) -> list[StatusChange]:
         window = stale_after(interval)
         if last_checked_at is None or now - last_checked_at > window:
             seconds = int(window.total_seconds())
-            change = record_status(
+            updates.append(StatusUpdate(
                 model_id, Status.UNKNOWN, reason=f"no result in the last {seconds} s",
                 source=StatusChange.Source.STALENESS, at=now,
-            )  # fmt: skip
-            changes += [change] if change else []
+            ))  # fmt: skip
+    # One transaction for all: when the collectors fall silent every model goes unknown at once.
+    changes = record_statuses(updates)
     if ended_maintenance:
         changes += evaluate(ended_maintenance, now)
     return changes
