@@ -5,6 +5,8 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 HOST ?= 127.0.0.1
 PORT ?= 8000
+# Links in feeds, alerts and the Statuspage JSON name the address the site is served on.
+SITE_URL ?= http://$(HOST):$(PORT)
 
 .PHONY: run test lint services venv bench bench-tools clean messages browser
 
@@ -35,7 +37,7 @@ browser:
 run: $(STAMP) messages
 	DEBUG=1 $(PY) manage.py migrate --noinput
 	DEBUG=1 $(PY) manage.py seed_demo
-	DEBUG=1 HOST=$(HOST) PORT=$(PORT) scripts/run-all.sh
+	DEBUG=1 HOST=$(HOST) PORT=$(PORT) SITE_URL=$(SITE_URL) scripts/run-all.sh
 
 services:
 	scripts/ensure-services.sh
