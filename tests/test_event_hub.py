@@ -302,3 +302,32 @@ async def test_the_web_process_follows_the_event_log_from_its_start_and_lets_go_
     await lifespan_module.lifespan({"type": "lifespan"}, receive, send)
     assert followed == [True] and hub.last_seq == 42
     assert sent == [("lifespan.startup.complete", True), ("lifespan.shutdown.complete", False)]
+
+
+async def test_a_dropped_websocket_counts_against_the_limit_until_its_connection_ends(monkeypatch):
+    from monitoring.realtime import consumers, session
+
+    hub = Hub()
+    monkeypatch.setattr(consumers, "hub", hub)
+    monkeypatch.setattr(session, "hub", hub)
+    monkeypatch.setattr(clients_module, "QUEUE_SIZE", 2)
+    monkeypatch.setattr(hub, "_schedule_snapshot_event", lambda: None)
+    consumer = consumers.StatusConsumer()
+    closed = []
+
+    async def close(code=None):
+        closed.append(code)
+
+    monkeypatch.setattr(consumer, "close", close)
+    socket = Socket()
+    socket.room.clear()  # the peer does not read
+    consumer.client = PushClient(socket.write, on_drop=consumer._dropped)
+    consumer.session = session.EventSession(consumer.client)
+    consumer.client.start()
+    for seq in range(1, 6):
+        hub._emit([event(seq)])
+    await asyncio.sleep(0)
+    assert closed == [consumers.TOO_SLOW] and consumer.client not in hub.clients
+    assert hub.connection_count == 1  # still open: its closing handshake waits on the peer
+    await consumer.disconnect(1006)
+    assert hub.connection_count == 0

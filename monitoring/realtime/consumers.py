@@ -61,6 +61,9 @@ class StatusConsumer(AsyncWebsocketConsumer):
 
     def _dropped(self) -> None:
         self.client.close()
+        # Counted against the limit until disconnect(): a peer that does not read can keep the
+        # closing handshake open until the server's ping timeout.
+        hub.closing.add(self.client)
         asyncio.get_running_loop().create_task(self.close(code=TOO_SLOW))
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:

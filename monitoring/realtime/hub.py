@@ -55,6 +55,7 @@ def _sequence_exists(seq: int) -> bool:
 class Hub:
     def __init__(self) -> None:
         self.clients: set[Client] = set()
+        self.closing: set[Client] = set()  # dropped WebSockets whose connection has not ended yet
         self.last_seq = 0
         self.recent: deque[dict[str, Any]] = deque(maxlen=RECENT)
         self.redis_connected = False
@@ -110,7 +111,9 @@ class Hub:
 
     @property
     def connection_count(self) -> int:
-        return len(self.clients)
+        # Dropped clients count until their connection has really ended: closing one whose peer
+        # does not read can take until the server's ping timeout.
+        return len(self.clients) + len(self.closing)
 
     def register(self, client: Client) -> Client:
         self.clients.add(client)
@@ -118,6 +121,7 @@ class Hub:
 
     def unregister(self, client: Client) -> None:
         self.clients.discard(client)
+        self.closing.discard(client)
 
     async def backlog(self, after: int) -> list[dict[str, Any]] | None:
         """Events after `after`, in order; None when the gap is too old or the sequence is unknown."""
