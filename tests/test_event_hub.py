@@ -226,6 +226,9 @@ async def test_a_pushed_client_that_stops_reading_is_dropped_and_the_others_get_
         hub._emit([event(seq)])
     assert dropped == ["stuck"] and stuck not in hub.clients
     assert reader_socket.frames == list(range(1, 21))
+    stuck.close()  # what its disconnect does: the write that waited for room ends
+    await asyncio.sleep(0)
+    assert stuck_socket.writes_in_flight == 0
 
 
 async def test_a_pushed_client_asking_for_more_while_not_reading_is_dropped_and_then_ignored(monkeypatch):
