@@ -59,57 +59,18 @@ def scenario(simulator):
 @pytest.fixture
 def asgi_server(tmp_path):
     """Start the real ASGI server (uvicorn) on the test database; returns a function taking extra env."""
-    import os
-    import socket
-    import subprocess
-    import sys
-    import time
-    import urllib.request
-    from pathlib import Path
+    from contextlib import ExitStack
+    from itertools import count
 
-    from django.db import connection
+    from tests.servers import serve
 
-    servers = []
+    numbers = count()
+    with ExitStack() as servers:
 
-    def start(**env_overrides) -> str:
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
-        db = connection.settings_dict
-        env = {
-            **os.environ,
-            "DJANGO_SETTINGS_MODULE": "monitoring.settings",
-            "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
-            "SECRET_KEY": "test",
-            **env_overrides,
-        }
-        log = open(tmp_path / f"uvicorn-{port}.log", "w")
-        process = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "monitoring.asgi:application", "--port", str(port), "--no-access-log"],
-            cwd=Path(__file__).resolve().parent.parent,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-        servers.append(process)
-        url = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                urllib.request.urlopen(url + "/healthz", timeout=1)
-                return url
-            except OSError:
-                if time.monotonic() > deadline or process.poll() is not None:
-                    raise RuntimeError((tmp_path / f"uvicorn-{port}.log").read_text()) from None
-                time.sleep(0.1)
+        def start(**env: str) -> str:
+            return servers.enter_context(serve(tmp_path / f"uvicorn-{next(numbers)}.log", **env))
 
-    yield start
-    for process in servers:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
+        yield start
 
 
 @pytest.fixture

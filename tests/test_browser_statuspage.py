@@ -15,7 +15,7 @@ import pytest
 
 from monitoring.demo import seed_demo
 from monitoring.models import AIModel, Incident, IncidentUpdate
-from tests.test_statuspage_served import ROOT, serve, server_env
+from tests.servers import ROOT, serve, server_env
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [

@@ -10,22 +10,13 @@ from pathlib import Path
 import pytest
 import redis
 from django.conf import settings
-from django.db import connection
 from rest_framework.test import APIClient
 
 from monitoring.demo import seed_demo
 from monitoring.models import ModelStatus
+from tests.servers import ROOT, database_url, free_port
 
-ROOT = Path(__file__).resolve().parent.parent
 HEALTHY = ["gpt-4o", "gpt-4o-mini", "claude-sonnet-4", "gemini-2-5-pro", "mistral-large-latest", "mistral-embed"]
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _statuses() -> dict[str, str]:
@@ -46,11 +37,10 @@ def processes(tmp_path):
     """Start the simulator, a worker and beat; stop whichever are still running at the end."""
     broker = settings.REDIS_URL.rsplit("/", 1)[0] + "/14"
     redis.Redis.from_url(broker).flushdb()
-    db = connection.settings_dict
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "monitoring.settings",
-        "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
+        "DATABASE_URL": database_url(),
         "REDIS_URL": broker,
         "CELERY_BROKER_URL": broker,
         "COLLECTOR_SPOOL_DIR": str(tmp_path / "spool"),
@@ -84,7 +74,7 @@ def processes(tmp_path):
 @pytest.mark.django_db(transaction=True)
 def test_worker_and_beat_derive_the_demo_statuses_and_stopping_them_turns_every_model_unknown(processes):
     start, stop, env = processes
-    port = _free_port()
+    port = free_port()
     seed_demo(f"http://127.0.0.1:{port}")
     celery = [sys.executable, "-m", "celery", "-A", "monitoring"]
     start("simulator", sys.executable, "manage.py", "simulator", "--port", str(port))

@@ -1,83 +1,16 @@
 """The pages as a real ASGI server serves them: prerendered bytes at the edge, fresh within a second, Redis optional."""
 
-import os
-import socket
-import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
-from contextlib import contextmanager, suppress
-from pathlib import Path
 
 import pytest
-from django.conf import settings
-from django.core.cache import cache
-from django.db import connection
 
-from monitoring import snapshot_store
 from monitoring.demo import seed_demo
 from monitoring.models import AIModel
 from monitoring.status import Status
 from monitoring.transitions import record_status
-
-ROOT = Path(__file__).resolve().parent.parent
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def database_url() -> str:
-    """The test database (committed data, so another process sees it) as a URL."""
-    db = connection.settings_dict
-    credentials = db["USER"] + (f":{db['PASSWORD']}" if db.get("PASSWORD") else "")
-    return f"postgres://{credentials}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
-
-
-def server_env(**overrides: str) -> dict[str, str]:
-    return {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "monitoring.settings",
-        "DATABASE_URL": database_url(),
-        "REDIS_URL": settings.REDIS_URL,
-        "SECRET_KEY": "test-only-secret-key",
-        "LOG_LEVEL": "WARNING",
-        **overrides,
-    }
-
-
-@contextmanager
-def serve(log_path: Path, **env: str) -> Iterator[str]:
-    """uvicorn with the production ASGI application (edge included) on a free port; yields its base URL."""
-    with suppress(Exception):
-        cache.delete(snapshot_store.CACHE_KEY)  # another test's snapshot must not be picked up
-    port = _free_port()
-    command = [sys.executable, "-m", "uvicorn", "monitoring.asgi:application", "--host", "127.0.0.1"]
-    command += ["--port", str(port), "--log-level", "warning", "--no-access-log"]
-    with open(log_path, "w") as log:
-        process = subprocess.Popen(command, cwd=ROOT, env=server_env(**env), stdout=log, stderr=subprocess.STDOUT)
-        try:
-            deadline = time.monotonic() + 30
-            while True:
-                assert process.poll() is None, log_path.read_text()
-                try:
-                    with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                        break
-                except OSError:
-                    assert time.monotonic() < deadline, "the server did not start"
-                    time.sleep(0.1)
-            yield f"http://127.0.0.1:{port}"
-        finally:
-            process.terminate()
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+from tests.servers import serve
 
 
 def fetch(url: str, **headers: str) -> tuple[int, dict[str, str], bytes]:
