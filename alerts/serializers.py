@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from django.core.exceptions import ValidationError as DjangoValidationError
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from alerts.models import Channel
+from monitoring.api.serializers import CleanedByTheModel
 from monitoring.models import AIModel, ModelKind, Provider
 
 
@@ -33,7 +33,7 @@ class PublicSlugField(serializers.RelatedField):
         return model
 
 
-class ChannelSerializer(serializers.ModelSerializer):
+class ChannelSerializer(CleanedByTheModel):
     url = serializers.CharField(write_only=True, help_text="Write; read back masked as `shown_url`.")
     shown_url = serializers.CharField(read_only=True)
     secret = serializers.CharField(
@@ -82,20 +82,11 @@ class ChannelSerializer(serializers.ModelSerializer):
         return bool(obj.secret)
 
     def validate(self, attrs: dict) -> dict:
-        # The same rules as the admin: the channel's own clean().
-        values = {**self._current_values(), **{k: v for k, v in attrs.items() if k not in ("providers", "ai_models")}}
+        values = {**self.current_values(), **{k: v for k, v in attrs.items() if k not in ("providers", "ai_models")}}
         if not values.get("secret") and self.instance is not None:
             values["secret"] = self.instance.secret
-        try:
-            Channel(**values).clean()
-        except DjangoValidationError as exc:
-            raise serializers.ValidationError(exc.message_dict) from exc
+        self.clean_as_model(values)
         return attrs
-
-    def _current_values(self) -> dict:
-        if self.instance is None:
-            return {}
-        return {f.name: getattr(self.instance, f.name) for f in Channel._meta.concrete_fields if f.name != "id"}
 
     def update(self, instance: Channel, validated_data: dict) -> Channel:
         if not validated_data.get("secret"):

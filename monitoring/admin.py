@@ -23,7 +23,7 @@ from monitoring.models import (
     Provider,
     StatusChange,
 )
-from monitoring.status import Status, displayed_status
+from monitoring.status import Status
 from monitoring.transitions import record_status
 
 
@@ -140,16 +140,8 @@ class AIModelAdmin(admin.ModelAdmin):
 
     @admin.display(description=_("status"), ordering="status_row__status")
     def shown_status(self, obj: AIModel) -> str:
-        row = obj.status_row
-        status = displayed_status(
-            row.status,
-            last_checked_at=row.last_checked_at,
-            interval_seconds=obj.interval_seconds,
-            manual=row.manual,
-            now=timezone.now(),
-        )
-        suffix = format_html(" <small>({})</small>", _("manual")) if row.manual else ""
-        return format_html("{}{}", _status_badge(status), suffix)
+        suffix = format_html(" <small>({})</small>", _("manual")) if obj.status_row.manual else ""
+        return format_html("{}{}", _status_badge(obj.shown_status()), suffix)
 
     @admin.display(description=_("since"))
     def status_since(self, obj: AIModel):

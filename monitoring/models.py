@@ -16,7 +16,7 @@ from django.db.models.functions import Now
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from monitoring.status import Status
+from monitoring.status import Status, displayed_status
 
 MIN_INTERVAL_SECONDS = 10
 
@@ -145,6 +145,17 @@ class AIModel(models.Model):
     @property
     def public_slug(self) -> str:
         return f"{self.provider.slug}/{self.slug}"
+
+    def shown_status(self, now: datetime | None = None) -> str:
+        """The status a reader may be shown now (see displayed_status); reads the status row."""
+        row = self.status_row
+        return displayed_status(
+            row.status,
+            last_checked_at=row.last_checked_at,
+            interval_seconds=self.interval_seconds,
+            manual=row.manual,
+            now=now or timezone.now(),
+        )
 
     def clean(self) -> None:
         errors: dict[str, str] = {}

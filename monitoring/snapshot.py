@@ -17,7 +17,7 @@ from django.db.models import Count, Max, Prefetch, Q
 from django.utils import timezone
 
 from monitoring.models import AIModel, Incident, IncidentUpdate, Maintenance, StatusChange
-from monitoring.status import SEVERITY, Status, displayed_status, stale_after
+from monitoring.status import SEVERITY, Status, stale_after
 from monitoring.uptime import daily_uptime, daily_uptime_and_closing, midnight, percent
 
 UPTIME_DAYS = 90
@@ -265,13 +265,7 @@ def build_snapshot(now: datetime | None = None) -> Snapshot:
     items = []
     for model in models:
         row = model.status_row
-        status = displayed_status(
-            row.status,
-            last_checked_at=row.last_checked_at,
-            interval_seconds=model.interval_seconds,
-            manual=row.manual,
-            now=now,
-        )
+        status = model.shown_status(now)
         if status != row.status:
             reason = f"no result in the last {int(stale_after(model.interval_seconds).total_seconds())} s"
         else:

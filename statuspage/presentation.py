@@ -86,7 +86,7 @@ def provider_groups(data: dict) -> list[dict]:
     return list(groups.values())
 
 
-def in_language(incident: dict, language: str) -> dict:
+def localized_incident(incident: dict, language: str) -> dict:
     """A snapshot's incident with its automatic texts in the reader's language."""
     return {
         **incident,

@@ -15,7 +15,7 @@ from django.views.decorators.http import require_safe
 from monitoring.models import AIModel, Incident, IncidentUpdate, StatusChange
 from monitoring.snapshot import Snapshot, incident_entry
 from monitoring.snapshot_store import current_snapshot
-from statuspage.presentation import banner, client_strings, in_language, incidents_key, provider_groups
+from statuspage.presentation import banner, client_strings, incidents_key, localized_incident, provider_groups
 from statuspage.responses import snapshot_response
 
 HTML = "text/html; charset=utf-8"
@@ -44,7 +44,9 @@ def index(request: HttpRequest) -> HttpResponse:
             "banner": banner(data["page"]),
             "groups": provider_groups(data),
             "active_incidents": [
-                in_language(i, get_language()) for i in data["incidents"] if i["state"] != Incident.State.RESOLVED
+                localized_incident(i, get_language())
+                for i in data["incidents"]
+                if i["state"] != Incident.State.RESOLVED
             ],
             "maintenances": data["maintenances"],
             "incidents_key": incidents_key(data),
@@ -89,7 +91,7 @@ def model_detail(request: HttpRequest, provider: str, model: str) -> HttpRespons
             "provider": next(p for p in snapshot.data["providers"] if p["slug"] == item["provider"]),
             "history": list(history),
             "incidents": [
-                in_language(i, get_language()) for i in snapshot.data["incidents"] if item["slug"] in i["models"]
+                localized_incident(i, get_language()) for i in snapshot.data["incidents"] if item["slug"] in i["models"]
             ],
             "maintenances": [m for m in snapshot.data["maintenances"] if item["slug"] in m["models"]],
         }
@@ -110,7 +112,7 @@ def incident_history(request: HttpRequest) -> HttpResponse:
         .order_by("-started_at", "-id")
     )
     page = Paginator(incidents, INCIDENTS_PER_PAGE).get_page(request.GET.get("page"))
-    entries = [in_language(incident_entry(incident), get_language()) for incident in page]
+    entries = [localized_incident(incident_entry(incident), get_language()) for incident in page]
     response = render(request, "statuspage/incidents.html", {"pager": page, "incidents": entries, "live": False})
     response["Cache-Control"] = "no-cache"
     return response

@@ -14,24 +14,16 @@ from .base import (
     ProbeResult,
     ProbeTarget,
     answered,
-    check_headers,
-    check_int,
-    check_keys,
-    check_number,
-    check_path,
-    check_text,
+    chat_request,
+    check_chat_config,
     cut_text,
     http_failure,
-    join_url,
     json_object,
     line_batches,
     parse_json,
     streamed,
 )
 
-OPTIONS = frozenset({"prompt", "max_tokens", "path", "headers", "temperature"})
-DEFAULT_PROMPT = "Say OK."
-DEFAULT_MAX_TOKENS = 16
 API_VERSION = "2023-06-01"
 
 FAULT = Outcome.PROVIDER_FAULT
@@ -39,29 +31,14 @@ BROKEN = Outcome.BROKEN_STREAM
 
 
 def validate_config(config: dict) -> None:
-    check_keys(config, OPTIONS)
-    check_text(config, "prompt")
-    check_int(config, "max_tokens", 1, 4096)
-    check_path(config)
-    check_headers(config)
-    check_number(config, "temperature", 0, 1)
+    check_chat_config(config, max_temperature=1)
 
 
 def _request(target: ProbeTarget) -> tuple[str, dict[str, str], dict[str, Any]]:
-    config = target.config
-    body: dict[str, Any] = {
-        "model": target.upstream_model,
-        "max_tokens": config.get("max_tokens", DEFAULT_MAX_TOKENS),
-        "messages": [{"role": "user", "content": config.get("prompt", DEFAULT_PROMPT)}],
-        "stream": True,
-    }
-    if "temperature" in config:
-        body["temperature"] = config["temperature"]
-    headers = {"anthropic-version": API_VERSION, "Accept": "text/event-stream"}
+    headers = {"anthropic-version": API_VERSION}
     if target.api_key:
         headers["x-api-key"] = target.api_key
-    headers.update(config.get("headers") or {})
-    return join_url(target.endpoint, config.get("path", "/messages")), headers, body
+    return chat_request(target, path="/messages", headers=headers)
 
 
 def _error_message(event: dict[str, Any]) -> str:

@@ -264,3 +264,37 @@ def check_headers(config: dict[str, Any], key: str = "headers") -> None:
         # A line break in a value would smuggle another header into the request.
         if not isinstance(header_value, str) or "\r" in header_value or "\n" in header_value:
             raise ProbeConfigError(f"probe_config.{key}.{name}: must be a string on one line")
+
+
+# The streamed chat probes (OpenAI chat completions, Anthropic messages) take the same options and send
+# the same small request; only the wire format of the answer differs.
+CHAT_OPTIONS = frozenset({"prompt", "max_tokens", "path", "headers", "temperature"})
+CHAT_PROMPT = "Say OK."
+CHAT_MAX_TOKENS = 16  # some models reject caps under 16 tokens
+
+
+def check_chat_config(config: Any, max_temperature: float) -> None:
+    check_keys(config, CHAT_OPTIONS)
+    check_text(config, "prompt")
+    check_int(config, "max_tokens", 1, 4096)
+    check_path(config)
+    check_headers(config)
+    check_number(config, "temperature", 0, max_temperature)
+
+
+def chat_request(
+    target: ProbeTarget, *, path: str, headers: dict[str, str], extra_body: dict[str, Any] | None = None
+) -> tuple[str, dict[str, str], dict[str, Any]]:
+    """(url, headers, body) of a one-message streamed chat request; the configured headers come last."""
+    config = target.config
+    body: dict[str, Any] = {
+        "model": target.upstream_model,
+        "max_tokens": config.get("max_tokens", CHAT_MAX_TOKENS),
+        "messages": [{"role": "user", "content": config.get("prompt", CHAT_PROMPT)}],
+        "stream": True,
+        **(extra_body or {}),
+    }
+    if "temperature" in config:
+        body["temperature"] = config["temperature"]
+    headers = {"Accept": "text/event-stream", **headers, **(config.get("headers") or {})}
+    return join_url(target.endpoint, config.get("path", path)), headers, body

@@ -14,56 +14,29 @@ from .base import (
     ProbeResult,
     ProbeTarget,
     answered,
-    check_headers,
-    check_int,
-    check_keys,
-    check_number,
-    check_path,
-    check_text,
+    chat_request,
+    check_chat_config,
     cut_text,
     elapsed_ms,
     http_failure,
-    join_url,
     json_object,
     line_batches,
     parse_json,
     streamed,
 )
 
-OPTIONS = frozenset({"prompt", "max_tokens", "path", "headers", "temperature"})
-DEFAULT_PROMPT = "Say OK."
-# Some models reject caps under 16 tokens.
-DEFAULT_MAX_TOKENS = 16
-
 FAULT = Outcome.PROVIDER_FAULT
 BROKEN = Outcome.BROKEN_STREAM
 
 
 def validate_config(config: dict) -> None:
-    check_keys(config, OPTIONS)
-    check_text(config, "prompt")
-    check_int(config, "max_tokens", 1, 4096)
-    check_path(config)
-    check_headers(config)
-    check_number(config, "temperature", 0, 2)
+    check_chat_config(config, max_temperature=2)
 
 
 def _request(target: ProbeTarget) -> tuple[str, dict[str, str], dict[str, Any]]:
-    config = target.config
-    body: dict[str, Any] = {
-        "model": target.upstream_model,
-        "messages": [{"role": "user", "content": config.get("prompt", DEFAULT_PROMPT)}],
-        "max_tokens": config.get("max_tokens", DEFAULT_MAX_TOKENS),
-        "stream": True,
-        "stream_options": {"include_usage": True},
-    }
-    if "temperature" in config:
-        body["temperature"] = config["temperature"]
-    headers = {"Accept": "text/event-stream"}
-    if target.api_key:
-        headers["Authorization"] = f"Bearer {target.api_key}"
-    headers.update(config.get("headers") or {})
-    return join_url(target.endpoint, config.get("path", "/chat/completions")), headers, body
+    auth = {"Authorization": f"Bearer {target.api_key}"} if target.api_key else {}
+    extra = {"stream_options": {"include_usage": True}}  # the token count arrives in a last chunk
+    return chat_request(target, path="/chat/completions", headers=auth, extra_body=extra)
 
 
 def _error_message(payload: dict[str, Any]) -> str:

@@ -3,12 +3,27 @@
 from __future__ import annotations
 
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.utils import timezone
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from monitoring.models import AIModel, Credential, Provider
-from monitoring.status import Status, displayed_status
+from monitoring.status import Status
+
+
+class CleanedByTheModel(serializers.ModelSerializer):
+    """Writes validated by the model's own clean(), as the admin validates them."""
+
+    def clean_as_model(self, values: dict) -> None:
+        try:
+            self.Meta.model(**values).clean()
+        except DjangoValidationError as exc:
+            raise serializers.ValidationError(exc.message_dict) from exc
+
+    def current_values(self) -> dict:
+        """The instance's stored values (nothing when creating), for the changes to be applied on."""
+        if self.instance is None:
+            return {}
+        return {f.name: getattr(self.instance, f.name) for f in self.Meta.model._meta.concrete_fields if f.name != "id"}
 
 
 class ProviderSerializer(serializers.ModelSerializer):
@@ -26,7 +41,7 @@ class StatusSerializer(serializers.Serializer):
     manual = serializers.BooleanField()
 
 
-class AIModelSerializer(serializers.ModelSerializer):
+class AIModelSerializer(CleanedByTheModel):
     provider = serializers.SlugRelatedField(slug_field="slug", queryset=Provider.objects.all())
     provider_name = serializers.CharField(source="provider.name", read_only=True)
     public_slug = serializers.CharField(read_only=True)
@@ -87,13 +102,7 @@ class AIModelSerializer(serializers.ModelSerializer):
     def get_status(self, obj: AIModel) -> dict:
         row = obj.status_row
         return {
-            "status": displayed_status(
-                row.status,
-                last_checked_at=row.last_checked_at,
-                interval_seconds=obj.interval_seconds,
-                manual=row.manual,
-                now=timezone.now(),
-            ),
+            "status": obj.shown_status(),
             "since": row.since,
             "last_checked_at": row.last_checked_at,
             "last_latency_ms": row.last_latency_ms,
@@ -102,15 +111,5 @@ class AIModelSerializer(serializers.ModelSerializer):
         }
 
     def validate(self, attrs: dict) -> dict:
-        # The same rules as the admin: the model's own clean().
-        instance = AIModel(**{**self._current_values(), **attrs})
-        try:
-            instance.clean()
-        except DjangoValidationError as exc:
-            raise serializers.ValidationError(exc.message_dict) from exc
+        self.clean_as_model({**self.current_values(), **attrs})
         return attrs
-
-    def _current_values(self) -> dict:
-        if self.instance is None:
-            return {}
-        return {f.name: getattr(self.instance, f.name) for f in AIModel._meta.concrete_fields if f.name != "id"}
