@@ -47,6 +47,7 @@ test: $(STAMP) services messages browser
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 
 # hey and wrk (HTTP load on loopback) for bench/page_throughput.py and friends.
 bench-tools:

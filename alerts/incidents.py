@@ -15,11 +15,12 @@ from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
 from alerts.cursor import locked_cursor
-from alerts.messages import format_duration, format_time, model_label, status_label
+from alerts.messages import format_time, model_label
 from alerts.planner import model_data
 from alerts.rules import OUTAGE_STATUSES
+from monitoring.durations import format_duration
 from monitoring.models import AIModel, Incident, ModelStatus, StatusChange
-from monitoring.status import Status
+from monitoring.status import Status, status_label
 
 CURSOR = "incidents"
 BATCH = 500

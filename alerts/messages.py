@@ -6,34 +6,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from django.conf import settings
+from django.urls import reverse
 from django.utils import translation
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
 
+from monitoring.durations import format_duration
 from monitoring.models import Incident
-from monitoring.status import Status
-
-# The same words as the status vocabulary, listed here so that this app's catalog carries them too.
-STATUS_LABELS = {
-    Status.UNKNOWN: gettext_lazy("Unknown"),
-    Status.OPERATIONAL: gettext_lazy("Operational"),
-    Status.DEGRADED_PERFORMANCE: gettext_lazy("Degraded performance"),
-    Status.PARTIAL_OUTAGE: gettext_lazy("Partial outage"),
-    Status.MAJOR_OUTAGE: gettext_lazy("Major outage"),
-    Status.UNDER_MAINTENANCE: gettext_lazy("Under maintenance"),
-}
-INCIDENT_STATES = {
-    Incident.State.INVESTIGATING: gettext_lazy("Investigating"),
-    Incident.State.IDENTIFIED: gettext_lazy("Identified"),
-    Incident.State.MONITORING: gettext_lazy("Monitoring"),
-    Incident.State.RESOLVED: gettext_lazy("Resolved"),
-}
-INCIDENT_IMPACTS = {
-    Incident.Impact.NONE: gettext_lazy("None"),
-    Incident.Impact.MINOR: gettext_lazy("Minor"),
-    Incident.Impact.MAJOR: gettext_lazy("Major"),
-    Incident.Impact.CRITICAL: gettext_lazy("Critical"),
-}
+from monitoring.status import Status, label_of, status_label
 
 
 @dataclass(frozen=True)
@@ -67,32 +46,12 @@ def site_url() -> str:
 
 def page_url(language: str, model: dict | None = None) -> str:
     """The public page of a model (or the page itself), in a language."""
-    if model:
-        return f"{site_url()}/{language}/models/{model['provider']}/{model['slug']}/"
-    return f"{site_url()}/{language}/"
-
-
-def status_label(status: str) -> str:
-    return str(STATUS_LABELS.get(status, status))
-
-
-def format_duration(seconds: float) -> str:
-    """A duration the way a person says it: the two largest units, for example "1 h 5 min"."""
-    seconds = max(0, int(seconds))
-    units = [
-        (86400, _("%(n)d d")),
-        (3600, _("%(n)d h")),
-        (60, _("%(n)d min")),
-        (1, _("%(n)d s")),
-    ]
-    parts = []
-    for size, pattern in units:
-        if seconds >= size or (size == 1 and not parts):
-            parts.append(pattern % {"n": seconds // size})
-            seconds %= size
-        if len(parts) == 2:
-            break
-    return " ".join(parts)
+    with translation.override(language):
+        if model:
+            return site_url() + reverse(
+                "statuspage-model", kwargs={"provider": model["provider"], "model": model["slug"]}
+            )
+        return site_url() + reverse("statuspage-index")
 
 
 def format_time(value: str | datetime | None) -> str:
@@ -230,10 +189,10 @@ def _settled(payload: dict, language: str) -> Message:
 def _incident(payload: dict, language: str) -> Message:
     incident = payload["incident"]
     update = incident["update"]
-    state = str(INCIDENT_STATES.get(update["state"], update["state"]))
+    state = label_of(Incident.State, update["state"])
     facts = [
         (_("State"), state),
-        (_("Impact"), str(INCIDENT_IMPACTS.get(incident["impact"], incident["impact"]))),
+        (_("Impact"), label_of(Incident.Impact, incident["impact"])),
         (_("Started"), format_time(incident["started_at"])),
     ]
     if incident["models"]:

@@ -7,15 +7,19 @@ AlertState, so a restart neither repeats an alert nor forgets a recovery.
 
 from __future__ import annotations
 
+import json
 from datetime import datetime, timedelta
 
 from django.conf import settings
+from django.core.serializers.json import DjangoJSONEncoder
 from django.db import transaction
+from django.db.models import Prefetch, prefetch_related_objects
 from django.utils import timezone
 
 from alerts.cursor import locked_cursor
 from alerts.models import AlertState, Channel, Notification
 from alerts.rules import Rule, active_rules, is_bad
+from monitoring.incident_data import incident_data
 from monitoring.models import AIModel, Incident, IncidentUpdate, Maintenance, ModelStatus, StatusChange
 
 CURSOR = "alerts"
@@ -269,26 +273,14 @@ def plan(now: datetime | None = None) -> int:
     return written + plan_incident_updates(now)
 
 
-def incident_data(update: IncidentUpdate) -> dict:
+def incident_payload(update: IncidentUpdate) -> dict:
+    """The incident as of one update, for operators' channels: private models named, times as ISO text."""
     incident = update.incident
-    return {
-        "id": incident.pk,
-        "title": incident.title,
-        "titles": incident.titles(),
-        "state": incident.state,
-        "impact": incident.impact,
-        "provider": incident.provider.slug if incident.provider else None,
-        "models": sorted(m.public_slug for m in incident.models_affected.select_related("provider")),
-        "started_at": incident.started_at.isoformat(),
-        "resolved_at": incident.resolved_at.isoformat() if incident.resolved_at else None,
-        "update": {
-            "id": update.pk,
-            "state": update.state,
-            "body": update.body,
-            "bodies": update.bodies(),
-            "at": update.at.isoformat(),
-        },
-    }
+    with_provider = AIModel.objects.select_related("provider")
+    prefetch_related_objects([incident], Prefetch("models_affected", queryset=with_provider))
+    data = incident_data(incident, [update], include_private=True)
+    data["update"] = data.pop("updates")[0]
+    return json.loads(json.dumps(data, cls=DjangoJSONEncoder))
 
 
 def plan_incident_updates(now: datetime | None = None, limit: int = 100) -> int:
@@ -304,7 +296,7 @@ def plan_incident_updates(now: datetime | None = None, limit: int = 100) -> int:
             update = IncidentUpdate.objects.select_related("incident__provider").get(pk=update_id)
             incident: Incident = update.incident
             affected = list(incident.models_affected.select_related("provider"))
-            payload = {"incident": incident_data(update), "at": update.at.isoformat()}
+            payload = {"incident": incident_payload(update), "at": update.at.isoformat()}
             rules = [r for r in active_rules() if Channel.Event.INCIDENTS in r.events]
             rows = [
                 Notification(

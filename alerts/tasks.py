@@ -5,13 +5,12 @@ from __future__ import annotations
 import logging
 
 from celery import shared_task
-from django.db import DatabaseError
 from django.utils import timezone
 
 from alerts.delivery import claim_due, deliver
 from alerts.incidents import update_incidents
 from alerts.planner import plan
-from monitoring.outages import database_unavailable
+from monitoring.outages import reports_database_outage
 
 log = logging.getLogger(__name__)
 
@@ -34,20 +33,14 @@ def alerts_round() -> dict:
 
 
 @shared_task(ignore_result=True)
+@reports_database_outage(dict)
 def process_alerts() -> dict:
-    try:
-        return alerts_round()
-    except DatabaseError as exc:
-        database_unavailable("process_alerts", exc)
-        return {}
+    return alerts_round()
 
 
 @shared_task(ignore_result=True)
+@reports_database_outage(lambda: None)
 def send_notification(notification_id: int, token: str) -> bool | None:
     """Send one claimed notification. Redelivered or late, it does nothing unless the claim is still its own."""
-    try:
-        outcome = deliver(notification_id, token)
-    except DatabaseError as exc:
-        database_unavailable("send_notification", exc)
-        return None
+    outcome = deliver(notification_id, token)
     return outcome.ok if outcome else None

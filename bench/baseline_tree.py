@@ -33,9 +33,7 @@ def make_tree(target: Path, ref: str, paths: list[str]) -> None:
         shutil.rmtree(target)
     shutil.copytree(ROOT, target, ignore=SKIP)
     for path in paths:
-        content = subprocess.run(
-            ["git", "show", f"{ref}:{path}"], cwd=ROOT, capture_output=True, check=True
-        ).stdout
+        content = subprocess.run(["git", "show", f"{ref}:{path}"], cwd=ROOT, capture_output=True, check=True).stdout
         (target / path).write_bytes(content)
         print(f"{path} as of {ref}")
 

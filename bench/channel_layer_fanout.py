@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "monitoring.settings")
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "aistatus.settings")
 os.environ.setdefault("SECRET_KEY", "bench")
 REDIS = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/8")
 
@@ -59,8 +59,8 @@ async def measure_hub(receivers: int, rounds: int) -> tuple[float, int]:
     import django
 
     django.setup()
-    from monitoring.realtime.clients import QueueClient
-    from monitoring.realtime.hub import Hub
+    from publishing.realtime.clients import QueueClient
+    from publishing.realtime.hub import Hub
 
     hub = Hub()
     hub._schedule_snapshot_event = lambda: None

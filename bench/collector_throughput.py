@@ -279,7 +279,7 @@ def run_celery(duration: float, workdir: Path, simulator_pid: int, threads: int,
     redis.Redis.from_url(env["CELERY_BROKER_URL"]).flushdb()
     ensure_slots("default", timezone.now())
     connections.close_all()
-    celery = [PYTHON, "-m", "celery", "-A", "monitoring"]
+    celery = [PYTHON, "-m", "celery", "-A", "aistatus"]
     logs = {name: open(workdir / f"{name}.log", "w") for name in ("worker", "beat")}
     worker = subprocess.Popen(
         [*celery, "worker", "-Q", "celery,probes.default", "--pool", "threads", "-c", str(threads), "-l", "WARNING"],
@@ -348,8 +348,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--statuses", choices=sorted(STARTING_STATUS), default="settled",
                         help="statuses before each phase; unknown makes every first result a transition")  # fmt: skip
     parser.add_argument("--celery-threads", type=int, default=4, help="worker threads of the celery phase")
-    parser.add_argument("--baseline-code", metavar="DIR",
-                        help="also run the pipeline phases with the project tree in DIR (see baseline_tree.py)")
+    parser.add_argument(
+        "--baseline-code",
+        metavar="DIR",
+        help="also run the pipeline phases with the project tree in DIR (see baseline_tree.py)",
+    )
     parser.add_argument("--json", help="write the figures to this file")
     parser.add_argument("--child", choices=["raw", "pipeline"], help=argparse.SUPPRESS)
     parser.add_argument("--mode", default="backlog", help=argparse.SUPPRESS)
@@ -422,8 +425,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                         results[name]["offered"] = args.steady_models / args.interval
                     else:
                         prepare(args.steady_models)
-                        print(f"{name}: Celery worker ({args.celery_threads} threads) and beat, "
-                              f"{args.steady_models:,} models every {args.interval} s, {steady_s:g} s", flush=True)
+                        print(
+                            f"{name}: Celery worker ({args.celery_threads} threads) and beat, "
+                            f"{args.steady_models:,} models every {args.interval} s, {steady_s:g} s",
+                            flush=True,
+                        )
                         results[name] = run_celery(steady_s, workdir, simulator.pid, args.celery_threads, code)
                         results[name]["models"] = args.steady_models
                         results[name]["offered"] = args.steady_models / args.interval
@@ -469,19 +475,25 @@ def report(results: dict[str, Any]) -> None:
     for name, f in phases.items():
         if name.startswith("backlog"):
             share = f" ({f['rate'] / raw:.0%} of the raw client's {raw:,.0f}/s in the same run)" if raw else ""
-            print(f"{name}: every model due: {f['rate']:,.0f} checks/s{share}; collector peak RSS at "
-                  f"{f['models']:,} models {f['peak_rss_mb']:.0f} MB "
-                  f"({'under' if f['peak_rss_mb'] < MEMORY_LIMIT_MB else 'OVER'} the {MEMORY_LIMIT_MB} MB target)")
+            print(
+                f"{name}: every model due: {f['rate']:,.0f} checks/s{share}; collector peak RSS at "
+                f"{f['models']:,} models {f['peak_rss_mb']:.0f} MB "
+                f"({'under' if f['peak_rss_mb'] < MEMORY_LIMIT_MB else 'OVER'} the {MEMORY_LIMIT_MB} MB target)"
+            )
         elif "offered" in f:
             keeps_up = f["rate"] >= 0.95 * f["offered"] and f["lateness_max_s"] < 10
-            print(f"{name}: {f['models']:,} models every {f['models'] / f['offered']:.0f} s: {f['rate']:,.0f} "
-                  f"checks/s of {f['offered']:,.0f}/s offered, slots ran {f['lateness_p50_s']:.1f} s late (median), "
-                  f"{f['lateness_max_s']:.1f} s at most: {'keeps up' if keeps_up else 'FALLS BEHIND'}")
+            print(
+                f"{name}: {f['models']:,} models every {f['models'] / f['offered']:.0f} s: {f['rate']:,.0f} "
+                f"checks/s of {f['offered']:,.0f}/s offered, slots ran {f['lateness_p50_s']:.1f} s late (median), "
+                f"{f['lateness_max_s']:.1f} s at most: {'keeps up' if keeps_up else 'FALLS BEHIND'}"
+            )
     measured = {name: f["rate"] for name, f in phases.items() if name != "raw" and "baseline" not in name}
     if measured:
         best = max(measured.values())
-        print(f"target {TARGET_CHECKS_PER_S:,} checks/s: {'met' if best >= TARGET_CHECKS_PER_S else 'NOT met'} "
-              f"(best pipeline phase {best:,.0f}/s)")
+        print(
+            f"target {TARGET_CHECKS_PER_S:,} checks/s: {'met' if best >= TARGET_CHECKS_PER_S else 'NOT met'} "
+            f"(best pipeline phase {best:,.0f}/s)"
+        )
 
 
 if __name__ == "__main__":

@@ -35,7 +35,7 @@ def bench_env(code: Path | None = None) -> dict[str, str]:
     redis = os.environ.get("BENCH_REDIS_URL", DEFAULT_REDIS_URL)
     return {
         **os.environ,
-        "DJANGO_SETTINGS_MODULE": "monitoring.settings",
+        "DJANGO_SETTINGS_MODULE": "aistatus.settings",
         "DATABASE_URL": database,
         "BENCH_DATABASE_URL": database,
         "REDIS_URL": redis,

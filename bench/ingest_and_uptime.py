@@ -41,8 +41,15 @@ def bench_models(count: int) -> list[int]:
     if existing < count:
         AIModel.objects.bulk_create(
             [
-                AIModel(provider=provider, name=f"bench {i}", slug=f"m{i}", upstream_model="bench-model",
-                        endpoint="http://127.0.0.1:9/v1", public=False, enabled=False)  # fmt: skip
+                AIModel(
+                    provider=provider,
+                    name=f"bench {i}",
+                    slug=f"m{i}",
+                    upstream_model="bench-model",
+                    endpoint="http://127.0.0.1:9/v1",
+                    public=False,
+                    enabled=False,
+                )  # fmt: skip
                 for i in range(existing, count)
             ],
             batch_size=5000,
@@ -227,9 +234,7 @@ def uptime_queries(model_ids: list[int], days: int, today: datetime) -> dict[str
 
     def orm_rows() -> list:
         # What a view writes first: one dict per model and day.
-        return list(
-            days_of.order_by("model_id", "bucket").values("model_id", "bucket", "total", "ok", failed=failed)
-        )
+        return list(days_of.order_by("model_id", "bucket").values("model_id", "bucket", "total", "ok", failed=failed))
 
     def orm_arrays() -> list:
         # One row per model, each figure an array over the days: the database groups, Python converts 1,000 rows.

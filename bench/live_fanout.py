@@ -49,7 +49,7 @@ def free_port() -> int:
 def start_server(port: int, ws: str) -> subprocess.Popen:
     env = {**bench_env(), "REALTIME_MAX_CONNECTIONS": "100000"}
     process = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "monitoring.asgi:application", "--port", str(port),
+        [sys.executable, "-m", "uvicorn", "aistatus.asgi:application", "--port", str(port),
          "--no-access-log", "--log-level", "warning", "--backlog", "16384", "--ws-ping-interval", "0",
          "--ws", ws, "--ws-per-message-deflate", "false"],
         cwd=ROOT, env=env,

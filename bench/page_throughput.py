@@ -84,7 +84,7 @@ def seed(days: int = 90) -> None:
     from django.utils import timezone
 
     from collectors.models import CheckRollup
-    from monitoring.demo import seed_demo
+    from demo.registry import seed_demo
     from monitoring.models import AIModel, ModelStatus, StatusChange
     from monitoring.status import Status
 
@@ -251,7 +251,7 @@ def freshness(base: str, duration: float, connections: int, rounds: int) -> list
 
 
 def time_build(repeats: int) -> tuple[list[float], str]:
-    from monitoring.snapshot import build_snapshot
+    from publishing.snapshot import build_snapshot
 
     build_snapshot()  # warm connections and caches
     times = []
@@ -291,7 +291,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     env = bench_env()
     work = Path(tempfile.mkdtemp(prefix="page-bench-"))
     site_port, bare_port = free_port(), free_port()
-    site = serve("monitoring.asgi:application", site_port, env, work / "site.log")
+    site = serve("aistatus.asgi:application", site_port, env, work / "site.log")
     base = f"http://127.0.0.1:{site_port}"
     results: dict[str, Any] = {"connections": args.connections, "duration_s": args.duration}
     try:

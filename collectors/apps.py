@@ -5,3 +5,8 @@ from django.utils.translation import gettext_lazy as _
 class CollectorsConfig(AppConfig):
     name = "collectors"
     verbose_name = _("Collectors")
+
+    def ready(self) -> None:
+        from collectors.probes import register_probe_kinds
+
+        register_probe_kinds()

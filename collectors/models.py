@@ -1,4 +1,10 @@
-"""Evidence: check results (a time series), their rollups, the probe schedule and remote collectors' tokens."""
+"""Evidence: check results (a time series), their rollups, the probe schedule and remote collectors' tokens.
+
+Stored evidence lives with the collectors that write it; the read side (snapshot, metrics) reads it
+from here. This module imports only the core (the outcome vocabulary and the registry), never
+probing code, so a reader of results depends on their stored shape alone. Keeping the tables here
+also keeps the TimescaleDB hypertable and its migrations where they have always been.
+"""
 
 from __future__ import annotations
 
@@ -10,8 +16,8 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from timescale.db.models.fields import TimescaleDateTimeField
 
-from collectors.probes.base import Outcome
 from monitoring.models import AIModel
+from monitoring.outcomes import Outcome
 
 
 class CheckResult(models.Model):

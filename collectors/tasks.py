@@ -9,7 +9,7 @@ import time
 
 from celery import shared_task
 from django.conf import settings
-from django.db import DatabaseError, connections
+from django.db import connections
 
 from collectors.probes.base import ProbeTarget
 from collectors.rollups import apply_retention as _apply_retention
@@ -17,7 +17,7 @@ from collectors.rollups import update_rollups as _update_rollups
 from collectors.runner import RunSummary, probe_all
 from collectors.schedule import claim_targets, ensure_slots
 from collectors.sweep import sweep
-from monitoring.outages import database_unavailable
+from monitoring.outages import reports_database_outage
 
 log = logging.getLogger(__name__)
 
@@ -63,36 +63,24 @@ def probe_round(region: str, limit: int | None = None) -> RunSummary:
 
 
 @shared_task(ignore_result=True)
+@reports_database_outage(lambda: 0)
 def run_due_probes(region: str = "default") -> int:
-    try:
-        return probe_round(region).probed
-    except DatabaseError as exc:
-        database_unavailable("run_due_probes", exc)
-        return 0
+    return probe_round(region).probed
 
 
 @shared_task(ignore_result=True)
+@reports_database_outage(lambda: 0)
 def sweep_statuses() -> int:
-    try:
-        return len(sweep())
-    except DatabaseError as exc:
-        database_unavailable("sweep_statuses", exc)
-        return 0
+    return len(sweep())
 
 
 @shared_task(ignore_result=True)
+@reports_database_outage(dict)
 def update_rollups() -> dict:
-    try:
-        return _update_rollups()
-    except DatabaseError as exc:
-        database_unavailable("update_rollups", exc)
-        return {}
+    return _update_rollups()
 
 
 @shared_task(ignore_result=True)
+@reports_database_outage(dict)
 def apply_retention() -> dict:
-    try:
-        return _apply_retention()
-    except DatabaseError as exc:
-        database_unavailable("apply_retention", exc)
-        return {}
+    return _apply_retention()

@@ -115,10 +115,14 @@ def hypertable_steps(primary_key: str | None) -> list[Step]:
     steps = []
     if primary_key:
         steps += [
-            Step(f"drop the primary key {primary_key} (a hypertable's unique indexes must include {TIME_COLUMN})",
-                 f'ALTER TABLE "{TABLE}" DROP CONSTRAINT "{primary_key}"'),  # fmt: skip
-            Step("keep ids unique with a primary key that includes the partitioning column",
-                 f'ALTER TABLE "{TABLE}" ADD CONSTRAINT "{TABLE}_pkey" PRIMARY KEY (id, "{TIME_COLUMN}")'),  # fmt: skip
+            Step(
+                f"drop the primary key {primary_key} (a hypertable's unique indexes must include {TIME_COLUMN})",
+                f'ALTER TABLE "{TABLE}" DROP CONSTRAINT "{primary_key}"',
+            ),  # fmt: skip
+            Step(
+                "keep ids unique with a primary key that includes the partitioning column",
+                f'ALTER TABLE "{TABLE}" ADD CONSTRAINT "{TABLE}_pkey" PRIMARY KEY (id, "{TIME_COLUMN}")',
+            ),  # fmt: skip
         ]
     steps.append(
         Step(
@@ -155,8 +159,7 @@ def aggregate_sql(period: str, percentiles: bool) -> str:
             # notes); off by default, since the plain counts, sums and maxima work on every version.
             figures += [
                 f"percentile_cont(0.5) WITHIN GROUP (ORDER BY latency_ms) FILTER (WHERE {answered}) AS latency_p50_ms",
-                f"percentile_cont(0.95) WITHIN GROUP (ORDER BY latency_ms) FILTER (WHERE {answered}) "
-                "AS latency_p95_ms",
+                f"percentile_cont(0.95) WITHIN GROUP (ORDER BY latency_ms) FILTER (WHERE {answered}) AS latency_p95_ms",
             ]
         source, time_column = TABLE, TIME_COLUMN
     else:
@@ -205,8 +208,9 @@ def aggregate_steps(retention: Retention, grace: timedelta, percentiles: bool) -
         steps += [
             Step(f"continuous aggregate per {period}", aggregate_sql(period, percentiles)),
             # Replaced rather than kept, so that the current settings apply on every run.
-            Step(f"refresh policy of {name}",
-                 f"SELECT remove_continuous_aggregate_policy('{name}', if_exists => true)"),  # fmt: skip
+            Step(
+                f"refresh policy of {name}", f"SELECT remove_continuous_aggregate_policy('{name}', if_exists => true)"
+            ),  # fmt: skip
             Step(
                 f"refresh {name} every {span(SCHEDULE[period])}, looking back {span(start)}",
                 f"SELECT add_continuous_aggregate_policy('{name}', start_offset => {interval(start)}, "
@@ -222,8 +226,10 @@ def retention_steps(retention: Retention) -> list[Step]:
         keep = retention.of(level)
         steps += [
             Step(f"retention policy of {relation}", f"SELECT remove_retention_policy('{relation}', if_exists => true)"),
-            Step(f"drop chunks of {relation} older than {keep} days",
-                 f"SELECT add_retention_policy('{relation}', drop_after => {days(keep)})"),  # fmt: skip
+            Step(
+                f"drop chunks of {relation} older than {keep} days",
+                f"SELECT add_retention_policy('{relation}', drop_after => {days(keep)})",
+            ),  # fmt: skip
         ]
     return steps
 
@@ -274,9 +280,7 @@ def inspect(connection: Any) -> State:
         available = version is not None or cursor.fetchone() is not None
         hypertable = False
         if version is not None:
-            cursor.execute(
-                "SELECT 1 FROM timescaledb_information.hypertables WHERE hypertable_name = %s", [TABLE]
-            )
+            cursor.execute("SELECT 1 FROM timescaledb_information.hypertables WHERE hypertable_name = %s", [TABLE])
             hypertable = cursor.fetchone() is not None
         cursor.execute(
             """
@@ -298,5 +302,7 @@ def check(state: State) -> None:
     if state.version is not None and state.version < MINIMUM_VERSION:
         found = ".".join(map(str, state.version))
         wanted = ".".join(map(str, MINIMUM_VERSION))
-        raise TimescaleUnavailable(f"TimescaleDB {found} is installed; this setup needs {wanted} or later "
-                                   "(continuous aggregates built on continuous aggregates). Nothing was changed.")
+        raise TimescaleUnavailable(
+            f"TimescaleDB {found} is installed; this setup needs {wanted} or later "
+            "(continuous aggregates built on continuous aggregates). Nothing was changed."
+        )

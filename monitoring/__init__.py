@@ -1,3 +1,1 @@
-from monitoring.celery import app as celery_app
-
-__all__ = ["celery_app"]
+"""The core domain: the model registry, the status vocabulary, derivation, transitions and the event log."""

@@ -23,7 +23,7 @@ from monitoring.models import (
     Provider,
     StatusChange,
 )
-from monitoring.status import Status
+from monitoring.status import Status, status_label
 from monitoring.transitions import record_status
 
 
@@ -76,7 +76,7 @@ class StatusForm(forms.Form):
 
 
 def _status_badge(status: str) -> str:
-    return format_html('<span class="status status-{}">{}</span>', status, Status(status).label)
+    return format_html('<span class="status status-{}">{}</span>', status, status_label(status))
 
 
 class StatusChangeInline(admin.TabularInline):
@@ -183,7 +183,7 @@ class AIModelAdmin(admin.ModelAdmin):
             self.message_user(
                 request,
                 _("%(count)d model(s) set to %(status)s.")
-                % {"count": queryset.count(), "status": Status(status).label},
+                % {"count": queryset.count(), "status": status_label(status)},
                 messages.SUCCESS,
             )
             return None

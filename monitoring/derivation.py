@@ -18,10 +18,11 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from monitoring.outcomes import Outcome
 from monitoring.status import Status
 
 GOOD, SLOW, LIMITED, FAILED, PROBE_FAULT = "good", "slow", "limited", "failed", "probe_fault"
-_FAILURE_OUTCOMES = {"provider_fault", "timeout", "broken_stream"}
+_FAILURE_OUTCOMES = {Outcome.PROVIDER_FAULT, Outcome.TIMEOUT, Outcome.BROKEN_STREAM}
 
 # Region verdicts
 UP, DEGRADED, DOWN, NO_EVIDENCE = "up", "degraded", "down", "no_evidence"
@@ -47,13 +48,13 @@ class Evidence:
 
 
 def grade(result: Evidence, thresholds: Thresholds) -> str:
-    if result.outcome == "ok":
+    if result.outcome == Outcome.OK:
         if result.latency_ms is not None and result.latency_ms > thresholds.latency_ms:
             return SLOW
         if result.ttft_ms is not None and result.ttft_ms > thresholds.ttft_ms:
             return SLOW
         return GOOD
-    if result.outcome == "rate_limited":
+    if result.outcome == Outcome.RATE_LIMITED:
         return LIMITED
     if result.outcome in _FAILURE_OUTCOMES:
         return FAILED

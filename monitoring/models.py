@@ -5,17 +5,17 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.core.validators import MaxValueValidator, MinValueValidator, URLValidator
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models.functions import Now
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from monitoring import probe_kinds
 from monitoring.status import Status, displayed_status
 
 MIN_INTERVAL_SECONDS = 10
@@ -75,9 +75,6 @@ class ProbeKind(models.TextChoices):
     HTTP = "http", _("HTTP(S) with conditions")
     TCP = "tcp", _("TCP connect")
     PUSH = "push", _("Pushed by a remote collector")
-
-
-URL_PROBES = {ProbeKind.OPENAI_CHAT, ProbeKind.ANTHROPIC_MESSAGES, ProbeKind.OPENAI_EMBEDDINGS, ProbeKind.HTTP}
 
 
 class AIModel(models.Model):
@@ -158,20 +155,8 @@ class AIModel(models.Model):
         )
 
     def clean(self) -> None:
-        errors: dict[str, str] = {}
-        if self.probe_kind in URL_PROBES:
-            try:
-                URLValidator(schemes=["http", "https"])(self.endpoint)
-            except ValidationError:
-                errors["endpoint"] = _("Enter an http(s) URL, for example https://api.example.com/v1.")
-        elif self.probe_kind == ProbeKind.TCP:
-            parts = urlsplit(f"//{self.endpoint}")
-            try:
-                port = parts.port
-            except ValueError:
-                port = None
-            if not parts.hostname or not port:
-                errors["endpoint"] = _("Enter host:port, for example db.example.com:5432.")
+        # The probe kind's own rules (endpoint form, unknown options, bad values), as collectors registered them.
+        errors = probe_kinds.errors_for(self.probe_kind, self.endpoint, self.probe_config)
         if self.interval_seconds is not None and self.interval_seconds < MIN_INTERVAL_SECONDS:
             errors["interval_seconds"] = _("The interval must be at least %(n)d seconds.") % {"n": MIN_INTERVAL_SECONDS}
         if (
@@ -180,17 +165,6 @@ class AIModel(models.Model):
             and self.timeout_seconds > self.interval_seconds
         ):
             errors["timeout_seconds"] = _("The timeout cannot be longer than the interval.")
-        if not isinstance(self.probe_config, dict):
-            errors["probe_config"] = _("Probe options must be a JSON object.")
-        else:
-            # The probe kind's own rules (unknown keys, bad values); the message names the option.
-            from collectors.probes import validate_probe_config
-            from collectors.probes.base import ProbeConfigError
-
-            try:
-                validate_probe_config(self.probe_kind, self.probe_config)
-            except ProbeConfigError as exc:
-                errors["probe_config"] = str(exc)
         if errors:
             raise ValidationError(errors)
 

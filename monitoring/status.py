@@ -29,6 +29,18 @@ SEVERITY = {
 }
 
 
+def label_of(choices: type[models.TextChoices], value: str) -> str:
+    """A value's label from its TextChoices, in the active language; a value outside the choices as it is.
+
+    The one way pages, badges, feeds and messages name a status, an incident state or an impact.
+    """
+    return str(choices(value).label) if value in choices.values else value
+
+
+def status_label(status: str) -> str:
+    return label_of(Status, status)
+
+
 def stale_after(interval_seconds: int) -> timedelta:
     return timedelta(seconds=interval_seconds * settings.STALE_AFTER_INTERVALS)
 

@@ -1,4 +1,5 @@
-"""The one place a model's status changes: updates ModelStatus and writes a StatusChange on a real transition."""
+"""The one place a model's status changes: updates ModelStatus, writes a StatusChange on a real transition, and
+announces each committed batch (monitoring.signals.statuses_changed)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from monitoring.models import ModelStatus, StatusChange
-from monitoring.realtime.events import publish_after_commit
+from monitoring.signals import statuses_changed
 from monitoring.status import Status
 
 # Event readers ask for "every StatusChange after id N". Ids are handed out at insert time but
@@ -124,7 +125,10 @@ def record_statuses(updates: list[StatusUpdate]) -> list[StatusChange]:
         if touched:
             update_status_rows(list(touched.values()), sorted(fields))
         for change in changes:
-            publish_after_commit(change, rows[change.model_id].model)
+            change.model = rows[change.model_id].model  # receivers need no second lookup
+        if changes:
+            # Robust: a receiver that fails is logged (by Django) and never stops the others or the caller.
+            transaction.on_commit(lambda: statuses_changed.send_robust(sender=StatusChange, changes=changes))
     return changes
 
 
@@ -149,4 +153,3 @@ def update_status_rows(rows: list[ModelStatus], fields: list[str]) -> None:
             f" FROM unnest({arrays}) AS fresh({names}) WHERE row.id = fresh.id",
             values,
         )
-

@@ -5,25 +5,27 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from django.http import HttpRequest, HttpResponse
+from django.utils import translation
 from django.utils.html import escape
 from django.views.decorators.http import require_safe
 
-from monitoring.snapshot_store import current_snapshot
-from monitoring.status import Status
+from monitoring.status import Status, status_label
+from publishing.edge import served_from_snapshot
+from publishing.snapshot_store import current_snapshot
 from statuspage.responses import snapshot_response
 
 SVG = "image/svg+xml; charset=utf-8"
 GREY = "#9f9f9f"
 LABEL_GREY = "#555"
 
-STATUS_BADGES = {
-    Status.OPERATIONAL: ("operational", "#4c1"),
-    Status.DEGRADED_PERFORMANCE: ("degraded", "#dfb317"),
-    Status.PARTIAL_OUTAGE: ("partial outage", "#fe7d37"),
-    Status.MAJOR_OUTAGE: ("major outage", "#e05d44"),
-    Status.UNDER_MAINTENANCE: ("maintenance", "#007ec6"),
+STATUS_COLOURS = {
+    Status.OPERATIONAL: "#4c1",
+    Status.DEGRADED_PERFORMANCE: "#dfb317",
+    Status.PARTIAL_OUTAGE: "#fe7d37",
+    Status.MAJOR_OUTAGE: "#e05d44",
+    Status.UNDER_MAINTENANCE: "#007ec6",
     # Without evidence: grey and saying so, never green.
-    Status.UNKNOWN: ("unknown", GREY),
+    Status.UNKNOWN: GREY,
 }
 
 # Approximate advance widths of Verdana at 11 px, which badges are set in; other characters count as wide.
@@ -88,8 +90,10 @@ def uptime_colour(percent: float) -> str:
 
 
 def _status(model: dict) -> tuple[str, str, str]:
-    message, colour = STATUS_BADGES[model["status"]]
-    return model["name"], message, colour
+    # Badges are embedded anywhere and speak English, the status vocabulary's own words in lower case.
+    with translation.override("en"):
+        message = status_label(model["status"]).lower()
+    return model["name"], message, STATUS_COLOURS[model["status"]]
 
 
 def _uptime(model: dict) -> tuple[str, str, str]:
@@ -127,16 +131,19 @@ def _badge(request: HttpRequest, provider: str, model: str, kind: str, figures: 
     )
 
 
+@served_from_snapshot
 @require_safe
 def status_badge(request: HttpRequest, provider: str, model: str) -> HttpResponse:
     return _badge(request, provider, model, "status", _status)
 
 
+@served_from_snapshot
 @require_safe
 def uptime_badge(request: HttpRequest, provider: str, model: str) -> HttpResponse:
     return _badge(request, provider, model, "uptime", _uptime)
 
 
+@served_from_snapshot
 @require_safe
 def latency_badge(request: HttpRequest, provider: str, model: str) -> HttpResponse:
     return _badge(request, provider, model, "latency", _latency)

@@ -11,7 +11,8 @@ from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 
-from statuspage.formatting import duration, milliseconds, percent
+from monitoring.durations import format_duration as duration
+from statuspage.formatting import milliseconds, percent
 
 BAR_STEP = 4  # one day: a 3-unit bar and a 1-unit gap
 BAR_HEIGHT = 28

@@ -4,12 +4,18 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
+from django.urls import reverse
+from django.utils import translation
 from django.utils.feedgenerator import Atom1Feed
 from django.utils.html import escape
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_safe
 
-from monitoring.snapshot import Snapshot
-from monitoring.snapshot_store import current_snapshot
+from monitoring.models import Incident
+from monitoring.status import label_of
+from publishing.edge import served_from_snapshot
+from publishing.snapshot import Snapshot
+from publishing.snapshot_store import current_snapshot
 from statuspage.presentation import as_datetime
 from statuspage.responses import site_url, snapshot_response
 
@@ -17,40 +23,47 @@ from statuspage.responses import site_url, snapshot_response
 def _entry_content(incident: dict) -> str:
     """The timeline, newest first, as the entry's HTML content."""
     lines = [
-        f"<p><strong>{escape(update['state'].title())}</strong> ({escape(update['at'])}): {escape(update['body'])}</p>"
+        f"<p><strong>{escape(label_of(Incident.State, update['state']))}</strong> ({escape(update['at'])}): "
+        f"{escape(update['body'])}</p>"
         for update in incident["updates"]
     ]
     if incident["models"]:
-        lines.append(f"<p>Affected: {escape(', '.join(incident['models']))}</p>")
-    return "".join(lines) or f"<p>{escape(incident['state'].title())}</p>"
+        affected = _("Affected models: %(models)s") % {"models": ", ".join(incident["models"])}
+        lines.append(f"<p>{escape(affected)}</p>")
+    return "".join(lines) or f"<p>{escape(label_of(Incident.State, incident['state']))}</p>"
 
 
 def incidents_feed(snapshot: Snapshot, base_url: str) -> bytes:
+    """The feed in the site's language (LANGUAGE_CODE), the language its stored texts are written in."""
     data = snapshot.data
-    pages = f"{base_url}/{settings.LANGUAGE_CODE}/"
-    feed = Atom1Feed(
-        title=f"{data['page']['site_name']}: incidents",
-        link=f"{pages}incidents/",
-        description=f"Incidents on {data['page']['site_name']}",
-        language=settings.LANGUAGE_CODE,
-        feed_url=f"{base_url}/feeds/incidents.atom",
-        feed_guid=f"{base_url}/feeds/incidents.atom",
-        author_name=data["page"]["site_name"],
-    )
-    for incident in data["incidents"]:
-        link = f"{pages}incidents/#incident-{incident['id']}"
-        feed.add_item(
-            title=f"[{incident['state'].title()}] {incident['title']}",
-            link=link,
-            unique_id=link,
-            description=_entry_content(incident),
-            pubdate=as_datetime(incident["started_at"]),
-            updateddate=as_datetime(incident["updated_at"]),
-            categories=[incident["impact"], *incident["models"]],
+    site_name = data["page"]["site_name"]
+    with translation.override(settings.LANGUAGE_CODE):
+        history = base_url + reverse("statuspage-incidents")
+        feed_url = base_url + reverse("statuspage-feed-incidents")
+        feed = Atom1Feed(
+            title=_("%(site)s: incidents") % {"site": site_name},
+            link=history,
+            description=_("Incidents on %(site)s") % {"site": site_name},
+            language=settings.LANGUAGE_CODE,
+            feed_url=feed_url,
+            feed_guid=feed_url,
+            author_name=site_name,
         )
-    return feed.writeString("utf-8").encode()
+        for incident in data["incidents"]:
+            link = f"{history}#incident-{incident['id']}"
+            feed.add_item(
+                title=f"[{label_of(Incident.State, incident['state'])}] {incident['title']}",
+                link=link,
+                unique_id=link,
+                description=_entry_content(incident),
+                pubdate=as_datetime(incident["started_at"]),
+                updateddate=as_datetime(incident["updated_at"]),
+                categories=[incident["impact"], *incident["models"]],
+            )
+        return feed.writeString("utf-8").encode()
 
 
+@served_from_snapshot
 @require_safe
 def incidents_atom(request: HttpRequest) -> HttpResponse:
     snapshot = current_snapshot()
@@ -61,5 +74,5 @@ def incidents_atom(request: HttpRequest) -> HttpResponse:
         content_type="application/atom+xml; charset=utf-8",
         variant="incidents-atom",
         cors=True,
-        content_language="en",
+        content_language=settings.LANGUAGE_CODE,
     )

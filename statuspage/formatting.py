@@ -1,4 +1,4 @@
-"""Numbers and durations as the page writes them, in the page's language."""
+"""Numbers as the page writes them, in the page's language (durations: monitoring.durations)."""
 
 from __future__ import annotations
 
@@ -19,16 +19,3 @@ def milliseconds(value: float | None) -> str:
     if value >= 10000:
         return _("%(seconds)s s") % {"seconds": f"{value / 1000:.1f}"}
     return _("%(ms)s ms") % {"ms": f"{value:.0f}"}
-
-
-def duration(seconds: float) -> str:
-    seconds = int(round(seconds))
-    if seconds < 60:
-        return _("%(s)s s") % {"s": seconds}
-    minutes = seconds // 60
-    if minutes < 60:
-        return _("%(m)s min") % {"m": minutes}
-    hours, minutes = divmod(minutes, 60)
-    if not minutes:
-        return _("%(h)s h") % {"h": hours}
-    return _("%(h)s h %(m)s min") % {"h": hours, "m": minutes}

@@ -8,7 +8,7 @@ from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
-from monitoring.status import SEVERITY, Status
+from monitoring.status import SEVERITY, Status, status_label
 
 # Worst first, the order counts are listed in.
 STATUS_ORDER = sorted(Status.values, key=lambda s: -SEVERITY[s])
@@ -20,10 +20,6 @@ INDICATOR_TONES = {
     "critical": "major_outage",
     "maintenance": "under_maintenance",
 }
-
-
-def status_label(status: str) -> str:
-    return str(Status(status).label)
 
 
 def as_datetime(value: str | datetime | None) -> datetime | None:

@@ -8,7 +8,7 @@ from django.conf import settings
 from django.http import HttpRequest, HttpResponse, HttpResponseNotModified
 from django.utils.cache import parse_etags
 
-from monitoring.snapshot import Snapshot
+from publishing.snapshot import Snapshot
 
 
 def snapshot_response(

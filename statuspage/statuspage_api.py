@@ -15,12 +15,15 @@ from collections.abc import Callable
 from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
 from django.http import HttpRequest, HttpResponse
+from django.urls import reverse
+from django.utils import translation
 from django.utils.text import slugify
 from django.views.decorators.http import require_safe
 
-from monitoring.snapshot import Snapshot
-from monitoring.snapshot_store import current_snapshot
 from monitoring.status import Status
+from publishing.edge import served_from_snapshot
+from publishing.snapshot import Snapshot
+from publishing.snapshot_store import current_snapshot
 from statuspage.responses import site_url, snapshot_response
 
 UNKNOWN_AS = Status.DEGRADED_PERFORMANCE
@@ -68,7 +71,9 @@ class Document:
         self.base_url = base_url
         self.page_id = slugify(self.data["page"]["site_name"]) or "status"
         self.provider_ids = {p["slug"]: p["id"] for p in self.data["providers"]}
-        self.pages_url = f"{base_url}/{settings.LANGUAGE_CODE}/"
+        with translation.override(settings.LANGUAGE_CODE):
+            self.pages_url = base_url + reverse("statuspage-index")
+            self.history_url = base_url + reverse("statuspage-incidents")
         self.models = {m["slug"]: self._model_component(m, position) for position, m in enumerate(self.data["models"])}
 
     def page(self) -> dict:
@@ -150,7 +155,7 @@ class Document:
             "monitoring_at": monitoring_at,
             "resolved_at": incident["resolved_at"],
             "impact": incident["impact"],
-            "shortlink": f"{self.pages_url}incidents/#incident-{incident['id']}",
+            "shortlink": f"{self.history_url}#incident-{incident['id']}",
             "started_at": incident["started_at"],
             "page_id": self.page_id,
             "incident_updates": [
@@ -240,6 +245,7 @@ def _respond(request: HttpRequest, variant: str, build: Callable[[Document], dic
     )
 
 
+@served_from_snapshot
 @require_safe
 def summary(request: HttpRequest) -> HttpResponse:
     return _respond(
@@ -254,31 +260,37 @@ def summary(request: HttpRequest) -> HttpResponse:
     )
 
 
+@served_from_snapshot
 @require_safe
 def status(request: HttpRequest) -> HttpResponse:
     return _respond(request, "status", lambda d: {"status": d.status()})
 
 
+@served_from_snapshot
 @require_safe
 def components(request: HttpRequest) -> HttpResponse:
     return _respond(request, "components", lambda d: {"components": d.components()})
 
 
+@served_from_snapshot
 @require_safe
 def incidents(request: HttpRequest) -> HttpResponse:
     return _respond(request, "incidents", lambda d: {"incidents": d.incidents()})
 
 
+@served_from_snapshot
 @require_safe
 def unresolved_incidents(request: HttpRequest) -> HttpResponse:
     return _respond(request, "unresolved", lambda d: {"incidents": d.incidents(unresolved_only=True)})
 
 
+@served_from_snapshot
 @require_safe
 def scheduled_maintenances(request: HttpRequest) -> HttpResponse:
     return _respond(request, "maintenances", lambda d: {"scheduled_maintenances": d.maintenances()})
 
 
+@served_from_snapshot
 @require_safe
 def upcoming_maintenances(request: HttpRequest) -> HttpResponse:
     return _respond(
@@ -286,6 +298,7 @@ def upcoming_maintenances(request: HttpRequest) -> HttpResponse:
     )
 
 
+@served_from_snapshot
 @require_safe
 def active_maintenances(request: HttpRequest) -> HttpResponse:
     return _respond(request, "maintenances-active", lambda d: {"scheduled_maintenances": d.maintenances(active=True)})

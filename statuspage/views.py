@@ -4,17 +4,20 @@ from __future__ import annotations
 
 from django.conf.locale import LANG_INFO
 from django.core.paginator import Paginator
-from django.db.models import Prefetch
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.shortcuts import render
 from django.template.loader import render_to_string
+from django.urls import reverse
+from django.utils import translation
 from django.utils.cache import patch_vary_headers
 from django.utils.translation import get_language, get_language_from_request, get_supported_language_variant
 from django.views.decorators.http import require_safe
 
-from monitoring.models import AIModel, Incident, IncidentUpdate, StatusChange
-from monitoring.snapshot import Snapshot, incident_entry
-from monitoring.snapshot_store import current_snapshot
+from monitoring.incident_data import incident_data, with_models_and_updates
+from monitoring.models import Incident, StatusChange
+from publishing.edge import served_from_snapshot
+from publishing.snapshot import Snapshot
+from publishing.snapshot_store import current_snapshot
 from statuspage.presentation import banner, client_strings, incidents_key, localized_incident, provider_groups
 from statuspage.responses import snapshot_response
 
@@ -33,6 +36,7 @@ def _frame(snapshot: Snapshot) -> dict:
     }
 
 
+@served_from_snapshot
 @require_safe
 def index(request: HttpRequest) -> HttpResponse:
     snapshot = current_snapshot()
@@ -72,6 +76,7 @@ def _not_found(request: HttpRequest, message: str) -> HttpResponse:
     return render(request, "404.html", {"message": message}, status=404)
 
 
+@served_from_snapshot
 @require_safe
 def model_detail(request: HttpRequest, provider: str, model: str) -> HttpResponse:
     snapshot = current_snapshot()
@@ -103,16 +108,9 @@ def model_detail(request: HttpRequest, provider: str, model: str) -> HttpRespons
 @require_safe
 def incident_history(request: HttpRequest) -> HttpResponse:
     """Every incident, newest first. Read from the database (older than the snapshot's window), so not edge-cached."""
-    incidents = (
-        Incident.objects.select_related("provider")
-        .prefetch_related(
-            Prefetch("models_affected", queryset=AIModel.objects.filter(public=True).select_related("provider")),
-            Prefetch("updates", queryset=IncidentUpdate.objects.order_by("-at", "-id")),
-        )
-        .order_by("-started_at", "-id")
-    )
+    incidents = with_models_and_updates(Incident.objects.all()).order_by("-started_at", "-id")
     page = Paginator(incidents, INCIDENTS_PER_PAGE).get_page(request.GET.get("page"))
-    entries = [localized_incident(incident_entry(incident), get_language()) for incident in page]
+    entries = [localized_incident(incident_data(incident), get_language()) for incident in page]
     response = render(request, "statuspage/incidents.html", {"pager": page, "incidents": entries, "live": False})
     response["Cache-Control"] = "no-cache"
     return response
@@ -121,7 +119,8 @@ def incident_history(request: HttpRequest) -> HttpResponse:
 @require_safe
 def choose_language(request: HttpRequest) -> HttpResponseRedirect:
     """`/`: to the reader's language (their earlier choice, else Accept-Language, else the default)."""
-    response = HttpResponseRedirect(f"/{get_language_from_request(request)}/")
+    with translation.override(get_language_from_request(request)):
+        response = HttpResponseRedirect(reverse("statuspage-index"))
     patch_vary_headers(response, ("Accept-Language", "Cookie"))
     return response
 

@@ -38,7 +38,7 @@ def anon_api():
 @pytest.fixture(scope="session")
 def simulator():
     """One simulator for the session; tests set the models they need with `sim.app.set_scenario`."""
-    from collectors.simulator import serve_in_background
+    from demo.simulator import serve_in_background
 
     with serve_in_background({"seed": 1, "defaults": {"ttft_ms": 5, "tokens_per_s": 2000}, "models": {}}) as sim:
         yield sim
@@ -83,7 +83,7 @@ def renew_snapshot(monkeypatch):
 
     from django.core.cache import cache
 
-    from monitoring import snapshot_store
+    from publishing import snapshot_store
 
     def renew() -> None:
         monkeypatch.setattr(snapshot_store, "store", snapshot_store.SnapshotStore())

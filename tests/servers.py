@@ -16,7 +16,7 @@ from django.conf import settings
 from django.core.cache import cache
 from django.db import connection
 
-from monitoring import snapshot_store
+from publishing import snapshot_store
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -37,7 +37,7 @@ def database_url() -> str:
 def server_env(**overrides: str) -> dict[str, str]:
     return {
         **os.environ,
-        "DJANGO_SETTINGS_MODULE": "monitoring.settings",
+        "DJANGO_SETTINGS_MODULE": "aistatus.settings",
         "DATABASE_URL": database_url(),
         "REDIS_URL": settings.REDIS_URL,
         "SECRET_KEY": "test-only-secret-key",
@@ -48,11 +48,11 @@ def server_env(**overrides: str) -> dict[str, str]:
 
 @contextmanager
 def serve(log_path: Path, **env: str) -> Iterator[str]:
-    """uvicorn with monitoring.asgi (edges, WebSocket, lifespan) on a free port; yields its base URL."""
+    """uvicorn with aistatus.asgi (edges, WebSocket, lifespan) on a free port; yields its base URL."""
     with suppress(Exception):
         cache.delete(snapshot_store.CACHE_KEY)  # another test's snapshot must not be picked up
     port = free_port()
-    command = [sys.executable, "-m", "uvicorn", "monitoring.asgi:application", "--host", "127.0.0.1"]
+    command = [sys.executable, "-m", "uvicorn", "aistatus.asgi:application", "--host", "127.0.0.1"]
     command += ["--port", str(port), "--log-level", "warning", "--no-access-log"]
     url = f"http://127.0.0.1:{port}"
     with open(log_path, "w") as log:

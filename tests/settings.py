@@ -5,6 +5,8 @@ import os
 os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/aistatus")
 os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/15")
 os.environ.setdefault("SECRET_KEY", "test-only-secret-key")
+# Tests run alerts rounds themselves; the one test of the wake-up turns it on.
+os.environ.setdefault("ALERTS_WAKE_ON_CHANGE", "0")
 
 if not os.environ["DATABASE_URL"].startswith(("postgres", "timescale")) and not os.environ.get("TEST_ALLOW_SQLITE"):
     raise SystemExit(
@@ -12,4 +14,4 @@ if not os.environ["DATABASE_URL"].startswith(("postgres", "timescale")) and not 
         "Set TEST_ALLOW_SQLITE=1 to run them on SQLite deliberately."
     )
 
-from monitoring.settings import *  # noqa: E402,F403
+from aistatus.settings import *  # noqa: E402,F403

@@ -4,9 +4,9 @@ import pytest
 from standardwebhooks.webhooks import Webhook
 
 from alerts.models import Channel, Notification
-from alerts.receiver import Receiver
 from alerts.transports.webhook import new_secret
 from monitoring.models import AIModel
+from tests.receiver import Receiver
 
 pytestmark = [pytest.mark.django_db, pytest.mark.filterwarnings("ignore::DeprecationWarning:apprise.*")]
 URL = "/api/v1/alert-channels/"

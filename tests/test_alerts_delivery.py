@@ -1,5 +1,6 @@
 """Delivery end to end against receivers on loopback: signed webhooks, Slack blocks, email, Apprise, retries."""
 
+import time
 from datetime import timedelta
 
 import pytest
@@ -12,11 +13,11 @@ from standardwebhooks.webhooks import Webhook
 
 from alerts import delivery, planner
 from alerts.models import Channel, DeliveryAttempt, EventCursor, Notification
-from alerts.receiver import Receiver
 from alerts.tasks import alerts_round, send_notification
 from monitoring.models import StatusChange
 from monitoring.status import Status
 from monitoring.transitions import record_status
+from tests.receiver import Receiver
 
 pytestmark = [pytest.mark.django_db, pytest.mark.filterwarnings("ignore::DeprecationWarning:apprise.*")]
 
@@ -195,7 +196,7 @@ def test_a_redelivered_task_or_a_second_worker_never_sends_a_notification_twice(
 
 
 def test_the_periodic_round_plans_and_hands_each_send_to_a_celery_worker(model, receiver):
-    from monitoring.celery import app
+    from aistatus.celery import app
 
     webhook_channel(receiver.url())
     set_status(model, Status.PARTIAL_OUTAGE)
@@ -318,3 +319,24 @@ def test_a_recovery_waits_for_the_alert_before_it_but_other_models_do_not(model,
         ("model.recovery", "gpt-4o"),
     ]
     assert receiver.answered == [500, 200, 200, 200]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_committed_status_changes_wake_an_alerts_round_without_waiting_for_the_periodic_one(model, receiver, settings):
+    from aistatus.celery import app
+
+    for name in ("alerts", "incidents"):
+        EventCursor.objects.get_or_create(name=name, defaults={"last_id": 0})
+    settings.ALERTS_WAKE_ON_CHANGE = True
+    webhook_channel(receiver.url())
+    eager = app.conf.task_always_eager
+    app.conf.task_always_eager = True  # the round runs in the waking thread rather than on a worker
+    try:
+        record_status(model.pk, Status.MAJOR_OUTAGE, reason="upstream 503s")  # nobody calls plan() here
+        deadline = time.monotonic() + 5
+        while not receiver.requests and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        app.conf.task_always_eager = eager
+    assert len(receiver.requests) == 1
+    assert receiver.requests[0].json()["data"]["to_status"] == "major_outage"

@@ -5,9 +5,9 @@ import xml.etree.ElementTree as ET
 import pytest
 
 from monitoring.models import AIModel
-from monitoring.snapshot_store import current_snapshot
 from monitoring.status import Status
 from monitoring.transitions import record_status
+from publishing.snapshot_store import current_snapshot
 from statuspage.badges import GREY, render_badge
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("renew_snapshot")]
@@ -43,10 +43,10 @@ def test_a_model_without_evidence_gets_a_grey_unknown_badge(model, client):
     ("status", "message", "colour"),
     [
         (Status.OPERATIONAL, "operational", GREEN),
-        (Status.DEGRADED_PERFORMANCE, "degraded", "#dfb317"),
+        (Status.DEGRADED_PERFORMANCE, "degraded performance", "#dfb317"),
         (Status.PARTIAL_OUTAGE, "partial outage", "#fe7d37"),
         (Status.MAJOR_OUTAGE, "major outage", "#e05d44"),
-        (Status.UNDER_MAINTENANCE, "maintenance", "#007ec6"),
+        (Status.UNDER_MAINTENANCE, "under maintenance", "#007ec6"),
     ],
 )
 def test_the_status_badge_names_and_colours_each_status(model, client, status, message, colour):

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from monitoring.demo import seed_demo
+from demo.registry import seed_demo
 from monitoring.models import AIModel, Incident, IncidentUpdate
 from tests.servers import ROOT, serve, server_env
 

@@ -12,7 +12,7 @@ import redis
 from django.conf import settings
 from rest_framework.test import APIClient
 
-from monitoring.demo import seed_demo
+from demo.registry import seed_demo
 from monitoring.models import ModelStatus
 from tests.servers import ROOT, database_url, free_port
 
@@ -39,7 +39,7 @@ def processes(tmp_path):
     redis.Redis.from_url(broker).flushdb()
     env = {
         **os.environ,
-        "DJANGO_SETTINGS_MODULE": "monitoring.settings",
+        "DJANGO_SETTINGS_MODULE": "aistatus.settings",
         "DATABASE_URL": database_url(),
         "REDIS_URL": broker,
         "CELERY_BROKER_URL": broker,
@@ -76,7 +76,7 @@ def test_worker_and_beat_derive_the_demo_statuses_and_stopping_them_turns_every_
     start, stop, env = processes
     port = free_port()
     seed_demo(f"http://127.0.0.1:{port}")
-    celery = [sys.executable, "-m", "celery", "-A", "monitoring"]
+    celery = [sys.executable, "-m", "celery", "-A", "aistatus"]
     start("simulator", sys.executable, "manage.py", "simulator", "--port", str(port))
     start("worker", *celery, "worker", "-Q", "celery,probes.default", "--pool", "threads", "-c", "8", "-l", "WARNING")
     start("beat", *celery, "beat", "-l", "WARNING", "-s", str(Path(env["COLLECTOR_SPOOL_DIR"]).parent / "beat"))

@@ -5,10 +5,10 @@ import json
 
 import pytest
 
-from monitoring.realtime import clients as clients_module
-from monitoring.realtime.clients import PushClient, QueueClient
-from monitoring.realtime.eager import run_eagerly
-from monitoring.realtime.hub import Hub
+from publishing.realtime import clients as clients_module
+from publishing.realtime.clients import PushClient, QueueClient
+from publishing.realtime.eager import run_eagerly
+from publishing.realtime.hub import Hub
 
 
 def event(seq: int) -> dict:
@@ -279,10 +279,9 @@ async def test_a_hub_that_met_the_database_away_at_its_first_start_starts_on_the
     assert hub._started and hub.last_seq == 7
 
 
-
 async def test_the_web_process_follows_the_event_log_from_its_start_and_lets_go_at_its_stop(monkeypatch):
-    from monitoring import lifespan as lifespan_module
-    from monitoring.realtime import hub as hub_module
+    from aistatus import lifespan as lifespan_module
+    from publishing.realtime import hub as hub_module
 
     hub = Hub()
     followed = []
@@ -308,7 +307,7 @@ async def test_the_web_process_follows_the_event_log_from_its_start_and_lets_go_
 
 
 async def test_a_dropped_websocket_counts_against_the_limit_until_its_connection_ends(monkeypatch):
-    from monitoring.realtime import consumers, session
+    from publishing.realtime import consumers, session
 
     hub = Hub()
     monkeypatch.setattr(consumers, "hub", hub)

@@ -5,7 +5,7 @@ import xml.etree.ElementTree as ET
 import pytest
 
 from monitoring.models import Incident, IncidentUpdate
-from monitoring.snapshot_store import current_snapshot
+from publishing.snapshot_store import current_snapshot
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("renew_snapshot")]
 

@@ -10,10 +10,10 @@ from standardwebhooks.webhooks import Webhook
 from alerts import delivery, planner
 from alerts.incidents import update_incidents
 from alerts.models import Channel, EventCursor, Notification
-from alerts.receiver import Receiver
 from monitoring.models import AIModel, Incident, IncidentUpdate, Provider
 from monitoring.status import Status
 from monitoring.transitions import record_status
+from tests.receiver import Receiver
 
 pytestmark = [pytest.mark.django_db, pytest.mark.filterwarnings("ignore::DeprecationWarning:apprise.*")]
 

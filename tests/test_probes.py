@@ -20,7 +20,7 @@ from collectors.probes import (
 )
 from collectors.probes import conditions as lang
 from collectors.probes.base import Outcome, ProbeConfigError, ProbeTarget, classify_http_status
-from collectors.simulator import serve_in_background
+from demo.simulator import serve_in_background
 
 SCENARIO = {
     "seed": 1,

@@ -12,7 +12,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def _check(tmp_path, **env) -> subprocess.CompletedProcess:
     base = {k: v for k, v in os.environ.items() if k not in ("DJANGO_SETTINGS_MODULE", "DATABASE_URL", "DEBUG")}
-    base.update({"SECRET_KEY": "x", "DJANGO_SETTINGS_MODULE": "monitoring.settings"}, **env)
+    base.update({"SECRET_KEY": "x", "DJANGO_SETTINGS_MODULE": "aistatus.settings"}, **env)
     for marker in ("VERCEL", "AWS_LAMBDA_FUNCTION_NAME", "K_SERVICE", "ALLOW_SQLITE"):
         if marker not in env:
             base.pop(marker, None)
@@ -51,7 +51,7 @@ def test_postgres_on_a_serverless_platform_passes(tmp_path):
 
 
 def test_a_timescale_url_selects_the_timescaledb_engine():
-    from monitoring.settings import _database
+    from aistatus.settings import _database
 
     config = _database("timescale://u:p@db.example.com:5433/status")
     assert config["ENGINE"] == "timescale.db.backends.postgresql"

@@ -16,8 +16,8 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-import collectors.simulator.app as simulator_app
-from collectors.simulator import (
+import demo.simulator.app as simulator_app
+from demo.simulator import (
     DEMO_SCENARIO_PATH,
     Scenario,
     ScenarioError,
@@ -25,7 +25,7 @@ from collectors.simulator import (
     load_scenario,
     serve_in_background,
 )
-from collectors.simulator.behaviour import Behaviour
+from demo.simulator.behaviour import Behaviour
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 MESSAGES = [{"role": "user", "content": "Reply with one word."}]

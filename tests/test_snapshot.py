@@ -7,10 +7,10 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from monitoring.models import AIModel, StatusChange
-from monitoring.snapshot import build_snapshot, page_indicator
-from monitoring.snapshot_store import SnapshotStore
 from monitoring.transitions import record_status
 from monitoring.uptime import daily_uptime, midnight
+from publishing.snapshot import build_snapshot, page_indicator
+from publishing.snapshot_store import SnapshotStore
 
 pytestmark = pytest.mark.django_db
 
@@ -112,7 +112,7 @@ def test_a_rebuild_reuses_closed_days_and_stays_cheap(provider):
 
 
 def test_a_burst_of_changes_costs_a_few_builds_not_one_each(provider, monkeypatch):
-    import monitoring.snapshot_store as store_module
+    import publishing.snapshot_store as store_module
 
     monkeypatch.setattr(store_module, "POLL_INTERVAL", 0.2)
     models = AIModel.objects.bulk_create([AIModel(provider=provider, name=f"m{i}", slug=f"m{i}") for i in range(100)])

@@ -5,11 +5,11 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from monitoring.demo import seed_demo
+from demo.registry import seed_demo
 from monitoring.models import AIModel, Incident, IncidentUpdate, Maintenance
-from monitoring.snapshot_store import current_snapshot
 from monitoring.status import Status
 from monitoring.transitions import record_status
+from publishing.snapshot_store import current_snapshot
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("renew_snapshot")]
 

@@ -8,12 +8,12 @@ import pytest
 from django.test import override_settings
 from django.utils import timezone, translation
 
-from monitoring import snapshot_store
-from monitoring.demo import seed_demo
+from demo.registry import seed_demo
 from monitoring.models import AIModel, Incident, IncidentUpdate, Maintenance, Provider
-from monitoring.snapshot_store import current_snapshot
 from monitoring.status import Status
 from monitoring.transitions import record_status
+from publishing import snapshot_store
+from publishing.snapshot_store import current_snapshot
 from statuspage.charts import latency_sparkline, uptime_bars
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("renew_snapshot")]

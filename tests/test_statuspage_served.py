@@ -6,7 +6,7 @@ import urllib.request
 
 import pytest
 
-from monitoring.demo import seed_demo
+from demo.registry import seed_demo
 from monitoring.models import AIModel
 from monitoring.status import Status
 from monitoring.transitions import record_status
@@ -87,7 +87,7 @@ def test_static_files_are_served_with_validators_ranges_and_safe_headers(site):
 
 
 async def test_static_files_never_reach_django_and_other_paths_always_do():
-    from monitoring.static_edge import StaticEdge
+    from publishing.static_edge import StaticEdge
 
     reached = []
 
@@ -110,7 +110,7 @@ async def test_static_files_never_reach_django_and_other_paths_always_do():
 
 
 async def test_static_files_carry_the_security_headers_django_would_give_them(settings):
-    from monitoring.static_edge import StaticEdge
+    from publishing.static_edge import StaticEdge
 
     settings.SECURE_REFERRER_POLICY = ["same-origin", "strict-origin"]
     settings.SECURE_HSTS_SECONDS = 3600

@@ -68,7 +68,7 @@ def test_the_command_exits_non_zero_with_the_reason(plain_postgresql):
     db = connection.settings_dict
     env = {
         **os.environ,
-        "DJANGO_SETTINGS_MODULE": "monitoring.settings",
+        "DJANGO_SETTINGS_MODULE": "aistatus.settings",
         "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
         "SECRET_KEY": "test",
     }

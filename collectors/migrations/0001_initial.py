@@ -7,86 +7,142 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('monitoring', '0003_maintenance'),
+        ("monitoring", "0003_maintenance"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='CollectorToken',
+            name="CollectorToken",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=100, unique=True)),
-                ('region', models.CharField(default='default', help_text='Region its results are recorded under.', max_length=32)),
-                ('token_hash', models.CharField(editable=False, max_length=64, unique=True)),
-                ('active', models.BooleanField(default=True)),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now, editable=False)),
-                ('last_used_at', models.DateTimeField(blank=True, editable=False, null=True)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("name", models.CharField(max_length=100, unique=True)),
+                (
+                    "region",
+                    models.CharField(
+                        default="default", help_text="Region its results are recorded under.", max_length=32
+                    ),
+                ),
+                ("token_hash", models.CharField(editable=False, max_length=64, unique=True)),
+                ("active", models.BooleanField(default=True)),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now, editable=False)),
+                ("last_used_at", models.DateTimeField(blank=True, editable=False, null=True)),
             ],
         ),
         migrations.CreateModel(
-            name='RollupCursor',
+            name="RollupCursor",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('period', models.CharField(choices=[('minute', 'minute'), ('hour', 'hour'), ('day', 'day')], max_length=6, unique=True)),
-                ('complete_until', models.DateTimeField()),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                (
+                    "period",
+                    models.CharField(
+                        choices=[("minute", "minute"), ("hour", "hour"), ("day", "day")], max_length=6, unique=True
+                    ),
+                ),
+                ("complete_until", models.DateTimeField()),
             ],
         ),
         migrations.CreateModel(
-            name='CheckResult',
+            name="CheckResult",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('time', timescale.db.models.fields.TimescaleDateTimeField(default=django.utils.timezone.now, interval='1 day')),
-                ('region', models.CharField(default='default', max_length=32)),
-                ('outcome', models.CharField(choices=[('ok', 'ok'), ('provider_fault', 'provider fault'), ('probe_fault', 'probe or account fault'), ('rate_limited', 'rate limited'), ('timeout', 'timeout'), ('broken_stream', 'broken stream')], max_length=20)),
-                ('http_status', models.PositiveSmallIntegerField(blank=True, null=True)),
-                ('latency_ms', models.FloatField(blank=True, null=True)),
-                ('ttft_ms', models.FloatField(blank=True, null=True)),
-                ('tokens_per_s', models.FloatField(blank=True, null=True)),
-                ('error', models.TextField(blank=True, default='')),
-                ('model', models.ForeignKey(db_index=False, on_delete=django.db.models.deletion.CASCADE, related_name='check_results', to='monitoring.aimodel')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                (
+                    "time",
+                    timescale.db.models.fields.TimescaleDateTimeField(
+                        default=django.utils.timezone.now, interval="1 day"
+                    ),
+                ),
+                ("region", models.CharField(default="default", max_length=32)),
+                (
+                    "outcome",
+                    models.CharField(
+                        choices=[
+                            ("ok", "ok"),
+                            ("provider_fault", "provider fault"),
+                            ("probe_fault", "probe or account fault"),
+                            ("rate_limited", "rate limited"),
+                            ("timeout", "timeout"),
+                            ("broken_stream", "broken stream"),
+                        ],
+                        max_length=20,
+                    ),
+                ),
+                ("http_status", models.PositiveSmallIntegerField(blank=True, null=True)),
+                ("latency_ms", models.FloatField(blank=True, null=True)),
+                ("ttft_ms", models.FloatField(blank=True, null=True)),
+                ("tokens_per_s", models.FloatField(blank=True, null=True)),
+                ("error", models.TextField(blank=True, default="")),
+                (
+                    "model",
+                    models.ForeignKey(
+                        db_index=False,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="check_results",
+                        to="monitoring.aimodel",
+                    ),
+                ),
             ],
             options={
-                'indexes': [models.Index(fields=['model', '-time'], name='checkresult_model_time'), models.Index(fields=['time'], name='checkresult_time')],
+                "indexes": [
+                    models.Index(fields=["model", "-time"], name="checkresult_model_time"),
+                    models.Index(fields=["time"], name="checkresult_time"),
+                ],
             },
         ),
         migrations.CreateModel(
-            name='CheckRollup',
+            name="CheckRollup",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('period', models.CharField(choices=[('minute', 'minute'), ('hour', 'hour'), ('day', 'day')], max_length=6)),
-                ('bucket', models.DateTimeField()),
-                ('total', models.PositiveIntegerField(default=0)),
-                ('ok', models.PositiveIntegerField(default=0)),
-                ('provider_fault', models.PositiveIntegerField(default=0)),
-                ('probe_fault', models.PositiveIntegerField(default=0)),
-                ('rate_limited', models.PositiveIntegerField(default=0)),
-                ('timeout', models.PositiveIntegerField(default=0)),
-                ('broken_stream', models.PositiveIntegerField(default=0)),
-                ('latency_p50_ms', models.FloatField(null=True)),
-                ('latency_p95_ms', models.FloatField(null=True)),
-                ('latency_max_ms', models.FloatField(null=True)),
-                ('model', models.ForeignKey(db_index=False, on_delete=django.db.models.deletion.CASCADE, related_name='rollups', to='monitoring.aimodel')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                (
+                    "period",
+                    models.CharField(choices=[("minute", "minute"), ("hour", "hour"), ("day", "day")], max_length=6),
+                ),
+                ("bucket", models.DateTimeField()),
+                ("total", models.PositiveIntegerField(default=0)),
+                ("ok", models.PositiveIntegerField(default=0)),
+                ("provider_fault", models.PositiveIntegerField(default=0)),
+                ("probe_fault", models.PositiveIntegerField(default=0)),
+                ("rate_limited", models.PositiveIntegerField(default=0)),
+                ("timeout", models.PositiveIntegerField(default=0)),
+                ("broken_stream", models.PositiveIntegerField(default=0)),
+                ("latency_p50_ms", models.FloatField(null=True)),
+                ("latency_p95_ms", models.FloatField(null=True)),
+                ("latency_max_ms", models.FloatField(null=True)),
+                (
+                    "model",
+                    models.ForeignKey(
+                        db_index=False,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="rollups",
+                        to="monitoring.aimodel",
+                    ),
+                ),
             ],
             options={
-                'indexes': [models.Index(fields=['period', 'bucket'], name='rollup_period_bucket')],
-                'constraints': [models.UniqueConstraint(fields=('model', 'period', 'bucket'), name='unique_rollup_bucket')],
+                "indexes": [models.Index(fields=["period", "bucket"], name="rollup_period_bucket")],
+                "constraints": [
+                    models.UniqueConstraint(fields=("model", "period", "bucket"), name="unique_rollup_bucket")
+                ],
             },
         ),
         migrations.CreateModel(
-            name='ProbeSlot',
+            name="ProbeSlot",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('region', models.CharField(default='default', max_length=32)),
-                ('next_due_at', models.DateTimeField()),
-                ('model', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='probe_slots', to='monitoring.aimodel')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("region", models.CharField(default="default", max_length=32)),
+                ("next_due_at", models.DateTimeField()),
+                (
+                    "model",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="probe_slots", to="monitoring.aimodel"
+                    ),
+                ),
             ],
             options={
-                'indexes': [models.Index(fields=['region', 'next_due_at'], name='probeslot_due')],
-                'constraints': [models.UniqueConstraint(fields=('model', 'region'), name='unique_probe_slot')],
+                "indexes": [models.Index(fields=["region", "next_due_at"], name="probeslot_due")],
+                "constraints": [models.UniqueConstraint(fields=("model", "region"), name="unique_probe_slot")],
             },
         ),
     ]

@@ -9,6 +9,8 @@ from typing import Any
 
 import aiohttp
 
+from monitoring import probe_kinds
+
 from . import anthropic_messages, http, openai_chat, openai_embeddings, tcp
 from .base import Outcome, ProbeConfigError, ProbeResult, ProbeTarget, check_keys
 
@@ -23,6 +25,13 @@ PROBES: dict[str, ModuleType] = {
     "tcp": tcp,
 }
 PUSH = "push"
+
+
+def register_probe_kinds() -> None:
+    """Tell the registry each kind's rules, so that models are validated without the core importing probes."""
+    for kind, module in PROBES.items():
+        probe_kinds.register(kind, probe_kinds.ProbeKindRules(module.ENDPOINT, module.validate_config))
+    probe_kinds.register(PUSH, probe_kinds.ProbeKindRules("none", lambda config: check_keys(config, frozenset())))
 
 
 def validate_probe_config(probe_kind: str, config: Any) -> None:
@@ -85,6 +94,7 @@ __all__ = [
     "ProbeResult",
     "ProbeTarget",
     "make_session",
+    "register_probe_kinds",
     "run_probe",
     "validate_probe_config",
 ]

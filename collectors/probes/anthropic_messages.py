@@ -29,6 +29,9 @@ API_VERSION = "2023-06-01"
 FAULT = Outcome.PROVIDER_FAULT
 BROKEN = Outcome.BROKEN_STREAM
 
+# The endpoint is a base URL (or, for http, the URL itself).
+ENDPOINT = "url"
+
 
 def validate_config(config: dict) -> None:
     check_chat_config(config, max_temperature=1)

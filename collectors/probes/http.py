@@ -31,6 +31,9 @@ MAX_CONDITIONS = 50
 MAX_BODY_BYTES = 1 << 20
 MAX_ERROR_CHARS = 1000
 
+# The endpoint is a base URL (or, for http, the URL itself).
+ENDPOINT = "url"
+
 
 def validate_config(config: dict) -> None:
     check_keys(config, OPTIONS)

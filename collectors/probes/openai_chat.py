@@ -28,6 +28,9 @@ from .base import (
 FAULT = Outcome.PROVIDER_FAULT
 BROKEN = Outcome.BROKEN_STREAM
 
+# The endpoint is a base URL (or, for http, the URL itself).
+ENDPOINT = "url"
+
 
 def validate_config(config: dict) -> None:
     check_chat_config(config, max_temperature=2)

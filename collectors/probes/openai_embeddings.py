@@ -26,6 +26,9 @@ from .base import (
 OPTIONS = frozenset({"input", "path", "headers"})
 DEFAULT_INPUT = "ok"
 
+# The endpoint is a base URL (or, for http, the URL itself).
+ENDPOINT = "url"
+
 
 def validate_config(config: dict) -> None:
     check_keys(config, OPTIONS)

@@ -13,6 +13,9 @@ from .base import Outcome, ProbeResult, ProbeTarget, check_keys, elapsed_ms
 
 OPTIONS: frozenset[str] = frozenset()
 
+# The endpoint is host:port.
+ENDPOINT = "host_port"
+
 
 def validate_config(config: dict) -> None:
     check_keys(config, OPTIONS)

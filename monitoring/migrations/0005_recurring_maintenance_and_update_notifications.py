@@ -11,31 +11,46 @@ def mark_existing_updates_notified(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('monitoring', '0004_incidents'),
+        ("monitoring", "0004_incidents"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='incidentupdate',
-            name='notified_at',
+            model_name="incidentupdate",
+            name="notified_at",
             field=models.DateTimeField(blank=True, editable=False, null=True),
         ),
         migrations.AddField(
-            model_name='maintenance',
-            name='duration_minutes',
-            field=models.PositiveIntegerField(blank=True, help_text='Length of each occurrence of a recurring window.', null=True, validators=[django.core.validators.MinValueValidator(1), django.core.validators.MaxValueValidator(10080)]),
+            model_name="maintenance",
+            name="duration_minutes",
+            field=models.PositiveIntegerField(
+                blank=True,
+                help_text="Length of each occurrence of a recurring window.",
+                null=True,
+                validators=[
+                    django.core.validators.MinValueValidator(1),
+                    django.core.validators.MaxValueValidator(10080),
+                ],
+            ),
         ),
         migrations.AddField(
-            model_name='maintenance',
-            name='recurrence',
-            field=models.CharField(blank=True, help_text='Empty for a one-off window. Or a cron expression (minute hour day-of-month month day-of-week), for example “0 3 * * sun” for every Sunday at 03:00; start and end then bound the series.', max_length=100),
+            model_name="maintenance",
+            name="recurrence",
+            field=models.CharField(
+                blank=True,
+                help_text="Empty for a one-off window. Or a cron expression (minute hour day-of-month month day-of-week), for example “0 3 * * sun” for every Sunday at 03:00; start and end then bound the series.",
+                max_length=100,
+            ),
         ),
         migrations.AddField(
-            model_name='maintenance',
-            name='time_zone',
-            field=models.CharField(default='UTC', help_text='The time zone the recurrence is read in, for example Asia/Seoul.', max_length=64),
+            model_name="maintenance",
+            name="time_zone",
+            field=models.CharField(
+                default="UTC",
+                help_text="The time zone the recurrence is read in, for example Asia/Seoul.",
+                max_length=64,
+            ),
         ),
         migrations.RunPython(mark_existing_updates_notified, migrations.RunPython.noop),
     ]

@@ -4,20 +4,19 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('monitoring', '0005_recurring_maintenance_and_update_notifications'),
+        ("monitoring", "0005_recurring_maintenance_and_update_notifications"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='incident',
-            name='title_translations',
+            model_name="incident",
+            name="title_translations",
             field=models.JSONField(blank=True, default=dict, editable=False),
         ),
         migrations.AddField(
-            model_name='incidentupdate',
-            name='body_translations',
+            model_name="incidentupdate",
+            name="body_translations",
             field=models.JSONField(blank=True, default=dict, editable=False),
         ),
     ]

@@ -7,15 +7,17 @@ from datetime import datetime
 from django import template
 from django.utils.safestring import SafeString
 
+from monitoring import status
 from monitoring.models import Incident, ModelKind
+from monitoring.status import label_of
 from statuspage import charts, formatting, presentation
 
 register = template.Library()
 
 
 @register.filter
-def status_label(status: str) -> str:
-    return presentation.status_label(status)
+def status_label(value: str) -> str:
+    return status.status_label(value)
 
 
 @register.filter
@@ -45,14 +47,14 @@ def sparkline(model: dict, css_class: str = "spark") -> SafeString:
 
 @register.filter
 def model_kind(kind: str) -> str:
-    return str(ModelKind(kind).label) if kind in ModelKind.values else kind
+    return label_of(ModelKind, kind)
 
 
 @register.filter
 def incident_state(state: str) -> str:
-    return str(Incident.State(state).label) if state in Incident.State.values else state
+    return label_of(Incident.State, state)
 
 
 @register.filter
 def incident_impact(impact: str) -> str:
-    return str(Incident.Impact(impact).label) if impact in Incident.Impact.values else impact
+    return label_of(Incident.Impact, impact)

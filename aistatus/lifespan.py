@@ -13,7 +13,7 @@ log = logging.getLogger(__name__)
 
 
 async def lifespan(scope, receive, send) -> None:
-    from monitoring.realtime.hub import hub
+    from publishing.realtime.hub import hub
 
     while True:
         message = await receive()

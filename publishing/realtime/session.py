@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from monitoring.realtime.clients import Client, QueueClient
-from monitoring.realtime.hub import hub
+from publishing.realtime.clients import Client, QueueClient
+from publishing.realtime.hub import hub
 
 
 def parse_last_seq(value: str | None) -> int | None:

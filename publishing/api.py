@@ -3,9 +3,11 @@
 from django.http import HttpRequest, HttpResponse
 from django.views.decorators.http import require_GET
 
-from monitoring.snapshot_store import current_snapshot
+from publishing.edge import served_from_snapshot
+from publishing.snapshot_store import current_snapshot
 
 
+@served_from_snapshot
 @require_GET
 def snapshot_view(request: HttpRequest) -> HttpResponse:
     snapshot = current_snapshot()

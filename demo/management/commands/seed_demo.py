@@ -2,7 +2,7 @@
 
 from django.core.management.base import BaseCommand
 
-from monitoring.demo import MODELS, PROVIDERS, seed_demo
+from demo.registry import MODELS, PROVIDERS, seed_demo
 
 
 class Command(BaseCommand):

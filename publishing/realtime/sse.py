@@ -7,10 +7,10 @@ from collections.abc import AsyncIterator
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
 
-from monitoring.realtime.clients import QueueClient
-from monitoring.realtime.events import encode
-from monitoring.realtime.hub import hub
-from monitoring.realtime.session import EventSession, parse_last_seq
+from monitoring.events import encode
+from publishing.realtime.clients import QueueClient
+from publishing.realtime.hub import hub
+from publishing.realtime.session import EventSession, parse_last_seq
 
 RETRY_MS = 3000
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from collectors.simulator import DEMO_SCENARIO_PATH, ScenarioError, build_app, serve
+from demo.simulator import DEMO_SCENARIO_PATH, ScenarioError, build_app, serve
 
 
 class Command(BaseCommand):

@@ -4,9 +4,9 @@ import os
 
 from celery import Celery
 
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "monitoring.settings")
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "aistatus.settings")
 
-app = Celery("monitoring")
+app = Celery("aistatus")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks(["collectors"])
 

@@ -13,12 +13,13 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 from django.core.cache import cache
 from django.db import DatabaseError
 from django.utils import timezone
 
-from monitoring.snapshot import Snapshot, build_snapshot, latest_sequence
+from publishing.snapshot import Snapshot, build_snapshot, latest_sequence
 
 log = logging.getLogger(__name__)
 
@@ -109,7 +110,15 @@ class SnapshotStore:
 
 
 store = SnapshotStore()
+# One thread does the snapshot's database work for the whole process, off the event loop (the edge, the hub).
+snapshot_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="snapshot")
 
 
 def current_snapshot() -> Snapshot:
     return store.get()
+
+
+def note_changes(sender, changes, **kwargs) -> None:
+    """A batch of status changes committed in this process: the next read takes in the newest."""
+    if changes:
+        store.note_sequence(changes[-1].pk)

@@ -15,8 +15,8 @@ from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from monitoring.realtime.eager import run_eagerly
-from monitoring.realtime.events import encode
+from monitoring.events import encode
+from publishing.realtime.eager import run_eagerly
 
 log = logging.getLogger(__name__)
 

@@ -20,10 +20,13 @@ from typing import Any
 from django.conf import settings
 from django.db import DatabaseError, connections
 
+from monitoring.events import WIRE, encode, status_change_event
 from monitoring.models import StatusChange
-from monitoring.realtime.clients import Client
-from monitoring.realtime.events import CHANNEL, WIRE, encode, status_change_event
-from monitoring.snapshot_store import store as snapshot_store
+from publishing.realtime.clients import Client
+from publishing.realtime.publisher import CHANNEL
+from publishing.snapshot import latest_sequence
+from publishing.snapshot_store import snapshot_thread
+from publishing.snapshot_store import store as snapshot_store
 
 log = logging.getLogger(__name__)
 
@@ -40,12 +43,6 @@ def _fetch_after(after: int, limit: int) -> list[dict[str, Any]]:
         .order_by("pk")[:limit]
     )
     return [status_change_event(c, c.model) for c in rows]
-
-
-def _latest() -> int:
-    from monitoring.snapshot import latest_sequence
-
-    return latest_sequence()
 
 
 def _sequence_exists(seq: int) -> bool:
@@ -79,7 +76,7 @@ class Hub:
             if self._started:
                 return
             # Raises while the database is away: this connection fails, the next one tries again.
-            self.last_seq = await self._db(_latest)
+            self.last_seq = await self._db(latest_sequence)
             self._start_following()
             self._started = True
 
@@ -159,7 +156,7 @@ class Hub:
         async with self._catching_up:
             try:
                 events = await self._db(_fetch_after, self.last_seq, 5000)
-                latest = await self._db(_latest)
+                latest = await self._db(latest_sequence)
             except DatabaseError as exc:
                 log.warning("event log unavailable: %s", str(exc).strip().splitlines()[0])
                 return
@@ -188,13 +185,11 @@ class Hub:
             self._snapshot_refresh = asyncio.create_task(self._announce_snapshot())
 
     async def _announce_snapshot(self) -> None:
-        from monitoring.edge import _snapshot_thread
-
         # Let a burst of changes land in one build, and their fan-out go first: the status changes
         # are what clients wait for; the snapshot event only refreshes figures around them.
         await asyncio.sleep(0.3)
         try:
-            snapshot = await asyncio.get_running_loop().run_in_executor(_snapshot_thread, snapshot_store.get)
+            snapshot = await asyncio.get_running_loop().run_in_executor(snapshot_thread, snapshot_store.get)
         except Exception as exc:  # the next change or poll tries again
             log.warning("snapshot refresh failed: %s", exc)
             return

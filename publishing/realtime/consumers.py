@@ -10,10 +10,10 @@ from channels.consumer import get_handler_name
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
-from monitoring.realtime.clients import PushClient
-from monitoring.realtime.events import encode
-from monitoring.realtime.hub import hub
-from monitoring.realtime.session import EventSession, parse_last_seq
+from monitoring.events import encode
+from publishing.realtime.clients import PushClient
+from publishing.realtime.hub import hub
+from publishing.realtime.session import EventSession, parse_last_seq
 
 TOO_SLOW = 4008  # close code: the client fell too far behind; reconnect and resume
 FULL = 1013  # try again later: this process holds its maximum of connections

@@ -11,17 +11,18 @@ import logging
 from collections.abc import Iterable
 from datetime import timedelta
 
-from django.apps import apps
 from django.db import DatabaseError
 from django.db.models import Count, Sum
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 from django.views.decorators.http import require_safe
 
-from monitoring import snapshot_store
-from monitoring.snapshot import Snapshot
-from monitoring.snapshot_store import current_snapshot
+from alerts.models import Notification
+from collectors.models import CheckRollup, ProbeSlot
 from monitoring.status import Status
+from publishing import snapshot_store
+from publishing.snapshot import Snapshot
+from publishing.snapshot_store import current_snapshot
 from statuspage.presentation import as_datetime
 
 log = logging.getLogger(__name__)
@@ -131,7 +132,6 @@ def _model_families(out: Exposition, snapshot: Snapshot) -> None:
 
 
 def _check_results() -> list[tuple[dict, int]]:
-    from collectors.models import CheckRollup  # read-only: the page side reads stored evidence
 
     since = timezone.now() - RECENT
     sums = CheckRollup.objects.filter(period="minute", bucket__gte=since).aggregate(
@@ -141,7 +141,6 @@ def _check_results() -> list[tuple[dict, int]]:
 
 
 def _overdue_slots() -> list[tuple[dict, int]]:
-    from collectors.models import ProbeSlot
 
     rows = (
         ProbeSlot.objects.filter(model__enabled=True, next_due_at__lt=timezone.now() - OVERDUE_AFTER)
@@ -153,11 +152,8 @@ def _overdue_slots() -> list[tuple[dict, int]]:
 
 
 def _notifications() -> list[tuple[dict, int]]:
-    """Alert notifications by state (pending is the delivery backlog), when the alerts app records them."""
-    if not apps.is_installed("alerts"):
-        return []
-    notification = apps.get_model("alerts", "Notification")  # LookupError while the app has no such model
-    rows = notification.objects.values("state").annotate(n=Count("pk")).order_by("state")
+    """Alert notifications by state (pending is the delivery backlog)."""
+    rows = Notification.objects.values("state").annotate(n=Count("pk")).order_by("state")
     return [({"state": row["state"]}, row["n"]) for row in rows]
 
 
@@ -193,7 +189,7 @@ def render_metrics(snapshot: Snapshot) -> str:
     for source, name, kind, help_text, read in OPTIONAL_SOURCES:
         try:
             samples = read()
-        except (DatabaseError, LookupError, ImportError) as exc:
+        except DatabaseError as exc:
             log.warning("metrics source %s failed: %s", source, exc)
             health.append(({"source": source}, 0))
             continue

@@ -34,10 +34,13 @@ INSTALLED_APPS = [
     "rest_framework.authtoken",
     "django_filters",
     "drf_spectacular",
+    # The core first; every other app is downstream of it (see README, "Layout").
     "monitoring",
     "collectors",
+    "publishing",
     "statuspage",
     "alerts",
+    "demo",
 ]
 
 MIDDLEWARE = [
@@ -52,9 +55,9 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
 
-ROOT_URLCONF = "monitoring.urls"
-WSGI_APPLICATION = "monitoring.wsgi.application"
-ASGI_APPLICATION = "monitoring.asgi.application"
+ROOT_URLCONF = "aistatus.urls"
+WSGI_APPLICATION = "aistatus.wsgi.application"
+ASGI_APPLICATION = "aistatus.asgi.application"
 
 TEMPLATES = [
     {
@@ -116,7 +119,7 @@ DATABASE_REPLICA_URLS = env.list("DATABASE_REPLICA_URLS", default=[])
 for _index, _url in enumerate(DATABASE_REPLICA_URLS):
     DATABASES[f"replica{_index + 1}"] = _database(_url)
     DATABASES[f"replica{_index + 1}"]["TEST"] = {"MIRROR": "default"}
-DATABASE_ROUTERS = ["monitoring.db_router.ReplicaRouter"] if DATABASE_REPLICA_URLS else []
+DATABASE_ROUTERS = ["aistatus.db_router.ReplicaRouter"] if DATABASE_REPLICA_URLS else []
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -239,6 +242,8 @@ ALERT_CHANNEL_DISABLE_AFTER = env.int("ALERT_CHANNEL_DISABLE_AFTER", default=20)
 ALERT_FLAP_CHANGES = env.int("ALERT_FLAP_CHANGES", default=5)
 ALERT_FLAP_MINUTES = env.int("ALERT_FLAP_MINUTES", default=10)
 INCIDENT_RESOLVE_AFTER_SECONDS = env.int("INCIDENT_RESOLVE_AFTER_SECONDS", default=300)
+# Queue an alerts round the moment status changes commit (the periodic round runs every second anyway).
+ALERTS_WAKE_ON_CHANGE = env.bool("ALERTS_WAKE_ON_CHANGE", default=True)
 DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="status@localhost")
 # Django's email backend from one URL, for example smtp+tls://user:password@smtp.example.com:587.
 if env("EMAIL_URL", default=""):

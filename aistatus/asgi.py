@@ -4,7 +4,7 @@ import os
 
 from django.core.asgi import get_asgi_application
 
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "monitoring.settings")
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "aistatus.settings")
 # Pooled database connections: under ASGI per-thread connections are never reused (see settings).
 os.environ.setdefault("DATABASE_POOL_SIZE", "10")
 django_application = get_asgi_application()
@@ -14,10 +14,10 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 from django.urls import path  # noqa: E402
 
-from monitoring.edge import SnapshotEdge  # noqa: E402
-from monitoring.lifespan import lifespan  # noqa: E402
-from monitoring.realtime.consumers import StatusConsumer  # noqa: E402
-from monitoring.static_edge import StaticEdge  # noqa: E402
+from aistatus.lifespan import lifespan  # noqa: E402
+from publishing.edge import SnapshotEdge  # noqa: E402
+from publishing.realtime.consumers import StatusConsumer  # noqa: E402
+from publishing.static_edge import StaticEdge  # noqa: E402
 
 application = ProtocolTypeRouter(
     {

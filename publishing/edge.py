@@ -12,21 +12,49 @@ from __future__ import annotations
 import asyncio
 import re
 import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import cached_property
 
-from monitoring.snapshot_store import store
+from django.conf import settings
+from django.urls import LocalePrefixPattern, URLResolver, get_resolver
 
-# One thread does the snapshot's database work for the whole process, off the event loop.
-_snapshot_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="snapshot")
+from publishing.snapshot_store import snapshot_thread, store
+
 # A snapshot older than this is never served while a refresh runs; younger ones are, meanwhile.
 SERVE_WHILE_REFRESHING = 1.0
 MAX_ENTRIES = 2000
-# Only these paths are looked up here; everything else goes straight to Django.
-HOT_PATHS = re.compile(
-    r"^/(?:(?:ko|en|ja)/(?:models/[\w.-]+/[\w.-]+/|incidents/)?"
-    r"|api/v1/snapshot/|api/v2/[\w/.-]+\.json|badge/[\w/.-]+\.svg|feeds/[\w.-]+)$"
-)
+
+
+def served_from_snapshot(view):
+    """Marks a view that answers from the snapshot alone (see statuspage.responses): the edge keeps its bytes."""
+    view.served_from_snapshot = True
+    return view
+
+
+def hot_paths(urlconf: str | None = None) -> re.Pattern:
+    """The paths the edge looks up, from the URL conf: every route to a view marked served_from_snapshot.
+
+    A language prefix (i18n_patterns) stands for each of settings.LANGUAGES. Everything else goes
+    straight to Django without a look at the snapshot.
+    """
+    routes = [f"(?:{route})" for route in _marked_routes(get_resolver(urlconf).url_patterns, "")]
+    return re.compile("^/(?:" + "|".join(routes or ["(?!)"]) + r")\Z")
+
+
+def _marked_routes(patterns, prefix: str):
+    for entry in patterns:
+        if isinstance(entry, URLResolver):
+            yield from _marked_routes(entry.url_patterns, prefix + _route_regex(entry.pattern))
+        elif getattr(entry.callback, "served_from_snapshot", False):
+            yield prefix + _route_regex(entry.pattern)
+
+
+def _route_regex(pattern) -> str:
+    if isinstance(pattern, LocalePrefixPattern):
+        return "(?:" + "|".join(re.escape(code) for code, _name in settings.LANGUAGES) + ")/"
+    regex = pattern.regex.pattern.removeprefix("^").removesuffix(r"\Z").removesuffix("$")
+    # One alternation holds many routes: their group names would clash, and only matching counts here.
+    return re.sub(r"\(\?P<\w+>", "(?:", regex)
 
 
 @dataclass(slots=True)
@@ -46,8 +74,12 @@ class SnapshotEdge:
         self._refreshed_at = 0.0
         self._inflight: dict[tuple[str, bytes], asyncio.Future] = {}
 
+    @cached_property
+    def hot_paths(self) -> re.Pattern:
+        return hot_paths()
+
     async def __call__(self, scope, receive, send) -> None:
-        if scope["type"] != "http" or scope["method"] not in ("GET", "HEAD") or not HOT_PATHS.match(scope["path"]):
+        if scope["type"] != "http" or scope["method"] not in ("GET", "HEAD") or not self.hot_paths.match(scope["path"]):
             return await self.app(scope, receive, send)
         key = (scope["path"], scope.get("query_string", b""))
         version = await self._current_version()
@@ -80,7 +112,7 @@ class SnapshotEdge:
             return snapshot.version
         loop = asyncio.get_running_loop()
         if self._refreshing is None or self._refreshing.done():
-            self._refreshing = loop.run_in_executor(_snapshot_thread, store.get)
+            self._refreshing = loop.run_in_executor(snapshot_thread, store.get)
         if snapshot is None or time.monotonic() - self._refreshed_at > SERVE_WHILE_REFRESHING:
             await asyncio.shield(self._refreshing)
             self._refreshed_at = time.monotonic()

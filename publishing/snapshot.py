@@ -13,10 +13,12 @@ from datetime import datetime, timedelta
 
 import orjson
 from django.conf import settings
-from django.db.models import Count, Max, Prefetch, Q
+from django.db.models import Count, Max, Q
 from django.utils import timezone
 
-from monitoring.models import AIModel, Incident, IncidentUpdate, Maintenance, StatusChange
+from collectors.models import CheckRollup
+from monitoring.incident_data import incident_data, with_models_and_updates
+from monitoring.models import AIModel, Incident, Maintenance, StatusChange
 from monitoring.status import SEVERITY, Status, stale_after
 from monitoring.uptime import daily_uptime, daily_uptime_and_closing, midnight, percent
 
@@ -61,7 +63,6 @@ def page_indicator(counts: dict[str, int]) -> str:
 
 
 def _latency(model_ids: list[int], now: datetime) -> dict[int, dict]:
-    from collectors.models import CheckRollup  # the page reads stored evidence; collectors never import this
 
     since = (now - timedelta(hours=23)).replace(minute=0, second=0, microsecond=0)
     hours = [since + timedelta(hours=i) for i in range(24)]
@@ -149,7 +150,6 @@ _latency_cache: dict[tuple, dict[int, dict]] = {}
 
 
 def _latency_cached(ids: list[int], now: datetime) -> dict[int, dict]:
-    from collectors.models import CheckRollup
 
     # Rollups are replaced whole when recomputed, so the newest id and the count tell whether any moved.
     hour = now.replace(minute=0, second=0, microsecond=0)
@@ -166,40 +166,8 @@ def _latency_cached(ids: list[int], now: datetime) -> dict[int, dict]:
 
 def _incidents(now: datetime) -> list[dict]:
     recent = Q(resolved_at__isnull=True) | Q(resolved_at__gte=now - timedelta(days=RECENT_INCIDENT_DAYS))
-    incidents = (
-        Incident.objects.filter(recent)
-        .select_related("provider")
-        .prefetch_related(
-            Prefetch("models_affected", queryset=AIModel.objects.select_related("provider")),
-            Prefetch("updates", queryset=IncidentUpdate.objects.order_by("-at", "-id")),
-        )
-        .order_by("-started_at")
-    )
-    return [incident_entry(incident) for incident in incidents]
-
-
-def incident_entry(incident: Incident) -> dict:
-    """An incident as the page shows it, with its updates newest first (prefetched by the caller).
-
-    `title` and `body` are as stored (in LANGUAGE_CODE); `titles` and `bodies` carry them in every
-    page language, which differ only for automatic texts an operator has not edited.
-    """
-    return {
-        "id": incident.pk,
-        "title": incident.title,
-        "titles": incident.titles(),
-        "state": incident.state,
-        "impact": incident.impact,
-        "provider": incident.provider.slug if incident.provider else None,
-        "models": sorted(m.public_slug for m in incident.models_affected.all() if m.public),
-        "automatic": incident.automatic,
-        "started_at": incident.started_at,
-        "resolved_at": incident.resolved_at,
-        "updated_at": incident.updated_at,
-        "updates": [
-            {"state": u.state, "body": u.body, "bodies": u.bodies(), "at": u.at} for u in incident.updates.all()
-        ],
-    }
+    incidents = with_models_and_updates(Incident.objects.filter(recent)).order_by("-started_at")
+    return [incident_data(incident) for incident in incidents]
 
 
 def _maintenances(now: datetime, public_models: dict[int, str], by_provider: dict[int, list[str]]) -> list[dict]:

@@ -1,0 +1,1 @@
+"""The read side: the status snapshot, the edges that serve it as bytes, and the live push of every change."""

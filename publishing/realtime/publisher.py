@@ -1,0 +1,42 @@
+"""Announces committed status changes on Redis, so every web process's hub hears of them at once.
+
+Connected to `monitoring.signals.statuses_changed`. Subscribers that miss a message (Redis away, a
+restart) read the change from the event log instead: Redis only makes delivery faster.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from django.conf import settings
+
+from monitoring.events import encode, status_change_event
+from monitoring.models import StatusChange
+
+log = logging.getLogger(__name__)
+
+CHANNEL = "aistatus:events"
+_publisher = None
+
+
+def _redis():
+    global _publisher
+    if _publisher is None:
+        import redis
+
+        _publisher = redis.Redis.from_url(settings.REDIS_URL, socket_connect_timeout=0.5, socket_timeout=0.5)
+    return _publisher
+
+
+def publish_changes(sender, changes: list[StatusChange], **kwargs) -> None:
+    """Publish each public model's change; private models' changes never leave the database."""
+    if not settings.REDIS_URL:
+        return
+    for change in changes:
+        if not change.model.public:
+            continue
+        try:
+            _redis().publish(CHANNEL, encode(status_change_event(change, change.model)))
+        except Exception as exc:  # Redis away: subscribers fall back to the event log
+            log.debug("event %s not published: %s", change.pk, exc)
+            return
