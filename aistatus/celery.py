@@ -16,6 +16,7 @@ def schedule_periodic_tasks(sender: Celery, **kwargs) -> None:
     from django.conf import settings
 
     from alerts.tasks import process_alerts
+    from collectors.rollup_reader import on_timescale
     from collectors.tasks import apply_retention, run_due_probes, sweep_statuses, update_rollups
 
     for region in settings.COLLECTOR_REGIONS:
@@ -28,7 +29,9 @@ def schedule_periodic_tasks(sender: Celery, **kwargs) -> None:
             options={"queue": f"probes.{region}", "expires": 5},
         )
     sender.add_periodic_task(10.0, sweep_statuses.s(), name="sweep statuses", options={"expires": 10})
-    sender.add_periodic_task(60.0, update_rollups.s(), name="update rollups", options={"expires": 60})
-    sender.add_periodic_task(3600.0, apply_retention.s(), name="apply retention", options={"expires": 3600})
+    if not on_timescale():
+        # On TimescaleDB its continuous aggregates and retention policies do this work (timescale_setup).
+        sender.add_periodic_task(60.0, update_rollups.s(), name="update rollups", options={"expires": 60})
+        sender.add_periodic_task(3600.0, apply_retention.s(), name="apply retention", options={"expires": 3600})
     # Alerts: plan notifications from new status changes, keep incidents, hand due sends to workers.
     sender.add_periodic_task(1.0, process_alerts.s(), name="process alerts", options={"expires": 5})

@@ -12,13 +12,14 @@ from collections.abc import Iterable
 from datetime import timedelta
 
 from django.db import DatabaseError
-from django.db.models import Count, Sum
+from django.db.models import Count
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 from django.views.decorators.http import require_safe
 
 from alerts.models import Notification
-from collectors.models import CheckRollup, ProbeSlot
+from collectors.models import Period, ProbeSlot
+from collectors.rollup_reader import rollup_reader
 from monitoring.status import Status
 from publishing import snapshot_store
 from publishing.snapshot import Snapshot
@@ -134,10 +135,8 @@ def _model_families(out: Exposition, snapshot: Snapshot) -> None:
 def _check_results() -> list[tuple[dict, int]]:
 
     since = timezone.now() - RECENT
-    sums = CheckRollup.objects.filter(period="minute", bucket__gte=since).aggregate(
-        **{field: Sum(field) for field in OUTCOME_FIELDS}
-    )
-    return [({"outcome": field}, sums[field] or 0) for field in OUTCOME_FIELDS]
+    sums = rollup_reader().sums(Period.MINUTE, since, OUTCOME_FIELDS)
+    return [({"outcome": field}, sums[field]) for field in OUTCOME_FIELDS]
 
 
 def _overdue_slots() -> list[tuple[dict, int]]:

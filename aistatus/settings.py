@@ -81,7 +81,7 @@ def _database(url: str) -> dict:
     # PostgreSQL URL whose engine is swapped, so the TimescaleDB path stays one setting away.
     if url.startswith(("timescale://", "timescaledb://")):
         config = environ.Env.db_url_config("postgres://" + url.split("://", 1)[1])
-        config["ENGINE"] = "timescale.db.backends.postgresql"
+        config["ENGINE"] = "collectors.timescale_backend"
     else:
         config = environ.Env.db_url_config(url)
     if config["ENGINE"].endswith("sqlite3"):

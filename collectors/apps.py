@@ -7,6 +7,7 @@ class CollectorsConfig(AppConfig):
     verbose_name = _("Collectors")
 
     def ready(self) -> None:
+        from collectors import checks  # noqa: F401  (registers the system checks)
         from collectors.probes import register_probe_kinds
 
         register_probe_kinds()

@@ -13,10 +13,11 @@ from datetime import datetime, timedelta
 
 import orjson
 from django.conf import settings
-from django.db.models import Count, Max, Q
+from django.db.models import Max, Q
 from django.utils import timezone
 
-from collectors.models import CheckRollup
+from collectors.models import Period
+from collectors.rollup_reader import rollup_reader
 from monitoring.incident_data import incident_data, with_models_and_updates
 from monitoring.models import AIModel, Incident, Maintenance, StatusChange
 from monitoring.status import SEVERITY, Status, stale_after
@@ -66,9 +67,7 @@ def _latency(model_ids: list[int], now: datetime) -> dict[int, dict]:
 
     since = (now - timedelta(hours=23)).replace(minute=0, second=0, microsecond=0)
     hours = [since + timedelta(hours=i) for i in range(24)]
-    rows = CheckRollup.objects.filter(model_id__in=model_ids, period="hour", bucket__gte=since).values_list(
-        "model_id", "bucket", "ok", "latency_p50_ms", "latency_p95_ms"
-    )
+    rows = rollup_reader().rows(Period.HOUR, since, ["ok", "latency_p50_ms", "latency_p95_ms"], model_ids)
     per_model: dict[int, dict[datetime, tuple]] = defaultdict(dict)
     for model_id, bucket, ok, p50, p95 in rows:
         per_model[model_id][bucket] = (ok, p50, p95)
@@ -151,11 +150,8 @@ _latency_cache: dict[tuple, dict[int, dict]] = {}
 
 def _latency_cached(ids: list[int], now: datetime) -> dict[int, dict]:
 
-    # Rollups are replaced whole when recomputed, so the newest id and the count tell whether any moved.
     hour = now.replace(minute=0, second=0, microsecond=0)
-    recent = CheckRollup.objects.filter(period="hour", bucket__gte=hour - timedelta(hours=23))
-    marks = recent.aggregate(last=Max("id"), n=Count("id"))
-    key = (hour, marks["last"], marks["n"], tuple(ids))
+    key = (hour, rollup_reader().mark(Period.HOUR, hour - timedelta(hours=23)), tuple(ids))
     cached = _latency_cache.get(key)
     if cached is None:
         cached = _latency(ids, now)

@@ -54,7 +54,7 @@ def test_a_timescale_url_selects_the_timescaledb_engine():
     from aistatus.settings import _database
 
     config = _database("timescale://u:p@db.example.com:5433/status")
-    assert config["ENGINE"] == "timescale.db.backends.postgresql"
+    assert config["ENGINE"] == "collectors.timescale_backend"
     assert (config["HOST"], config["PORT"], config["NAME"], config["USER"]) == ("db.example.com", 5433, "status", "u")
 
 

@@ -21,10 +21,8 @@ RETENTION = timescale.Retention(raw_days=14, minute_days=7, hour_days=90, day_da
 GRACE = timedelta(seconds=120)
 
 
-def _timescale_available() -> bool:
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT 1 FROM pg_available_extensions WHERE name = 'timescaledb'")
-        return cursor.fetchone() is not None
+def _timescale_preloaded() -> bool:
+    return timescale.refusal(connection) is None
 
 
 def _schema() -> dict:
@@ -51,14 +49,17 @@ def _schema() -> dict:
 
 @pytest.fixture
 def plain_postgresql(db):
-    if _timescale_available():
-        pytest.skip("this PostgreSQL offers the timescaledb extension; the refusal cannot be observed here")
+    # Decided by preload, not by the extension's files: a server that has them but does not preload the
+    # library refuses too, and must say so.
+    if _timescale_preloaded():
+        pytest.skip("this PostgreSQL preloads timescaledb; the refusal cannot be observed here")
 
 
 def test_the_command_refuses_on_plain_postgresql_and_changes_nothing(plain_postgresql):
     before = _schema()
-    with pytest.raises(CommandError, match="the timescaledb extension is not available on this database; "):
+    with pytest.raises(CommandError) as refused:
         call_command("timescale_setup", stdout=StringIO())
+    assert str(refused.value) == timescale.refusal(connection)
     assert _schema() == before
     assert ("collectors_checkresult_pkey", "p", "PRIMARY KEY (id)") in before["constraints"]
 
@@ -77,8 +78,8 @@ def test_the_command_exits_non_zero_with_the_reason(plain_postgresql):
         [sys.executable, "manage.py", "timescale_setup"], cwd=ROOT, env=env, capture_output=True, text=True
     )
     assert done.returncode != 0
-    assert "the timescaledb extension is not available on this database;" in done.stderr
-    assert "Nothing was changed" in done.stderr
+    assert timescale.refusal(connection) in done.stderr
+    assert "Nothing was changed" in done.stderr and "Traceback" not in done.stderr
     assert _schema() == before
 
 
@@ -100,15 +101,22 @@ def test_a_dry_run_prints_the_statements_for_this_database_from_the_settings(pla
 
 def test_inspect_reads_a_plain_table(plain_postgresql):
     state = timescale.inspect(connection)
-    assert state == timescale.State(None, False, False, "collectors_checkresult_pkey")
-    with pytest.raises(timescale.TimescaleUnavailable, match="not available on this database"):
+    assert (state.version, state.hypertable, state.primary_key_without_time, state.preloaded) == (
+        None,
+        False,
+        "collectors_checkresult_pkey",
+        False,
+    )
+    with pytest.raises(timescale.TimescaleUnavailable, match="Nothing was changed"):
         timescale.check(state)
 
 
 def test_an_old_timescaledb_is_refused():
     with pytest.raises(timescale.TimescaleUnavailable, match="2.9 or later"):
-        timescale.check(timescale.State((2, 8, 1), True, False, None))
-    timescale.check(timescale.State((2, 17, 0), True, True, None))
+        timescale.check(timescale.State((2, 8, 1), True, False, None, preloaded=True))
+    with pytest.raises(timescale.TimescaleUnavailable, match="shared_preload_libraries"):
+        timescale.check(timescale.State((2, 17, 0), True, True, None, preloaded=False))
+    timescale.check(timescale.State((2, 17, 0), True, True, None, preloaded=True))
 
 
 def test_the_table_becomes_a_daily_hypertable_after_its_primary_key_includes_time():
@@ -127,8 +135,58 @@ def test_the_table_becomes_a_daily_hypertable_after_its_primary_key_includes_tim
 
 def test_a_table_that_is_a_hypertable_already_is_left_alone():
     sql = " ".join(s.sql for s in timescale.plan(RETENTION, GRACE, primary_key=None, hypertable=True))
-    assert "create_hypertable" not in sql and "DROP CONSTRAINT" not in sql
-    assert "CREATE MATERIALIZED VIEW IF NOT EXISTS collectors_checkresult_minute" in sql
+    assert "create_hypertable('collectors_checkresult'" not in sql and "CONSTRAINT" not in sql
+    assert "CREATE MATERIALIZED VIEW collectors_checkresult_minute" in sql
+
+
+def test_a_hypertable_the_engine_made_without_a_key_gets_the_id_and_time_key_and_one_time_index():
+    steps = [s.sql for s in timescale.plan(RETENTION, GRACE, primary_key=None, hypertable=True, has_primary_key=False)]
+    assert steps[:2] == [
+        'ALTER TABLE "collectors_checkresult" ADD CONSTRAINT "collectors_checkresult_pkey" PRIMARY KEY (id, "time")',
+        'DROP INDEX IF EXISTS "collectors_checkresult_time_idx"',
+    ]
+
+
+def test_aggregates_of_the_current_definition_are_kept_and_others_replaced_with_their_history():
+    same = dict.fromkeys(timescale.AGGREGATES.values(), timescale.signature(percentiles=True))
+    kept = " ".join(s.sql for s in timescale.plan(RETENTION, GRACE, hypertable=True, percentiles=True, existing=same))
+    assert "CREATE MATERIALIZED VIEW" not in kept and "DROP MATERIALIZED VIEW" not in kept
+    assert "add_continuous_aggregate_policy('collectors_checkresult_day'" in kept
+
+    earlier = dict.fromkeys(timescale.AGGREGATES.values(), "")  # made before definitions carried a signature
+    columns = dict.fromkeys(timescale.AGGREGATES.values(), timescale.aggregate_columns(percentiles=False))
+    steps = [
+        s.sql
+        for s in timescale.plan(RETENTION, GRACE, hypertable=True, percentiles=True, existing=earlier, columns=columns)
+    ]
+    order = [
+        "ALTER MATERIALIZED VIEW collectors_checkresult_minute RENAME TO collectors_checkresult_minute_superseded",
+        "CREATE MATERIALIZED VIEW collectors_checkresult_day",
+        "CREATE TABLE IF NOT EXISTS collectors_checkresult_day_history (LIKE collectors_checkresult_day)",
+        "INSERT INTO collectors_checkresult_day_history (model_id, bucket, total,",
+        "DROP MATERIALIZED VIEW collectors_checkresult_day_superseded",
+        "DROP MATERIALIZED VIEW collectors_checkresult_minute_superseded",
+    ]
+    positions = [next(i for i, sql in enumerate(steps) if sql.startswith(start)) for start in order]
+    assert positions == sorted(positions)
+    copy = next(sql for sql in steps if sql.startswith("INSERT INTO collectors_checkresult_day_history"))
+    # Percentiles the old definition lacked are not copied; the buckets raw results still cover are recomputed.
+    assert "latency_p50_ms" not in copy and "FROM collectors_checkresult_day_superseded WHERE bucket <" in copy
+
+
+def test_a_refresh_starts_at_the_first_bucket_the_raw_results_still_cover_whole():
+    from datetime import UTC, datetime
+
+    first = datetime(2026, 11, 19, 12, 0, 30, tzinfo=UTC)
+    starts = [sql.split("', '")[1].split("'::")[0] for sql in timescale.refresh_sql(first)]
+    assert starts == ["2026-11-19 12:01:00+00", "2026-11-19 13:00:00+00", "2026-11-20 00:00:00+00"]
+    assert timescale.refresh_sql(first)[0] == (
+        "CALL refresh_continuous_aggregate('collectors_checkresult_minute', "
+        "'2026-11-19 12:01:00+00'::timestamptz, NULL)"
+    )
+    midnight = datetime(2026, 11, 20, tzinfo=UTC)
+    assert timescale.refresh_sql(midnight)[2].endswith("'2026-11-20 00:00:00+00'::timestamptz, NULL)")
+    assert timescale.refresh_sql(None) == []
 
 
 def test_the_aggregates_mirror_the_rollups_figures_level_on_level():
@@ -138,7 +196,7 @@ def test_the_aggregates_mirror_the_rollups_figures_level_on_level():
     rollup_fields = {f.name for f in CheckRollup._meta.fields}
     for period, (source, time_column, width) in sources.items():
         sql = timescale.aggregate_sql(period, percentiles=False)
-        assert sql.startswith(f"CREATE MATERIALIZED VIEW IF NOT EXISTS collectors_checkresult_{period}\n")
+        assert sql.startswith(f"CREATE MATERIALIZED VIEW collectors_checkresult_{period}\n")
         assert "timescaledb.continuous" in sql and "timescaledb.materialized_only = false" in sql
         assert f"time_bucket(INTERVAL '{width}', {time_column}) AS bucket" in sql
         assert f"\nFROM {source}\n" in sql and sql.endswith("WITH NO DATA")
@@ -149,7 +207,10 @@ def test_the_aggregates_mirror_the_rollups_figures_level_on_level():
         # Plain TimescaleDB aggregates only, unless percentiles are asked for.
         assert "percentile_cont" not in sql and "latency_p50_ms" not in sql
     assert "percentile_cont(0.95) WITHIN GROUP (ORDER BY latency_ms)" in timescale.aggregate_sql("minute", True)
-    assert "sum(latency_p50_ms * latency_count) / NULLIF(sum(latency_count), 0)" in timescale.aggregate_sql("day", True)
+    assert (
+        "sum(latency_p50_ms * ok) FILTER (WHERE latency_p50_ms IS NOT NULL) "
+        "/ NULLIF(sum(ok) FILTER (WHERE latency_p50_ms IS NOT NULL), 0)"
+    ) in timescale.aggregate_sql("day", True)
 
 
 def test_refresh_windows_stay_inside_their_sources_retention():
