@@ -8,6 +8,11 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = BASE_DIR / "var"
 
 env = environ.Env()
+# `make run` writes a generated SECRET_KEY and ALLOW_SQLITE=1 here once, so that every manage.py
+# command on the same machine finds them; the environment wins over the file. ENV_FILE="" reads none.
+ENV_FILE = env("ENV_FILE", default=str(VAR_DIR / ".env"))
+if ENV_FILE and Path(ENV_FILE).is_file():
+    environ.Env.read_env(ENV_FILE)
 
 DEBUG = env.bool("DEBUG", default=False)
 # A fixed development key is acceptable only with DEBUG on; production must set SECRET_KEY.
@@ -15,7 +20,10 @@ SECRET_KEY = env("SECRET_KEY", default="insecure-dev-key-set-SECRET_KEY-in-produ
 if not SECRET_KEY:
     from django.core.exceptions import ImproperlyConfigured
 
-    raise ImproperlyConfigured("SECRET_KEY must be set when DEBUG is off.")
+    raise ImproperlyConfigured(
+        "SECRET_KEY must be set when DEBUG is off (`make run` writes one to var/.env; "
+        "or set SECRET_KEY, or DEBUG=1 for local development)."
+    )
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 
