@@ -1,4 +1,4 @@
-"""Ports for `make run`: refuse to start when one is taken (naming it and how to choose another), and wait for one to listen."""
+"""Ports for `make run`: refuse to start when one is taken, saying how to choose another; wait for one to listen."""
 
 from __future__ import annotations
 
