@@ -194,7 +194,18 @@ REST_FRAMEWORK = {
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
     "PAGE_SIZE": 100,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_PARSER_CLASSES": [
+        "monitoring.api.parsers.LimitedJSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
 }
+# JSON from outside (API bodies, pushed results, WebSocket messages) is refused above these: a body
+# this large, or arrays and objects nested this deep (Python's parser would otherwise recurse until
+# it fails). A WebSocket message has its own, smaller size limit.
+JSON_MAX_BYTES = env.int("JSON_MAX_BYTES", default=5 * 1024 * 1024)
+JSON_MAX_DEPTH = env.int("JSON_MAX_DEPTH", default=32)
+REALTIME_MAX_MESSAGE_BYTES = env.int("REALTIME_MAX_MESSAGE_BYTES", default=16384)
 SPECTACULAR_SETTINGS = {
     "TITLE": "AI model status API",
     "DESCRIPTION": "Evidence-based status of AI models. A model without fresh evidence is `unknown`.",
