@@ -1,4 +1,4 @@
-"""Hostile JSON (thousands of nested brackets, huge bodies) is refused cleanly: an error frame or a 4xx naming the limit."""
+"""Hostile JSON (deeply nested, huge) is refused cleanly: an error frame, or a 4xx naming the limit."""
 
 import asyncio
 import json
