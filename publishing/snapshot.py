@@ -13,11 +13,12 @@ from datetime import datetime, timedelta
 
 import orjson
 from django.conf import settings
+from django.db import connection
 from django.db.models import Count, Max, Q
 from django.utils import timezone
 
 from collectors.models import CheckRollup
-from monitoring.incident_data import incident_data, with_models_and_updates
+from monitoring.incident_data import incident_data, public_incidents, with_models_and_updates
 from monitoring.models import AIModel, Incident, Maintenance, StatusChange
 from monitoring.status import SEVERITY, Status, stale_after
 from monitoring.uptime import daily_uptime, daily_uptime_and_closing, midnight, percent
@@ -37,6 +38,9 @@ class Snapshot:
     valid_until: datetime
     data: dict
     body: bytes
+    # What the registry and the incidents looked like (see latest_marks): a model made private, or
+    # an incident edited, moves it without a status change.
+    registry_mark: str = ""
 
     @property
     def etag(self) -> str:
@@ -45,6 +49,28 @@ class Snapshot:
 
 def latest_sequence() -> int:
     return StatusChange.objects.aggregate(latest=Max("id"))["latest"] or 0
+
+
+def latest_marks() -> tuple[int, str]:
+    """The latest StatusChange sequence, and a mark of the registry and incidents, in one query.
+
+    Saving a model or an incident moves its updated_at, adding or deleting one its count: either
+    changes the mark, so the snapshot follows them as fast as it follows status changes.
+    """
+    tables = {
+        "changes": StatusChange._meta.db_table,
+        "models": AIModel._meta.db_table,
+        "incidents": Incident._meta.db_table,
+    }
+    sql = (
+        "SELECT (SELECT MAX(id) FROM {changes}), (SELECT MAX(updated_at) FROM {models}), "
+        "(SELECT COUNT(*) FROM {models}), (SELECT MAX(updated_at) FROM {incidents}), "
+        "(SELECT COUNT(*) FROM {incidents})"
+    ).format(**{k: connection.ops.quote_name(v) for k, v in tables.items()})
+    with connection.cursor() as cursor:
+        cursor.execute(sql)
+        sequence, *rest = cursor.fetchone()
+    return sequence or 0, "|".join(str(value) for value in rest)
 
 
 def page_indicator(counts: dict[str, int]) -> str:
@@ -166,7 +192,7 @@ def _latency_cached(ids: list[int], now: datetime) -> dict[int, dict]:
 
 def _incidents(now: datetime) -> list[dict]:
     recent = Q(resolved_at__isnull=True) | Q(resolved_at__gte=now - timedelta(days=RECENT_INCIDENT_DAYS))
-    incidents = with_models_and_updates(Incident.objects.filter(recent)).order_by("-started_at")
+    incidents = with_models_and_updates(public_incidents(Incident.objects.filter(recent))).order_by("-started_at")
     return [incident_data(incident) for incident in incidents]
 
 
@@ -209,7 +235,7 @@ def _compact_day(day: dict) -> float | list | None:
 
 def build_snapshot(now: datetime | None = None) -> Snapshot:
     """Build the public document from the database. Every public model appears, with or without evidence."""
-    sequence = latest_sequence()  # read first: the snapshot is at least this fresh
+    sequence, mark = latest_marks()  # read first: the snapshot is at least this fresh
     now = now or timezone.now()
     models = list(
         AIModel.objects.filter(public=True)
@@ -302,4 +328,4 @@ def build_snapshot(now: datetime | None = None) -> Snapshot:
     # orjson: the document is about 1 MB at 1,000 models, and the standard encoder alone would take
     # half the build. Parsing it back gives every reader the same JSON-native values.
     body = orjson.dumps(data, option=orjson.OPT_UTC_Z)
-    return Snapshot(data["version"], sequence, now, valid_until, orjson.loads(body), body)
+    return Snapshot(data["version"], sequence, now, valid_until, orjson.loads(body), body, mark)

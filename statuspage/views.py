@@ -13,7 +13,7 @@ from django.utils.cache import patch_vary_headers
 from django.utils.translation import get_language, get_language_from_request, get_supported_language_variant
 from django.views.decorators.http import require_safe
 
-from monitoring.incident_data import incident_data, with_models_and_updates
+from monitoring.incident_data import incident_data, public_incidents, with_models_and_updates
 from monitoring.models import Incident, StatusChange
 from publishing.edge import served_from_snapshot
 from publishing.snapshot import Snapshot
@@ -108,7 +108,7 @@ def model_detail(request: HttpRequest, provider: str, model: str) -> HttpRespons
 @require_safe
 def incident_history(request: HttpRequest) -> HttpResponse:
     """Every incident, newest first. Read from the database (older than the snapshot's window), so not edge-cached."""
-    incidents = with_models_and_updates(Incident.objects.all()).order_by("-started_at", "-id")
+    incidents = with_models_and_updates(public_incidents(Incident.objects.all())).order_by("-started_at", "-id")
     page = Paginator(incidents, INCIDENTS_PER_PAGE).get_page(request.GET.get("page"))
     entries = [localized_incident(incident_data(incident), get_language()) for incident in page]
     response = render(request, "statuspage/incidents.html", {"pager": page, "incidents": entries, "live": False})
