@@ -174,10 +174,11 @@ def tell_flapping(
         .exclude(from_status__in=OUTAGE_STATUSES)
         .count()
     )
-    span = format_duration(max(60.0, ((recovered_at or change.at) - incident.started_at).total_seconds()))
+    # In whole minutes: "down 5 times in 10 min", not "in 9 min 58 s".
+    minutes = max(1, round(((recovered_at or change.at) - incident.started_at).total_seconds() / 60))
 
     def write() -> str:
-        facts = {"model": model_label(model_data(model)), "count": downs, "span": span}
+        facts = {"model": model_label(model_data(model)), "count": downs, "span": format_duration(minutes * 60)}
         if recovered_at is None:
             facts.update(
                 status=status_label(change.to_status).lower(),

@@ -89,7 +89,8 @@ def page_indicator(counts: dict[str, int]) -> str:
 
 
 def _latency(model_ids: list[int], now: datetime) -> dict[int, dict]:
-
+    """Per model: 24 hours of hourly medians and, while a model has less than two of those (its first
+    hours), the last hour by minute, so that a new model shows a line rather than a dot."""
     since = (now - timedelta(hours=23)).replace(minute=0, second=0, microsecond=0)
     hours = [since + timedelta(hours=i) for i in range(24)]
     rows = CheckRollup.objects.filter(model_id__in=model_ids, period="hour", bucket__gte=since).values_list(
@@ -98,17 +99,42 @@ def _latency(model_ids: list[int], now: datetime) -> dict[int, dict]:
     per_model: dict[int, dict[datetime, tuple]] = defaultdict(dict)
     for model_id, bucket, ok, p50, p95 in rows:
         per_model[model_id][bucket] = (ok, p50, p95)
+    young = [i for i in model_ids if sum(v[1] is not None for v in per_model.get(i, {}).values()) < 2]
+    per_minute = minute_rollups(young, now) if young else {}
     out = {}
     for model_id in model_ids:
         buckets = per_model.get(model_id, {})
+        # Figures from the hours, else (the first hour) from the minutes seen so far.
+        figures = buckets or per_minute.get(model_id, {})
         out[model_id] = {
-            "p50_ms": _weighted([(ok, p50) for ok, p50, _ in buckets.values()]),
-            "p95_ms": _weighted([(ok, p95) for ok, _, p95 in buckets.values()]),
+            "p50_ms": _weighted([(ok, p50) for ok, p50, _ in figures.values()]),
+            "p95_ms": _weighted([(ok, p95) for ok, _, p95 in figures.values()]),
             "hourly_p50_ms": [
                 round(buckets[h][1], 1) if h in buckets and buckets[h][1] is not None else None for h in hours
             ],
         }
+        if model_id in per_minute:
+            out[model_id]["minutely_p50_ms"] = minute_medians(per_minute[model_id], now)
     return out
+
+
+def minute_rollups(model_ids: list[int], now: datetime) -> dict[int, dict[datetime, tuple]]:
+    """The last hour's minute rollups per model: {bucket: (answered, p50, p95)}."""
+    since = (now - timedelta(minutes=59)).replace(second=0, microsecond=0)
+    rows = CheckRollup.objects.filter(model_id__in=model_ids, period="minute", bucket__gte=since).values_list(
+        "model_id", "bucket", "ok", "latency_p50_ms", "latency_p95_ms"
+    )
+    out: dict[int, dict[datetime, tuple]] = defaultdict(dict)
+    for model_id, bucket, ok, p50, p95 in rows:
+        out[model_id][bucket] = (ok, p50, p95)
+    return out
+
+
+def minute_medians(buckets: dict[datetime, tuple], now: datetime) -> list[float | None]:
+    """The median latency of each of the last 60 minutes, oldest first; None for a minute without data."""
+    since = (now - timedelta(minutes=59)).replace(second=0, microsecond=0)
+    minutes = [since + timedelta(minutes=i) for i in range(60)]
+    return [round(buckets[m][1], 1) if m in buckets and buckets[m][1] is not None else None for m in minutes]
 
 
 def _weighted(pairs: list[tuple[int, float | None]]) -> float | None:
@@ -181,7 +207,10 @@ def _latency_cached(ids: list[int], now: datetime) -> dict[int, dict]:
     hour = now.replace(minute=0, second=0, microsecond=0)
     recent = CheckRollup.objects.filter(period="hour", bucket__gte=hour - timedelta(hours=23))
     marks = recent.aggregate(last=Max("id"), n=Count("id"))
-    key = (hour, marks["last"], marks["n"], tuple(ids))
+    minute = now.replace(second=0, microsecond=0)
+    recent_minutes = CheckRollup.objects.filter(period="minute", bucket__gte=minute - timedelta(minutes=59))
+    minute_marks = recent_minutes.aggregate(last=Max("id"), n=Count("id"))
+    key = (hour, marks["last"], marks["n"], minute_marks["last"], minute_marks["n"], tuple(ids))
     cached = _latency_cache.get(key)
     if cached is None:
         cached = _latency(ids, now)

@@ -16,7 +16,7 @@ from django.views.decorators.http import require_safe
 from monitoring.incident_data import incident_data, public_incidents, with_models_and_updates
 from monitoring.models import Incident, StatusChange
 from publishing.edge import served_from_snapshot
-from publishing.snapshot import Snapshot
+from publishing.snapshot import Snapshot, minute_medians, minute_rollups
 from publishing.snapshot_store import current_snapshot
 from statuspage.presentation import banner, client_strings, incidents_key, localized_incident, provider_groups
 from statuspage.responses import snapshot_response
@@ -33,6 +33,8 @@ def _frame(snapshot: Snapshot) -> dict:
         "page": snapshot.data["page"],
         "client_strings": client_strings(),
         "live": True,
+        # The page marks its statuses stale once its connection has been lost for longer than this.
+        "probe_interval": min((m["interval_seconds"] for m in snapshot.data["models"]), default=30),
     }
 
 
@@ -90,9 +92,12 @@ def model_detail(request: HttpRequest, provider: str, model: str) -> HttpRespons
         history = StatusChange.objects.filter(model_id=item["id"], id__lte=snapshot.sequence).order_by("-id")[
             :HISTORY_LENGTH
         ]
+        # The last hour by minute, beside the 24 hours: read here for this one model.
+        recent = minute_rollups([item["id"]], snapshot.built_at).get(item["id"], {})
+        latency = {**item["latency"], "minutely_p50_ms": minute_medians(recent, snapshot.built_at)}
         context = {
             **_frame(snapshot),
-            "model": item,
+            "model": {**item, "latency": latency},
             "provider": next(p for p in snapshot.data["providers"] if p["slug"] == item["provider"]),
             "history": list(history),
             "incidents": [
