@@ -27,6 +27,9 @@ UPTIME_DAYS = 90
 # Even without a status change, a snapshot is rebuilt this often so history and latency stay fresh.
 MAX_AGE = timedelta(seconds=60)
 RECENT_INCIDENT_DAYS = 14
+# A model with fewer hours of latency than this also carries its last hour by minute (the page
+# draws that instead of a 24-hour chart that is still mostly empty).
+YOUNG_HOURS = 6
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,8 +92,8 @@ def page_indicator(counts: dict[str, int]) -> str:
 
 
 def _latency(model_ids: list[int], now: datetime) -> dict[int, dict]:
-    """Per model: 24 hours of hourly medians and, while a model has less than two of those (its first
-    hours), the last hour by minute, so that a new model shows a line rather than a dot."""
+    """Per model: 24 hours of hourly medians and, while a model has fewer than YOUNG_HOURS of those (its
+    first hours), the last hour by minute, so that a new model shows a line rather than a dot."""
     since = (now - timedelta(hours=23)).replace(minute=0, second=0, microsecond=0)
     hours = [since + timedelta(hours=i) for i in range(24)]
     rows = CheckRollup.objects.filter(model_id__in=model_ids, period="hour", bucket__gte=since).values_list(
@@ -99,7 +102,7 @@ def _latency(model_ids: list[int], now: datetime) -> dict[int, dict]:
     per_model: dict[int, dict[datetime, tuple]] = defaultdict(dict)
     for model_id, bucket, ok, p50, p95 in rows:
         per_model[model_id][bucket] = (ok, p50, p95)
-    young = [i for i in model_ids if sum(v[1] is not None for v in per_model.get(i, {}).values()) < 2]
+    young = [i for i in model_ids if sum(v[1] is not None for v in per_model.get(i, {}).values()) < YOUNG_HOURS]
     per_minute = minute_rollups(young, now) if young else {}
     out = {}
     for model_id in model_ids:

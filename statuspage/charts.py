@@ -124,13 +124,13 @@ def _uptime_bars(language: str, css_class: str, first_day: str, values: tuple, o
 def latency_sparkline(latency: dict, *, css_class: str = "spark", last_hour: bool | None = None) -> SafeString:
     """The median latency of each of the last 24 hours; a gap where an hour has no data.
 
-    `last_hour` draws the last 60 minutes instead. By default a model with less than two hours of
-    figures (a new one) shows its last hour, when the snapshot carries it: a line, not one stray dot.
+    `last_hour` draws the last 60 minutes instead. By default a model whose snapshot carries its last
+    hour (a new one, with only a few hours of figures) shows that: a line, not one stray dot.
     """
     hourly = tuple(latency.get("hourly_p50_ms") or [])
     minutely = tuple(latency.get("minutely_p50_ms") or [])
     if last_hour is None:
-        last_hour = bool(minutely) and sum(v is not None for v in hourly) < 2
+        last_hour = bool(minutely)
     values = minutely if last_hour else hourly
     return _latency_sparkline(get_language(), css_class, values, last_hour)
 
