@@ -11,11 +11,11 @@ from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from django.utils import timezone
 from django.utils.html import format_html
-from django.utils.timesince import timesince
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from monitoring.dates import format_moment
+from monitoring.durations import format_duration
 from monitoring.models import (
     AIModel,
     Credential,
@@ -105,7 +105,8 @@ class AIModelAdmin(admin.ModelAdmin):
         "name",
         "provider",
         "kind",
-        "probe_kind",
+        # The probe kind is a filter and on each model's page: as a column its long names pushed
+        # "last checked", "enabled" and "public" out of view at 1280 px.
         "shown_status",
         "last_checked_ago",
         "enabled",
@@ -160,7 +161,7 @@ class AIModelAdmin(admin.ModelAdmin):
         checked = obj.status_row.last_checked_at
         if checked is None:
             return gettext("never")
-        ago = gettext("%(time)s ago") % {"time": timesince(checked, depth=1)}
+        ago = gettext("%(time)s ago") % {"time": format_duration((timezone.now() - checked).total_seconds())}
         return format_html('<time datetime="{}" title="{}">{}</time>', checked.isoformat(), format_moment(checked), ago)
 
     @admin.display(description=_("message"))
