@@ -98,3 +98,14 @@ async def test_5000_nested_brackets_over_the_websocket_get_an_error_frame_and_th
         await sync_to_async(connections.close_all)()
     log = "".join(path.read_text() for path in tmp_path.glob("uvicorn-*.log"))
     assert "Traceback" not in log and "RecursionError" not in log and " ERROR " not in log
+
+
+def test_a_provider_answering_deeply_nested_json_is_a_malformed_answer_not_a_crash():
+    from collectors.probes.base import error_text, parse_json
+    from collectors.probes.conditions import evaluate, parse_all
+
+    assert error_text(503, '{"error": ' + NESTED) == "HTTP 503: " + ('{"error": ' + NESTED)[:300]
+    with pytest.raises(ValueError, match="nested too deeply"):
+        parse_json(NESTED.encode())
+    failures = evaluate(parse_all(["[BODY].a == 1"]), 200, 5.0, NESTED)
+    assert failures
