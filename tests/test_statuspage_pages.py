@@ -342,3 +342,26 @@ def test_incident_times_and_page_times_share_one_localised_format_with_the_time_
     )
     body = Incident.objects.get().updates.get().body
     assert any(t in body for t in shown)  # the incident text writes the same moment the same way
+
+
+@pytest.mark.parametrize(
+    ("language", "stored", "shown"),
+    [
+        ("ko", "failing: HTTP 503: overloaded", "실패: HTTP 503: overloaded"),
+        ("ja", "failing: HTTP 503: overloaded", "失敗: HTTP 503: overloaded"),
+        ("ko", "answered in 426 ms", "426 ms 만에 응답"),
+        (
+            "ja",
+            "degraded: time to first token 2806 ms over the 1500 ms threshold",
+            "パフォーマンス低下: 最初のトークンまで 2806 ms(しきい値 1500 ms 超過)",
+        ),
+        ("ko", "failing in eu, us of 3 regions: timeout", "3개 리전 중 eu, us에서 실패: timeout"),
+        ("en", "failing: HTTP 503: overloaded", "failing: HTTP 503: overloaded"),
+        ("ja", "an operator's own words", "an operator's own words"),
+    ],
+)
+def test_derived_reasons_are_shown_in_the_page_language_with_their_evidence_as_it_came(language, stored, shown):
+    from statuspage.formatting import reason
+
+    with translation.override(language):
+        assert reason(stored) == shown

@@ -38,6 +38,11 @@ def percent(value: float | None) -> str:
 
 
 @register.filter
+def reason(value: str) -> str:
+    return formatting.reason(value)
+
+
+@register.filter
 def ms(value: float | None) -> str:
     return formatting.milliseconds(value)
 
