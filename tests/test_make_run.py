@@ -177,3 +177,19 @@ def test_without_the_file_or_a_key_settings_say_how_to_get_one(tmp_path):
     result = subprocess.run([PY, "manage.py", "check"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
     assert result.returncode != 0
     assert "make run" in result.stderr and "var/.env" in result.stderr
+
+
+def test_make_run_checks_ports_first_and_points_the_demo_models_at_the_simulator_port_chosen():
+    plan = subprocess.run(
+        ["make", "-n", "-f", str(ROOT / "Makefile"), "-C", str(ROOT), "run", "SIMULATOR_PORT=8901", f"PYTHON={PY}"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    ).stdout.splitlines()
+    ports = next(i for i, line in enumerate(plan) if "scripts/ports.py" in line)
+    migrate = next(i for i, line in enumerate(plan) if "manage.py migrate" in line)
+    seed = next(line for line in plan if "manage.py seed_demo" in line)
+    assert ports < migrate  # a taken port stops make run before anything else happens
+    assert "SIMULATOR_PORT=8901" in plan[ports]
+    assert seed.startswith("SIMULATOR_URL=http://127.0.0.1:8901 ")
+    assert "DEBUG=1" not in "\n".join(line for line in plan if "manage.py" in line and "compilemessages" not in line)
