@@ -316,7 +316,10 @@
       const version = doc.documentElement.dataset.snapshotVersion;
       if (!fresh || !main || !version || isNewer(state.version, version)) return;
       if (whole) {
+        // Earlier incident updates the reader opened stay open.
+        const opened = [...main.querySelectorAll(".incident details[open]")].map((d) => d.closest(".incident").id);
         main.replaceChildren(...[...fresh.childNodes].map((node) => document.adoptNode(node)));
+        for (const id of opened) document.getElementById(id)?.querySelector("details")?.setAttribute("open", "");
         state.version = version;
         root.dataset.snapshotVersion = version;
         root.dataset.sequence = doc.documentElement.dataset.sequence;
