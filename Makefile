@@ -7,6 +7,9 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 # Links in feeds, alerts and the Statuspage JSON name the address the site is served on.
 SITE_URL ?= http://$(HOST):$(PORT)
+# The AI-provider simulator; the seeded demo models point at it.
+SIMULATOR_PORT ?= 8900
+SIMULATOR_URL ?= http://127.0.0.1:$(SIMULATOR_PORT)
 
 .PHONY: run test lint services venv bench bench-tools clean messages browser
 
@@ -32,12 +35,19 @@ browser:
 	@test -x /usr/bin/chromium && fc-list 2>/dev/null | grep -qi "noto sans cjk" || \
 		{ apt-get update -qq && $(APT_INSTALL) chromium fonts-noto-cjk >/dev/null; }
 
-# Embedded defaults: SQLite under var/, no Redis, no broker server. DEBUG is on because this is a
-# local demo; production sets DATABASE_URL, REDIS_URL, SECRET_KEY and leaves DEBUG off.
-run: $(STAMP) messages
-	DEBUG=1 $(PY) manage.py migrate --noinput
-	DEBUG=1 $(PY) manage.py seed_demo
-	DEBUG=1 HOST=$(HOST) PORT=$(PORT) SITE_URL=$(SITE_URL) scripts/run-all.sh
+# Embedded defaults: SQLite under var/, no Redis, no broker server, DEBUG off (debug pages need an
+# explicit DEBUG=1). var/.env holds a SECRET_KEY generated once and ALLOW_SQLITE=1; the settings read
+# it, so every manage.py command works as written afterwards.
+var/.env:
+	@mkdir -p var
+	@umask 077 && $(PYTHON) -c "import secrets; print('SECRET_KEY=' + secrets.token_urlsafe(50)); print('ALLOW_SQLITE=1')" > $@
+	@echo "Wrote $@ (a generated SECRET_KEY, ALLOW_SQLITE=1)"
+
+run: $(STAMP) messages var/.env
+	@HOST=$(HOST) PORT=$(PORT) SIMULATOR_PORT=$(SIMULATOR_PORT) $(PY) scripts/ports.py
+	$(PY) manage.py migrate --noinput
+	SIMULATOR_URL=$(SIMULATOR_URL) $(PY) manage.py seed_demo
+	HOST=$(HOST) PORT=$(PORT) SITE_URL=$(SITE_URL) SIMULATOR_PORT=$(SIMULATOR_PORT) scripts/run-all.sh
 
 services:
 	scripts/ensure-services.sh

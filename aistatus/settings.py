@@ -8,6 +8,11 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = BASE_DIR / "var"
 
 env = environ.Env()
+# `make run` writes a generated SECRET_KEY and ALLOW_SQLITE=1 here once, so that every manage.py
+# command on the same machine finds them; the environment wins over the file. ENV_FILE="" reads none.
+ENV_FILE = env("ENV_FILE", default=str(VAR_DIR / ".env"))
+if ENV_FILE and Path(ENV_FILE).is_file():
+    environ.Env.read_env(ENV_FILE)
 
 DEBUG = env.bool("DEBUG", default=False)
 # A fixed development key is acceptable only with DEBUG on; production must set SECRET_KEY.
@@ -15,7 +20,10 @@ SECRET_KEY = env("SECRET_KEY", default="insecure-dev-key-set-SECRET_KEY-in-produ
 if not SECRET_KEY:
     from django.core.exceptions import ImproperlyConfigured
 
-    raise ImproperlyConfigured("SECRET_KEY must be set when DEBUG is off.")
+    raise ImproperlyConfigured(
+        "SECRET_KEY must be set when DEBUG is off (`make run` writes one to var/.env; "
+        "or set SECRET_KEY, or DEBUG=1 for local development)."
+    )
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 
@@ -186,7 +194,18 @@ REST_FRAMEWORK = {
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
     "PAGE_SIZE": 100,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_PARSER_CLASSES": [
+        "monitoring.api.parsers.LimitedJSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
 }
+# JSON from outside (API bodies, pushed results, WebSocket messages) is refused above these: a body
+# this large, or arrays and objects nested this deep (Python's parser would otherwise recurse until
+# it fails). A WebSocket message has its own, smaller size limit.
+JSON_MAX_BYTES = env.int("JSON_MAX_BYTES", default=5 * 1024 * 1024)
+JSON_MAX_DEPTH = env.int("JSON_MAX_DEPTH", default=32)
+REALTIME_MAX_MESSAGE_BYTES = env.int("REALTIME_MAX_MESSAGE_BYTES", default=16384)
 SPECTACULAR_SETTINGS = {
     "TITLE": "AI model status API",
     "DESCRIPTION": "Evidence-based status of AI models. A model without fresh evidence is `unknown`.",

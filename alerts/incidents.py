@@ -3,6 +3,10 @@ recovery moves it to monitoring, and recovery that holds resolves it.
 
 Driven by the event log like the alerts (its own cursor), plus a periodic check of what has held.
 Every step is an IncidentUpdate, so that the page, the feeds and subscribed channels see the same story.
+A flapping model keeps that story short: its repeated flips fold into one update, rewritten at each
+flip ("flapping: down 5 times in 10 minutes"), and an incident resolved a moment ago is reopened
+rather than a new one opened. A model hidden or disabled resolves the automatic incident it was
+the last watched model of.
 """
 
 from __future__ import annotations
@@ -15,11 +19,12 @@ from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
 from alerts.cursor import locked_cursor
-from alerts.messages import format_time, model_label
+from alerts.messages import model_label
 from alerts.planner import model_data
 from alerts.rules import OUTAGE_STATUSES
+from monitoring.dates import format_moment
 from monitoring.durations import format_duration
-from monitoring.models import AIModel, Incident, ModelStatus, StatusChange
+from monitoring.models import AIModel, Incident, IncidentUpdate, ModelStatus, StatusChange
 from monitoring.status import Status, status_label
 
 CURSOR = "incidents"
@@ -27,6 +32,22 @@ BATCH = 500
 # Statuspage's impact for the worst status among the affected models.
 IMPACT = {Status.PARTIAL_OUTAGE: Incident.Impact.MAJOR, Status.MAJOR_OUTAGE: Incident.Impact.CRITICAL}
 IMPACT_ORDER = [Incident.Impact.NONE, Incident.Impact.MINOR, Incident.Impact.MAJOR, Incident.Impact.CRITICAL]
+# The update that tells a model's flapping carries the model's id under this key beside its
+# translations (which only ever hold language codes), so the next flip rewrites it.
+FLAPPING_KEY = "flapping_model"
+
+
+def evidence(reason: str) -> str:
+    """The evidence part of a derived reason, without the English verdict before it and the final stop.
+
+    "failing: HTTP 503: overloaded." reads "HTTP 503: overloaded": the verdict is the status, which
+    the sentence already names in the reader's language.
+    """
+    text = (reason or "").strip()
+    head, sep, rest = text.partition(": ")
+    if sep and head.split(" ", 1)[0] in ("failing", "degraded", "awaiting", "probe"):
+        text = rest
+    return text.rstrip(" .") or "—"
 
 
 def resolve_after() -> timedelta:
@@ -64,12 +85,12 @@ def on_outage(change: StatusChange) -> Incident:
     def facts() -> dict[str, str]:  # in the language active when called
         return {
             "model": model_label(model_data(model)),
-            "status": status_label(change.to_status),
-            "at": format_time(change.at),
-            "reason": change.reason or "—",
+            "status": status_label(change.to_status).lower(),
+            "at": format_moment(change.at),
+            "reason": evidence(change.reason),
         }
 
-    incident = open_incident_of(model)
+    incident = open_incident_of(model) or recently_resolved_incident_of(model, change.at)
     impact = IMPACT[change.to_status]
     if incident is None:
         title, titles = written(lambda: automatic_title(model.provider.name, [model]), limit=200)
@@ -84,7 +105,10 @@ def on_outage(change: StatusChange) -> Incident:
         )
         incident.models_affected.add(model)
         body, bodies = written(
-            lambda: _("%(model)s is in %(status)s since %(at)s (%(reason)s). We are investigating.") % facts()
+            lambda: (
+                _("%(model)s has been in %(status)s since %(at)s. Latest check: %(reason)s. We are investigating.")
+                % facts()
+            )
         )
         incident.add_update(Incident.State.INVESTIGATING, body, at=change.at, translations=bodies)
         return incident
@@ -101,16 +125,93 @@ def on_outage(change: StatusChange) -> Incident:
             )
             fields += ["title", "title_translations"]
         incident.models_affected.add(model)
-        body, bodies = written(lambda: _("%(model)s is also affected: %(status)s since %(at)s (%(reason)s).") % facts())
-    else:
-        body, bodies = written(lambda: _("%(model)s is down again: %(status)s since %(at)s (%(reason)s).") % facts())
-    incident.updated_at = timezone.now()
+        body, bodies = written(
+            lambda: _("%(model)s is also affected: in %(status)s since %(at)s. Latest check: %(reason)s.") % facts()
+        )
     incident.save(update_fields=fields)
-    if incident.state == Incident.State.MONITORING or model not in affected:
-        # Back from monitoring, or news: say so. A model escalating from partial to major is in the impact.
-        state = Incident.State.INVESTIGATING if incident.state == Incident.State.MONITORING else incident.state
-        incident.add_update(state, body, at=change.at, translations=bodies)
+    if model in affected:
+        if incident.state in (Incident.State.MONITORING, Incident.State.RESOLVED):
+            # Down again after recovering: the flapping update tells it, rewritten at every flip.
+            tell_flapping(incident, model, change)
+        # Otherwise a model escalating from partial to major: that is in the impact.
+        return incident
+    state = Incident.State.INVESTIGATING if incident.state != Incident.State.IDENTIFIED else incident.state
+    incident.add_update(state, body, at=change.at, translations=bodies)
     return incident
+
+
+def recently_resolved_incident_of(model: AIModel, at: datetime) -> Incident | None:
+    """An automatic incident of the model resolved within the flapping window: reopened, not opened anew."""
+    return (
+        Incident.objects.filter(
+            automatic=True,
+            provider_id=model.provider_id,
+            models_affected=model,
+            state=Incident.State.RESOLVED,
+            resolved_at__gt=at - timedelta(minutes=settings.ALERT_FLAP_MINUTES),
+        )
+        .order_by("-resolved_at")
+        .first()
+    )
+
+
+def flapping_update(incident: Incident) -> IncidentUpdate | None:
+    """The incident's latest update when it is the one telling a model's flapping."""
+    latest = incident.updates.order_by("-at", "-id").first()
+    if latest is None or FLAPPING_KEY not in latest.body_translations:
+        return None
+    # An operator who edited it has the last word: the next flip writes a new update instead.
+    return latest if latest.body_translations.get(settings.LANGUAGE_CODE) == latest.body else None
+
+
+def tell_flapping(
+    incident: Incident, model: AIModel, change: StatusChange, recovered_at: datetime | None = None
+) -> None:
+    """Write (or rewrite) the one update that tells how often `model` went down during the incident."""
+    downs = (
+        StatusChange.objects.filter(model=model, at__gte=incident.started_at, id__lte=change.pk)
+        .filter(to_status__in=OUTAGE_STATUSES)
+        .exclude(from_status__in=OUTAGE_STATUSES)
+        .count()
+    )
+    # In whole minutes: "down 5 times in 10 min", not "in 9 min 58 s".
+    minutes = max(1, round(((recovered_at or change.at) - incident.started_at).total_seconds() / 60))
+
+    def write() -> str:
+        facts = {"model": model_label(model_data(model)), "count": downs, "span": format_duration(minutes * 60)}
+        if recovered_at is None:
+            facts.update(
+                status=status_label(change.to_status).lower(),
+                at=format_moment(change.at),
+                reason=evidence(change.reason),
+            )
+            return (
+                _(
+                    "%(model)s is flapping: down %(count)d times in %(span)s, now in %(status)s since %(at)s. "
+                    "Latest check: %(reason)s. We are investigating."
+                )
+                % facts
+            )
+        facts["at"] = format_moment(recovered_at)
+        return (
+            _(
+                "%(model)s is flapping: down %(count)d times in %(span)s, operational again since %(at)s. "
+                "We are monitoring."
+            )
+            % facts
+        )
+
+    body, bodies = written(write)
+    bodies[FLAPPING_KEY] = str(model.pk)
+    state = Incident.State.MONITORING if recovered_at else Incident.State.INVESTIGATING
+    at = recovered_at or change.at
+    update = flapping_update(incident)
+    if update is None or update.body_translations.get(FLAPPING_KEY) != str(model.pk):
+        incident.add_update(state, body, at=at, translations=bodies)
+        return
+    update.state, update.body, update.body_translations, update.at = state, body, bodies, at
+    update.save(update_fields=["state", "body", "body_translations", "at"])
+    incident.follow_updates()
 
 
 def statuses_of(incident: Incident) -> list[tuple[str, datetime]]:
@@ -141,10 +242,16 @@ def on_operational(change: StatusChange) -> None:
         statuses = statuses_as_of(incident, change)
         if statuses and all(status == Status.OPERATIONAL for status, _since in statuses):
             recovered_at = max(since for _status, since in statuses)
+            flapping = flapping_update(incident)
+            if flapping is not None:
+                # The flapping story goes on in its own update rather than in one more.
+                model = AIModel.objects.select_related("provider").get(pk=flapping.body_translations[FLAPPING_KEY])
+                tell_flapping(incident, model, change, recovered_at=recovered_at)
+                continue
             body, bodies = written(
                 lambda at=recovered_at: (
                     _("Every affected model is operational again since %(at)s. We are monitoring.")
-                    % {"at": format_time(at)}
+                    % {"at": format_moment(at)}
                 )
             )
             incident.add_update(Incident.State.MONITORING, body, at=recovered_at, translations=bodies)
@@ -172,6 +279,27 @@ def resolve_held(now: datetime) -> int:
     return resolved
 
 
+def resolve_unwatched(now: datetime) -> int:
+    """Resolve open automatic incidents whose affected models are all hidden or disabled now.
+
+    Nobody watches them any more: the public page no longer shows them, and no probe will tell of
+    their recovery. Any path that hides a model counts (admin, bulk actions, the API, raw updates).
+    """
+    resolved = 0
+    watched = AIModel.objects.filter(public=True, enabled=True)
+    incidents = (
+        Incident.objects.filter(automatic=True, models_affected__isnull=False)
+        .exclude(state=Incident.State.RESOLVED)
+        .exclude(models_affected__in=watched)
+        .distinct()
+    )
+    for incident in incidents:
+        body, bodies = written(lambda: _("Resolved: the affected models are no longer monitored here."))
+        incident.add_update(Incident.State.RESOLVED, body, at=now, translations=bodies)
+        resolved += 1
+    return resolved
+
+
 def update_incidents(now: datetime | None = None) -> dict:
     """Open, join, monitor and resolve automatic incidents from new status changes and the clock."""
     now = now or timezone.now()
@@ -190,5 +318,5 @@ def update_incidents(now: datetime | None = None) -> dict:
             seen += len(changes)
             if len(changes) < BATCH:
                 break
-        resolved = resolve_held(now)
+        resolved = resolve_held(now) + resolve_unwatched(now)
     return {"changes": seen, "resolved": resolved}

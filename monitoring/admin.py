@@ -11,8 +11,11 @@ from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from django.utils import timezone
 from django.utils.html import format_html
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
+from monitoring.dates import format_moment
+from monitoring.durations import format_duration
 from monitoring.models import (
     AIModel,
     Credential,
@@ -102,9 +105,10 @@ class AIModelAdmin(admin.ModelAdmin):
         "name",
         "provider",
         "kind",
-        "probe_kind",
+        # The probe kind is a filter and on each model's page: as a column its long names pushed
+        # "last checked", "enabled" and "public" out of view at 1280 px.
         "shown_status",
-        "last_checked",
+        "last_checked_ago",
         "enabled",
         "public",
     ]
@@ -150,6 +154,15 @@ class AIModelAdmin(admin.ModelAdmin):
     @admin.display(description=_("last checked"), ordering="status_row__last_checked_at")
     def last_checked(self, obj: AIModel):
         return obj.status_row.last_checked_at
+
+    @admin.display(description=_("last checked"), ordering="status_row__last_checked_at")
+    def last_checked_ago(self, obj: AIModel) -> str:
+        # Short enough for the list at any width ("12 seconds ago"); the moment itself on hover.
+        checked = obj.status_row.last_checked_at
+        if checked is None:
+            return gettext("never")
+        ago = gettext("%(time)s ago") % {"time": format_duration((timezone.now() - checked).total_seconds())}
+        return format_html('<time datetime="{}" title="{}">{}</time>', checked.isoformat(), format_moment(checked), ago)
 
     @admin.display(description=_("message"))
     def status_message(self, obj: AIModel) -> str:

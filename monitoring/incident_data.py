@@ -5,9 +5,20 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from django.db.models import Prefetch, QuerySet
+from django.db.models import Exists, OuterRef, Prefetch, QuerySet
 
 from monitoring.models import AIModel, Incident, IncidentUpdate
+
+
+def public_incidents(incidents: QuerySet[Incident]) -> QuerySet[Incident]:
+    """The incidents public readers may see: those naming a public model, or no model at all.
+
+    An incident shows publicly only the public models it affects; one left with none (its models
+    hidden since) leaves the public page and JSON and stays in the admin. An operator's incident
+    about a provider or the whole site names no model and is shown as written.
+    """
+    affected = Incident.models_affected.through.objects.filter(incident_id=OuterRef("pk"))
+    return incidents.filter(~Exists(affected) | Exists(affected.filter(aimodel__public=True)))
 
 
 def with_models_and_updates(incidents: QuerySet[Incident]) -> QuerySet[Incident]:

@@ -13,12 +13,13 @@ from datetime import datetime, timedelta
 
 import orjson
 from django.conf import settings
+from django.db import connection
 from django.db.models import Max, Q
 from django.utils import timezone
 
 from collectors.models import Period
 from collectors.rollup_reader import rollup_reader
-from monitoring.incident_data import incident_data, with_models_and_updates
+from monitoring.incident_data import incident_data, public_incidents, with_models_and_updates
 from monitoring.models import AIModel, Incident, Maintenance, StatusChange
 from monitoring.status import SEVERITY, Status, stale_after
 from monitoring.uptime import daily_uptime, daily_uptime_and_closing, midnight, percent
@@ -27,6 +28,9 @@ UPTIME_DAYS = 90
 # Even without a status change, a snapshot is rebuilt this often so history and latency stay fresh.
 MAX_AGE = timedelta(seconds=60)
 RECENT_INCIDENT_DAYS = 14
+# A model with fewer hours of latency than this also carries its last hour by minute (the page
+# draws that instead of a 24-hour chart that is still mostly empty).
+YOUNG_HOURS = 6
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,6 +42,9 @@ class Snapshot:
     valid_until: datetime
     data: dict
     body: bytes
+    # What the registry and the incidents looked like (see latest_marks): a model made private, or
+    # an incident edited, moves it without a status change.
+    registry_mark: str = ""
 
     @property
     def etag(self) -> str:
@@ -46,6 +53,28 @@ class Snapshot:
 
 def latest_sequence() -> int:
     return StatusChange.objects.aggregate(latest=Max("id"))["latest"] or 0
+
+
+def latest_marks() -> tuple[int, str]:
+    """The latest StatusChange sequence, and a mark of the registry and incidents, in one query.
+
+    Saving a model or an incident moves its updated_at, adding or deleting one its count: either
+    changes the mark, so the snapshot follows them as fast as it follows status changes.
+    """
+    tables = {
+        "changes": StatusChange._meta.db_table,
+        "models": AIModel._meta.db_table,
+        "incidents": Incident._meta.db_table,
+    }
+    sql = (
+        "SELECT (SELECT MAX(id) FROM {changes}), (SELECT MAX(updated_at) FROM {models}), "
+        "(SELECT COUNT(*) FROM {models}), (SELECT MAX(updated_at) FROM {incidents}), "
+        "(SELECT COUNT(*) FROM {incidents})"
+    ).format(**{k: connection.ops.quote_name(v) for k, v in tables.items()})
+    with connection.cursor() as cursor:
+        cursor.execute(sql)
+        sequence, *rest = cursor.fetchone()
+    return sequence or 0, "|".join(str(value) for value in rest)
 
 
 def page_indicator(counts: dict[str, int]) -> str:
@@ -64,24 +93,48 @@ def page_indicator(counts: dict[str, int]) -> str:
 
 
 def _latency(model_ids: list[int], now: datetime) -> dict[int, dict]:
-
+    """Per model: 24 hours of hourly medians and, while a model has fewer than YOUNG_HOURS of those (its
+    first hours), the last hour by minute, so that a new model shows a line rather than a dot."""
     since = (now - timedelta(hours=23)).replace(minute=0, second=0, microsecond=0)
     hours = [since + timedelta(hours=i) for i in range(24)]
     rows = rollup_reader().rows(Period.HOUR, since, ["ok", "latency_p50_ms", "latency_p95_ms"], model_ids)
     per_model: dict[int, dict[datetime, tuple]] = defaultdict(dict)
     for model_id, bucket, ok, p50, p95 in rows:
         per_model[model_id][bucket] = (ok, p50, p95)
+    young = [i for i in model_ids if sum(v[1] is not None for v in per_model.get(i, {}).values()) < YOUNG_HOURS]
+    per_minute = minute_rollups(young, now) if young else {}
     out = {}
     for model_id in model_ids:
         buckets = per_model.get(model_id, {})
+        # Figures from the hours, else (the first hour) from the minutes seen so far.
+        figures = buckets or per_minute.get(model_id, {})
         out[model_id] = {
-            "p50_ms": _weighted([(ok, p50) for ok, p50, _ in buckets.values()]),
-            "p95_ms": _weighted([(ok, p95) for ok, _, p95 in buckets.values()]),
+            "p50_ms": _weighted([(ok, p50) for ok, p50, _ in figures.values()]),
+            "p95_ms": _weighted([(ok, p95) for ok, _, p95 in figures.values()]),
             "hourly_p50_ms": [
                 round(buckets[h][1], 1) if h in buckets and buckets[h][1] is not None else None for h in hours
             ],
         }
+        if model_id in per_minute:
+            out[model_id]["minutely_p50_ms"] = minute_medians(per_minute[model_id], now)
     return out
+
+
+def minute_rollups(model_ids: list[int], now: datetime) -> dict[int, dict[datetime, tuple]]:
+    """The last hour's minute rollups per model: {bucket: (answered, p50, p95)}."""
+    since = (now - timedelta(minutes=59)).replace(second=0, microsecond=0)
+    rows = rollup_reader().rows(Period.MINUTE, since, ["ok", "latency_p50_ms", "latency_p95_ms"], model_ids)
+    out: dict[int, dict[datetime, tuple]] = defaultdict(dict)
+    for model_id, bucket, ok, p50, p95 in rows:
+        out[model_id][bucket] = (ok, p50, p95)
+    return out
+
+
+def minute_medians(buckets: dict[datetime, tuple], now: datetime) -> list[float | None]:
+    """The median latency of each of the last 60 minutes, oldest first; None for a minute without data."""
+    since = (now - timedelta(minutes=59)).replace(second=0, microsecond=0)
+    minutes = [since + timedelta(minutes=i) for i in range(60)]
+    return [round(buckets[m][1], 1) if m in buckets and buckets[m][1] is not None else None for m in minutes]
 
 
 def _weighted(pairs: list[tuple[int, float | None]]) -> float | None:
@@ -151,7 +204,13 @@ _latency_cache: dict[tuple, dict[int, dict]] = {}
 def _latency_cached(ids: list[int], now: datetime) -> dict[int, dict]:
 
     hour = now.replace(minute=0, second=0, microsecond=0)
-    key = (hour, rollup_reader().mark(Period.HOUR, hour - timedelta(hours=23)), tuple(ids))
+    minute = now.replace(second=0, microsecond=0)
+    reader = rollup_reader()
+    marks = (
+        reader.mark(Period.HOUR, hour - timedelta(hours=23)),
+        reader.mark(Period.MINUTE, minute - timedelta(minutes=59)),
+    )
+    key = (hour, *marks, tuple(ids))
     cached = _latency_cache.get(key)
     if cached is None:
         cached = _latency(ids, now)
@@ -162,7 +221,7 @@ def _latency_cached(ids: list[int], now: datetime) -> dict[int, dict]:
 
 def _incidents(now: datetime) -> list[dict]:
     recent = Q(resolved_at__isnull=True) | Q(resolved_at__gte=now - timedelta(days=RECENT_INCIDENT_DAYS))
-    incidents = with_models_and_updates(Incident.objects.filter(recent)).order_by("-started_at")
+    incidents = with_models_and_updates(public_incidents(Incident.objects.filter(recent))).order_by("-started_at")
     return [incident_data(incident) for incident in incidents]
 
 
@@ -205,7 +264,7 @@ def _compact_day(day: dict) -> float | list | None:
 
 def build_snapshot(now: datetime | None = None) -> Snapshot:
     """Build the public document from the database. Every public model appears, with or without evidence."""
-    sequence = latest_sequence()  # read first: the snapshot is at least this fresh
+    sequence, mark = latest_marks()  # read first: the snapshot is at least this fresh
     now = now or timezone.now()
     models = list(
         AIModel.objects.filter(public=True)
@@ -298,4 +357,4 @@ def build_snapshot(now: datetime | None = None) -> Snapshot:
     # orjson: the document is about 1 MB at 1,000 models, and the standard encoder alone would take
     # half the build. Parsing it back gives every reader the same JSON-native values.
     body = orjson.dumps(data, option=orjson.OPT_UTC_Z)
-    return Snapshot(data["version"], sequence, now, valid_until, orjson.loads(body), body)
+    return Snapshot(data["version"], sequence, now, valid_until, orjson.loads(body), body, mark)

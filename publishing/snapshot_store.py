@@ -19,7 +19,7 @@ from django.core.cache import cache
 from django.db import DatabaseError
 from django.utils import timezone
 
-from publishing.snapshot import Snapshot, build_snapshot, latest_sequence
+from publishing.snapshot import Snapshot, build_snapshot, latest_marks
 
 log = logging.getLogger(__name__)
 
@@ -72,10 +72,18 @@ class SnapshotStore:
                 self._refresh()
         return self._snapshot
 
+    @staticmethod
+    def _fresh(snapshot: Snapshot, sequence: int, mark: str, now) -> bool:
+        return (
+            snapshot.sequence >= sequence
+            and getattr(snapshot, "registry_mark", None) == mark
+            and now < snapshot.valid_until
+        )
+
     def _refresh(self) -> None:
         current = self._snapshot
         try:
-            sequence = latest_sequence()
+            sequence, mark = latest_marks()
         except DatabaseError:
             if current is None:
                 raise
@@ -85,10 +93,10 @@ class SnapshotStore:
         self._checked_at = time.monotonic()
         self._known_sequence = max(self._known_sequence, sequence)
         now = timezone.now()
-        if current is not None and current.sequence >= sequence and now < current.valid_until:
+        if current is not None and self._fresh(current, sequence, mark, now):
             return
         shared = _cache_call("get", CACHE_KEY)
-        if isinstance(shared, Snapshot) and shared.sequence >= sequence and now < shared.valid_until:
+        if isinstance(shared, Snapshot) and self._fresh(shared, sequence, mark, now):
             self._snapshot = shared
             return
         if _cache_call("add", LOCK_KEY, 1, LOCK_SECONDS) is False:
@@ -97,7 +105,7 @@ class SnapshotStore:
             while time.monotonic() < deadline:
                 time.sleep(0.02)
                 shared = _cache_call("get", CACHE_KEY)
-                if isinstance(shared, Snapshot) and shared.sequence >= sequence and now < shared.valid_until:
+                if isinstance(shared, Snapshot) and self._fresh(shared, sequence, mark, now):
                     self._snapshot = shared
                     return
         try:

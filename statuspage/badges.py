@@ -116,8 +116,9 @@ def _badge(request: HttpRequest, provider: str, model: str, kind: str, figures: 
     slug = f"{provider}/{model}"
     item = next((m for m in snapshot.data["models"] if m["slug"] == slug), None)
     if item is None:
-        # Still an image, so an embed shows what went wrong rather than a broken picture.
-        response = HttpResponse(render_badge(slug, "not found", GREY), content_type=SVG, status=404)
+        # Still an image, so an embed shows what went wrong rather than a broken picture; its size does
+        # not depend on what was asked for (a long name would make a huge image).
+        response = HttpResponse(render_badge("badge", "not found", GREY), content_type=SVG, status=404)
         response["Cache-Control"] = "no-cache"
         return response
     return snapshot_response(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, timedelta
 from functools import lru_cache
 
-from django.utils import timezone
+from django.utils import formats, timezone
 from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import get_language
@@ -73,11 +73,18 @@ def uptime_bars(uptime: dict, *, days: int = 90, css_class: str = "bars") -> Saf
     return _uptime_bars(get_language(), css_class, first_day, frozen, uptime.get("percent_90d"))
 
 
+# Below this many days of evidence the empty days before it are not drawn as grey bars but left
+# blank with "collecting since …": a new model has no history to show, not 89 days without data.
+COLLECTING_LABEL_MIN_EMPTY_DAYS = 30
+
+
 # Most models' bars are unchanged from one snapshot to the next (a status change touches one model's
 # last day), so each drawing is kept per language and data; a render redraws only what changed.
 @lru_cache(maxsize=4096)
 def _uptime_bars(language: str, css_class: str, first_day: str, values: tuple, overall: float | None) -> SafeString:
     start_day = date.fromisoformat(first_day)
+    first_known = next((index for index, value in enumerate(values) if value is not None), None)
+    collecting = first_known is not None and first_known >= COLLECTING_LABEL_MIN_EMPTY_DAYS
     elements = []
     for start, length, value in _runs(values):
         value = list(value) if isinstance(value, tuple) else value
@@ -86,32 +93,58 @@ def _uptime_bars(language: str, css_class: str, first_day: str, values: tuple, o
             when = begin.isoformat()
         else:
             when = f"{begin.isoformat()} – {(begin + timedelta(days=length - 1)).isoformat()}"
+        kind = "before" if collecting and start < first_known else day_kind(value)
+        figures = _("Not collected yet") if kind == "before" else day_figures(value)
         # x and width give the days a rectangle covers; the title gives their figures (charts.js reads both).
         elements.append(
-            f'<rect class="bar-{day_kind(value)}" x="{start * BAR_STEP}" width="{length * BAR_STEP - 1}" '
-            f'height="{BAR_HEIGHT}"><title>{escape(when)}: {escape(day_figures(value))}</title></rect>'
+            f'<rect class="bar-{kind}" x="{start * BAR_STEP}" width="{length * BAR_STEP - 1}" '
+            f'height="{BAR_HEIGHT}"><title>{escape(when)}: {escape(figures)}</title></rect>'
         )
     label = _("Uptime over %(days)s days: %(uptime)s") % {
         "days": len(values),
         "uptime": percent(overall) if overall is not None else _("no data"),
     }
-    return mark_safe(
+    svg = (
         f'<svg class="{css_class}" viewBox="0 0 {len(values) * BAR_STEP - 1} {BAR_HEIGHT}" preserveAspectRatio="none" '
         f'role="img" aria-label="{escape(label)}" tabindex="0" data-first-day="{first_day}">'
         f"{''.join(elements)}</svg>"
     )
+    if not collecting:
+        return mark_safe(svg)
+    since = formats.date_format(start_day + timedelta(days=first_known), "DATE_FORMAT")
+    note = _("Collecting since %(date)s") % {"date": since}
+    # The note fills the blank days (as a share of the row, so it lines up at every width).
+    share = 100 * first_known / len(values)
+    return mark_safe(
+        f'<span class="bars-frame">{svg}'
+        f'<span class="collecting" style="width:{share:.2f}%">{escape(note)}</span></span>'
+    )
 
 
-def latency_sparkline(latency: dict, *, css_class: str = "spark") -> SafeString:
-    """The median latency of each of the last 24 hours; a gap where an hour has no data."""
-    return _latency_sparkline(get_language(), css_class, tuple(latency.get("hourly_p50_ms") or []))
+def latency_sparkline(latency: dict, *, css_class: str = "spark", last_hour: bool | None = None) -> SafeString:
+    """The median latency of each of the last 24 hours; a gap where an hour has no data.
+
+    `last_hour` draws the last 60 minutes instead. By default a model whose snapshot carries its last
+    hour (a new one, with only a few hours of figures) shows that: a line, not one stray dot.
+    """
+    hourly = tuple(latency.get("hourly_p50_ms") or [])
+    minutely = tuple(latency.get("minutely_p50_ms") or [])
+    if last_hour is None:
+        last_hour = bool(minutely)
+    values = minutely if last_hour else hourly
+    return _latency_sparkline(get_language(), css_class, values, last_hour)
 
 
 @lru_cache(maxsize=4096)
-def _latency_sparkline(language: str, css_class: str, values: tuple) -> SafeString:
+def _latency_sparkline(language: str, css_class: str, values: tuple, last_hour: bool = False) -> SafeString:
     known = [v for v in values if v is not None]
+    if last_hour:
+        css_class += " spark-minutes"
     if not known:
-        label = _("Median latency, last 24 hours: no data")
+        if last_hour:
+            label = _("Median latency, last hour: no data")
+        else:
+            label = _("Median latency, last 24 hours: no data")
         return mark_safe(
             f'<svg class="{css_class} spark-empty" viewBox="0 0 {SPARK_WIDTH} {SPARK_HEIGHT}" '
             f'preserveAspectRatio="none" role="img" aria-label="{escape(label)}"><title>{escape(label)}</title>'
@@ -134,7 +167,11 @@ def _latency_sparkline(language: str, css_class: str, values: tuple) -> SafeStri
         elif segment:
             paths.append("M" + " L".join(point(i, v) for i, v in segment))
         segment = []
-    label = _("Median latency, last 24 hours: %(low)s to %(high)s; latest %(latest)s") % {
+    if last_hour:
+        template = _("Median latency, last hour: %(low)s to %(high)s; latest %(latest)s")
+    else:
+        template = _("Median latency, last 24 hours: %(low)s to %(high)s; latest %(latest)s")
+    label = template % {
         "low": milliseconds(min(known)),
         "high": milliseconds(max(known)),
         "latest": milliseconds(known[-1]),

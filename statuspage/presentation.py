@@ -125,7 +125,7 @@ def client_strings() -> dict:
             "live": _("Live"),
             "polling": _("Live · checked every 10 s"),
             "reconnecting": _("Reconnecting…"),
-            "stale": _("Stale since {time}"),
+            "stale": _("Last updated {ago}"),
         },
         "changed": _("{model}: {from} → {to}"),
     }

@@ -2,23 +2,32 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from django.conf.locale import LANG_INFO
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.shortcuts import render
 from django.template.loader import render_to_string
 from django.urls import reverse
-from django.utils import translation
+from django.utils import timezone, translation
 from django.utils.cache import patch_vary_headers
 from django.utils.translation import get_language, get_language_from_request, get_supported_language_variant
 from django.views.decorators.http import require_safe
 
-from monitoring.incident_data import incident_data, with_models_and_updates
+from monitoring.incident_data import incident_data, public_incidents, with_models_and_updates
 from monitoring.models import Incident, StatusChange
 from publishing.edge import served_from_snapshot
-from publishing.snapshot import Snapshot
+from publishing.snapshot import Snapshot, minute_medians, minute_rollups
 from publishing.snapshot_store import current_snapshot
-from statuspage.presentation import banner, client_strings, incidents_key, localized_incident, provider_groups
+from statuspage.presentation import (
+    as_datetime,
+    banner,
+    client_strings,
+    incidents_key,
+    localized_incident,
+    provider_groups,
+)
 from statuspage.responses import snapshot_response
 
 HTML = "text/html; charset=utf-8"
@@ -33,6 +42,8 @@ def _frame(snapshot: Snapshot) -> dict:
         "page": snapshot.data["page"],
         "client_strings": client_strings(),
         "live": True,
+        # The page marks its statuses stale once its connection has been lost for longer than this.
+        "probe_interval": min((m["interval_seconds"] for m in snapshot.data["models"]), default=30),
     }
 
 
@@ -90,9 +101,12 @@ def model_detail(request: HttpRequest, provider: str, model: str) -> HttpRespons
         history = StatusChange.objects.filter(model_id=item["id"], id__lte=snapshot.sequence).order_by("-id")[
             :HISTORY_LENGTH
         ]
+        # The last hour by minute, beside the 24 hours: read here for this one model.
+        recent = minute_rollups([item["id"]], snapshot.built_at).get(item["id"], {})
+        latency = {**item["latency"], "minutely_p50_ms": minute_medians(recent, snapshot.built_at)}
         context = {
             **_frame(snapshot),
-            "model": item,
+            "model": {**item, "latency": latency},
             "provider": next(p for p in snapshot.data["providers"] if p["slug"] == item["provider"]),
             "history": list(history),
             "incidents": [
@@ -105,13 +119,37 @@ def model_detail(request: HttpRequest, provider: str, model: str) -> HttpRespons
     return snapshot_response(request, snapshot, render_page, content_type=HTML, variant=get_language())
 
 
+# The first page of the history names each of these last days, saying so when nothing happened.
+QUIET_DAYS_SHOWN = 14
+
+
+def _by_day(entries: list[dict], *, quiet_days: bool) -> list[dict]:
+    """Incidents grouped by the day they started (site time zone), newest first; with `quiet_days`, the
+    last QUIET_DAYS_SHOWN days appear even without an incident."""
+    grouped: dict = {}
+    for entry in entries:
+        day = timezone.localtime(as_datetime(entry["started_at"])).date()
+        grouped.setdefault(day, []).append(entry)
+    if quiet_days:
+        today = timezone.localdate()
+        for back in range(QUIET_DAYS_SHOWN):
+            grouped.setdefault(today - timedelta(days=back), [])
+    return [{"date": day, "incidents": grouped[day]} for day in sorted(grouped, reverse=True)]
+
+
 @require_safe
 def incident_history(request: HttpRequest) -> HttpResponse:
     """Every incident, newest first. Read from the database (older than the snapshot's window), so not edge-cached."""
-    incidents = with_models_and_updates(Incident.objects.all()).order_by("-started_at", "-id")
+    incidents = with_models_and_updates(public_incidents(Incident.objects.all())).order_by("-started_at", "-id")
     page = Paginator(incidents, INCIDENTS_PER_PAGE).get_page(request.GET.get("page"))
     entries = [localized_incident(incident_data(incident), get_language()) for incident in page]
-    response = render(request, "statuspage/incidents.html", {"pager": page, "incidents": entries, "live": False})
+    context = {
+        "pager": page,
+        "incidents": entries,
+        "days": _by_day(entries, quiet_days=page.number == 1),
+        "live": False,
+    }
+    response = render(request, "statuspage/incidents.html", context)
     response["Cache-Control"] = "no-cache"
     return response
 

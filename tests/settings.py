@@ -5,6 +5,8 @@ import os
 os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/aistatus")
 os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/15")
 os.environ.setdefault("SECRET_KEY", "test-only-secret-key")
+# The suite never reads the var/.env that `make run` writes for this machine.
+os.environ.setdefault("ENV_FILE", "")
 # Tests run alerts rounds themselves; the one test of the wake-up turns it on.
 os.environ.setdefault("ALERTS_WAKE_ON_CHANGE", "0")
 

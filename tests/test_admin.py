@@ -1,5 +1,7 @@
 """The operator registers providers and models in the admin; statuses are read-only and set by a recorded action."""
 
+import re
+
 import pytest
 
 from monitoring.models import AIModel, Credential, ModelStatus, StatusChange
@@ -126,3 +128,14 @@ def test_credentials_are_write_only_and_masked(admin_client_):
 
 def test_the_status_history_is_append_only_in_the_admin(admin_client_, model):
     assert admin_client_.get("/admin/monitoring/statuschange/add/").status_code == 403
+
+
+def test_the_changelist_says_when_a_model_was_last_checked_briefly_with_the_moment_on_hover(admin_client_, model):
+    from monitoring.transitions import record_status
+
+    assert b">never<" in admin_client_.get("/admin/monitoring/aimodel/").content
+    record_status(model.pk, Status.OPERATIONAL, reason="ok", checked=True)
+    html = admin_client_.get("/admin/monitoring/aimodel/").content.decode()
+    cell = html.split('class="field-last_checked_ago">')[1].split("</td>")[0]
+    assert re.search(r">\d+ s ago</time>", cell)  # "3 s ago": short enough for any width
+    assert 'title="' in cell and " UTC" in cell

@@ -94,3 +94,11 @@ def test_badge_text_is_escaped_and_widths_grow_with_it():
 def test_private_models_have_no_badge(provider, client):
     AIModel.objects.create(provider=provider, name="Internal", slug="internal", public=False)
     assert client.get("/badge/openai/internal.svg").status_code == 404
+
+
+def test_a_very_long_unknown_name_gets_a_normal_sized_not_found_badge(db, client):
+    short = parse(client.get("/badge/openai/nope.svg"))
+    long = client.get(f"/badge/openai/{'x' * 3000}.svg")
+    assert long.status_code == 404
+    assert long.get("Content-Type", "").startswith("image/svg")
+    assert int(parse(long).get("width")) == int(short.get("width")) < 200

@@ -228,7 +228,7 @@ def test_without_any_way_to_the_server_the_page_says_reconnecting_then_stale_sin
     assert page.text_content("#connection") == "Reconnecting…"
     page.clock.fast_forward("00:45")
     page.wait_for_selector("#connection[data-connection='stale']")
-    assert page.text_content("#connection").startswith("Stale since ")
+    assert page.text_content("#connection").startswith("Last updated ")
     assert len(model_rows(page)) == 12  # what the page was served stays on it
 
 

@@ -130,7 +130,7 @@ def test_a_relapse_while_monitoring_reopens_the_investigation(model, t0):
     incident = Incident.objects.get()
     assert states(incident) == ["investigating", "monitoring", "investigating"]
     assert incident.state == Incident.State.INVESTIGATING
-    assert "down again" in incident.updates.order_by("at", "id").last().body
+    assert "is flapping: down 2 times in 6 min" in incident.updates.order_by("at", "id").last().body
 
 
 def test_after_an_incident_is_resolved_a_new_outage_opens_a_new_one(model, t0):
@@ -225,7 +225,7 @@ def test_incident_updates_go_to_subscribed_webhooks_once_each(model, t0):
     assert event["type"] == "incident.updated"
     incident = event["data"]["incident"]
     assert incident["state"] == "investigating" and incident["models"] == ["openai/gpt-4o"]
-    assert incident["update"]["body"].startswith("OpenAI GPT-4o is in Major outage")
+    assert incident["update"]["body"].startswith("OpenAI GPT-4o has been in major outage")
     assert incident["update"]["bodies"]["ja"].startswith("OpenAI GPT-4o は")
     # The channel's language, the incident's own words included.
     assert event["data"]["message"]["title"] == "調査中: OpenAI GPT-4o が利用できません"
@@ -252,3 +252,77 @@ def test_the_whole_story_an_outage_alerts_opens_an_incident_recovers_and_resolve
     kinds = [Webhook(hook.secret).verify(r.body, r.headers)["type"] for r in receiver.requests]
     assert kinds == ["model.alert", "model.recovery"]
     assert Incident.objects.get().state == Incident.State.RESOLVED
+
+
+def test_a_flapping_model_keeps_one_short_story_its_flips_folded_into_one_update(model, t0):
+    # The demo's flapping model: 60 s down, 60 s up, for ten minutes.
+    for minute in range(0, 10, 2):
+        record_status(model.pk, DOWN, reason="failing: HTTP 503: overloaded.", at=t0 + timedelta(minutes=minute))
+        record_status(model.pk, OK, at=t0 + timedelta(minutes=minute + 1))
+        update_incidents(t0 + timedelta(minutes=minute + 1, seconds=30))
+    record_status(model.pk, DOWN, reason="failing: HTTP 503: overloaded.", at=t0 + timedelta(minutes=10))
+    update_incidents(t0 + timedelta(minutes=10, seconds=5))
+
+    incident = Incident.objects.get()
+    assert states(incident) == ["investigating", "monitoring", "investigating"]
+    latest = incident.updates.order_by("at", "id").last()
+    assert latest.body == (
+        "OpenAI GPT-4o is flapping: down 6 times in 10 min, now in major outage since "
+        f"{latest.at:%b}. {latest.at.day}, {latest.at.year}, {latest.at.hour % 12 or 12}:{latest.at:%M} "
+        f"{'a.m.' if latest.at.hour < 12 else 'p.m.'} UTC. Latest check: HTTP 503: overloaded. We are investigating."
+    )
+    assert "6번" in latest.body_in("ko") and "6 回" in latest.body_in("ja")
+
+    # Up again: the same update says so, and the incident is monitored.
+    record_status(model.pk, OK, at=t0 + timedelta(minutes=11))
+    update_incidents(t0 + timedelta(minutes=11, seconds=5))
+    incident.refresh_from_db()
+    assert incident.updates.count() == 3 and incident.state == Incident.State.MONITORING
+    assert "down 6 times in 11 min, operational again since" in incident.updates.order_by("at", "id").last().body
+
+
+def test_a_flip_just_after_resolution_reopens_the_incident_instead_of_opening_another(model, t0, settings):
+    settings.INCIDENT_RESOLVE_AFTER_SECONDS = 60
+    record_status(model.pk, DOWN, at=t0)
+    record_status(model.pk, OK, at=t0 + timedelta(minutes=1))
+    update_incidents(t0 + timedelta(minutes=2, seconds=30))
+    assert Incident.objects.get().state == Incident.State.RESOLVED
+    record_status(model.pk, DOWN, at=t0 + timedelta(minutes=3))
+    update_incidents(t0 + timedelta(minutes=3, seconds=5))
+    incident = Incident.objects.get()
+    assert incident.state == Incident.State.INVESTIGATING and incident.resolved_at is None
+    assert "is flapping: down 2 times" in incident.updates.order_by("at", "id").last().body
+
+
+@pytest.mark.parametrize("change", [{"public": False}, {"enabled": False}, {"public": False, "enabled": False}])
+def test_hiding_or_disabling_the_only_affected_model_resolves_its_automatic_incident(model, t0, change):
+    record_status(model.pk, DOWN, at=t0)
+    update_incidents(t0 + timedelta(seconds=5))
+    for field, value in change.items():
+        setattr(model, field, value)
+    model.save()
+    update_incidents(t0 + timedelta(seconds=10))
+    incident = Incident.objects.get()
+    assert incident.state == Incident.State.RESOLVED
+    assert incident.updates.order_by("at", "id").last().body == (
+        "Resolved: the affected models are no longer monitored here."
+    )
+
+
+def test_an_incident_with_another_watched_model_stays_open_when_one_is_hidden(model, mini, t0):
+    record_status(model.pk, DOWN, at=t0)
+    record_status(mini.pk, DOWN, at=t0)
+    update_incidents(t0 + timedelta(seconds=5))
+    AIModel.objects.filter(pk=model.pk).update(public=False)  # a bulk update sends no signal
+    update_incidents(t0 + timedelta(seconds=10))
+    assert Incident.objects.get().state == Incident.State.INVESTIGATING
+
+
+def test_incident_texts_are_sentences_with_the_status_in_lower_case_and_no_english_verdict(model, t0):
+    record_status(model.pk, DOWN, reason="failing: HTTP 503: simulated outage.", at=t0)
+    update_incidents(t0 + timedelta(seconds=5))
+    update = Incident.objects.get().updates.get()
+    assert update.body.startswith("OpenAI GPT-4o has been in major outage since ")
+    assert update.body.endswith(" UTC. Latest check: HTTP 503: simulated outage. We are investigating.")
+    for language in ("ko", "ja"):
+        assert "failing" not in update.body_in(language) and ".)." not in update.body_in(language)

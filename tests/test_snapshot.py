@@ -111,22 +111,28 @@ def test_a_rebuild_reuses_closed_days_and_stays_cheap(provider):
     assert len(queries) <= 12
 
 
-def test_a_burst_of_changes_costs_a_few_builds_not_one_each(provider, monkeypatch):
+def test_a_burst_of_changes_costs_a_few_builds_not_one_each(provider, monkeypatch, renew_snapshot):
+    import time
+
     import publishing.snapshot_store as store_module
 
     monkeypatch.setattr(store_module, "POLL_INTERVAL", 0.2)
     models = AIModel.objects.bulk_create([AIModel(provider=provider, name=f"m{i}", slug=f"m{i}") for i in range(100)])
     store = SnapshotStore()
     store.get()
+    started = time.monotonic()
     for model in models:
         record_status(model.pk, "major_outage", manual=True, source="operator")
         store.get()  # readers keep reading during the burst
-    import time
+    elapsed = time.monotonic() - started
 
     time.sleep(0.25)
     final = store.get()
     assert final.sequence == StatusChange.objects.latest("id").pk
-    assert store.builds <= 10
+    # At most one build per look at the log (POLL_INTERVAL), however many changes fell in between
+    # (a busy machine stretches the burst, so the bound follows its duration).
+    assert store.builds <= 2 + elapsed / 0.2
+    assert store.builds < len(models) / 3
 
 
 def test_uptime_is_never_negative_even_for_fractions_of_a_second(model):

@@ -168,8 +168,9 @@ def test_locale_pages_have_different_etags(registry, client):
 def test_snapshot_pages_render_from_the_snapshot_alone(registry, client, monkeypatch, django_assert_num_queries, path):
     monkeypatch.setattr(snapshot_store, "POLL_INTERVAL", 3600)
     current_snapshot()
-    # The detail page reads the model's status history (fixed below the snapshot's sequence): one query.
-    with django_assert_num_queries(0 if path == "/en/" else 1):
+    # The detail page reads the model's status history (fixed below the snapshot's sequence) and its
+    # last hour by minute (up to the snapshot's build time): two queries.
+    with django_assert_num_queries(0 if path == "/en/" else 2):
         assert client.get(path).status_code == 200
 
 
@@ -291,3 +292,76 @@ def test_the_latency_sparkline_breaks_where_an_hour_has_no_data():
     assert re.search(r'<path class="dots" d="M12.5 [\d.]+ h0.01"/>', svg)  # the lone hour
     assert "100 ms to 200 ms; latest 130 ms" in svg
     assert "no data" in latency_sparkline({"hourly_p50_ms": [None] * 24})
+
+
+def test_the_incident_history_is_grouped_by_day_and_quiet_days_say_so(registry, client):
+    today = timezone.localdate()
+    for days_ago, title in [(0, "Today's outage"), (3, "Earlier outage")]:
+        started = timezone.now() - timedelta(days=days_ago)
+        incident = Incident.objects.create(title=title, state=Incident.State.RESOLVED, started_at=started)
+        IncidentUpdate.objects.create(incident=incident, state="resolved", body="Fixed.", at=started)
+    html = client.get("/en/incidents/").content.decode()
+    days = re.findall(r'<h2 id="day-(\d{4}-\d\d-\d\d)"', html)
+    assert days[0] == today.isoformat() and len(days) == 14  # the last two weeks, newest first
+    sections = dict(zip(days, re.split(r'<h2 id="day-\d{4}-\d\d-\d\d"', html)[1:], strict=True))
+    assert "Today&#x27;s outage" in sections[today.isoformat()]
+    assert "Earlier outage" in sections[(today - timedelta(days=3)).isoformat()]
+    assert "No incidents reported." in sections[(today - timedelta(days=1)).isoformat()]
+    assert "No incidents reported." not in sections[today.isoformat()]
+
+
+def test_the_site_title_is_translated_and_machine_details_stay_out_of_the_footer(registry, client):
+    assert "<title>AI 모델 상태</title>" in page(client, "/ko/")
+    assert "<title>AI モデルのステータス</title>" in page(client, "/ja/")
+    html = page(client, "/en/")
+    assert "<title>AI model status</title>" in html
+    assert f'data-snapshot-version="{current_snapshot().version}"' in html
+    assert "Snapshot " + current_snapshot().version not in html
+    with override_settings(SITE_NAME="Acme AI status"):
+        snapshot_store.store = snapshot_store.SnapshotStore()
+        assert "<title>Acme AI status</title>" in page(client, "/ko/")
+
+
+@override_settings(SITE_URL="https://status.example.com")
+def test_the_badge_snippet_uses_an_absolute_address(registry, client):
+    html = page(client, "/en/models/openai/gpt-4o/")
+    assert "](https://status.example.com/badge/openai/gpt-4o.svg)" in html
+
+
+def test_incident_times_and_page_times_share_one_localised_format_with_the_time_zone(registry, client):
+    from alerts.incidents import update_incidents
+
+    gpt = AIModel.objects.get(slug="gpt-4o")
+    record_status(gpt.pk, Status.MAJOR_OUTAGE, reason="failing: HTTP 503: down.", checked=True)
+    update_incidents()
+    snapshot_store.store = snapshot_store.SnapshotStore()
+    html = page(client, "/en/")
+    shown = re.findall(r"<time datetime=[^>]+>([^<]+)</time>", html)
+    assert shown and all(re.fullmatch(r"[A-Z][a-z]{2}\.? \d{1,2}, \d{4}, [\d:]+ [ap]\.m\. UTC", t) for t in shown), (
+        shown
+    )
+    body = Incident.objects.get().updates.get().body
+    assert any(t in body for t in shown)  # the incident text writes the same moment the same way
+
+
+@pytest.mark.parametrize(
+    ("language", "stored", "shown"),
+    [
+        ("ko", "failing: HTTP 503: overloaded", "실패: HTTP 503: overloaded"),
+        ("ja", "failing: HTTP 503: overloaded", "失敗: HTTP 503: overloaded"),
+        ("ko", "answered in 426 ms", "426 ms 만에 응답"),
+        (
+            "ja",
+            "degraded: time to first token 2806 ms over the 1500 ms threshold",
+            "パフォーマンス低下: 最初のトークンまで 2806 ms(しきい値 1500 ms 超過)",
+        ),
+        ("ko", "failing in eu, us of 3 regions: timeout", "3개 리전 중 eu, us에서 실패: timeout"),
+        ("en", "failing: HTTP 503: overloaded", "failing: HTTP 503: overloaded"),
+        ("ja", "an operator's own words", "an operator's own words"),
+    ],
+)
+def test_derived_reasons_are_shown_in_the_page_language_with_their_evidence_as_it_came(language, stored, shown):
+    from statuspage.formatting import reason
+
+    with translation.override(language):
+        assert reason(stored) == shown

@@ -67,7 +67,7 @@ def error_text(status: int, body: str, limit: int = 300) -> str:
     if text.startswith("{"):
         try:
             error = json.loads(text).get("error")
-        except (ValueError, AttributeError):
+        except (ValueError, AttributeError, RecursionError):  # deeply nested bodies too: not an error object
             error = None
         message = error.get("message") if isinstance(error, dict) else error if isinstance(error, str) else None
         if isinstance(message, str) and message.strip():
@@ -106,7 +106,10 @@ _raw_decode = json.JSONDecoder().raw_decode
 def parse_json(data: bytes) -> Any:
     """json.loads for one stream event, without its per-call overhead: it runs for every event of every probe."""
     text = data.decode()
-    value, end = _raw_decode(text)
+    try:
+        value, end = _raw_decode(text)
+    except RecursionError:  # a hostile or broken provider: a malformed event like any other
+        raise ValueError("JSON nested too deeply") from None
     if end != len(text):
         raise ValueError("extra data after the JSON value")
     return value
@@ -174,7 +177,7 @@ async def json_object(response: aiohttp.ClientResponse, start: float) -> dict[st
     """The body as a JSON object, or the provider-fault result that says why it is not one."""
     try:
         payload = json.loads(await response.read())
-    except ValueError:
+    except (ValueError, RecursionError):
         return answered(response, start, Outcome.PROVIDER_FAULT, "malformed response: not JSON")
     if not isinstance(payload, dict):
         return answered(response, start, Outcome.PROVIDER_FAULT, "malformed response: not an object")

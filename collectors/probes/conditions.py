@@ -157,7 +157,7 @@ class _Answer:
         if self._json is _MISSING:
             try:
                 self._json = json.loads(self.body)
-            except ValueError:
+            except (ValueError, RecursionError):
                 self._json = _NOT_JSON
         return self._json
 

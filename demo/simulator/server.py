@@ -60,9 +60,26 @@ def _config(app: SimulatorApp, **options: Any) -> uvicorn.Config:
     return config
 
 
-def serve(app: SimulatorApp, host: str = "127.0.0.1", port: int = 8900) -> None:
-    """Serve in the foreground until interrupted."""
-    _Server(_config(app, host=host, port=port), app).run()
+def bind(host: str = "127.0.0.1", port: int = 8900) -> socket.socket:
+    """A listening socket on host:port; OSError (address in use) when it cannot be had."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+        sock.listen(2048)  # connections wait in the backlog until uvicorn takes the socket over
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
+def serve(app: SimulatorApp, host: str = "127.0.0.1", port: int = 8900, sock: socket.socket | None = None) -> None:
+    """Serve in the foreground until interrupted, on `sock` when given (already bound), else on host:port."""
+    if sock is None:
+        _Server(_config(app, host=host, port=port), app).run()
+    else:
+        _Server(_config(app), app).run(sockets=[sock])
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,13 +107,7 @@ def serve_in_background(
     """Serve `scenario` (the demo scenario when None) from a background thread; port 0 picks a free port."""
     app = build_app(scenario, clock=clock)
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    try:
-        sock.bind((host, port))
-    except OSError:
-        sock.close()
-        raise
+    sock = bind(host, port)
     port = sock.getsockname()[1]
     # log_config=None leaves the host process's logging alone (pytest, benchmarks).
     server = _Server(_config(app, log_config=None), app)

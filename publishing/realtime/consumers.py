@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import json
 from urllib.parse import parse_qs
 
 from channels.consumer import get_handler_name
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
+from monitoring import json_limits
 from monitoring.events import encode
 from publishing.realtime.clients import PushClient
 from publishing.realtime.hub import hub
@@ -70,9 +70,17 @@ class StatusConsumer(AsyncWebsocketConsumer):
         """Clients may send {"type": "resume", "last_seq": N} or {"type": "ping"}; anything else is an error frame."""
         if self.client is None:
             return
+        # A hostile message (huge, or thousands of nested brackets) gets an error frame like any
+        # other bad message; the connection stays open.
         try:
-            message = json.loads(text_data if text_data is not None else bytes_data.decode())
+            message = json_limits.loads(
+                text_data if text_data is not None else bytes_data.decode(),
+                max_bytes=settings.REALTIME_MAX_MESSAGE_BYTES,
+            )
             kind = message.get("type") if isinstance(message, dict) else None
+        except json_limits.JSONLimitError as exc:
+            self._error(f"{exc} Messages must be small JSON objects.")
+            return
         except (ValueError, UnicodeDecodeError, AttributeError):
             self._error("messages must be JSON objects")
             return

@@ -20,7 +20,9 @@
     maintenance: "under_maintenance",
   };
   const POLL_MS = 10_000;
-  const STALE_AFTER_MS = 30_000;
+  // Statuses are marked stale once the connection has been lost for longer than one probe interval:
+  // by then the page may be missing a change.
+  const STALE_AFTER_MS = Math.max(5, Number(root.dataset.probeInterval) || 30) * 1000;
   const HEARTBEAT_TIMEOUT_MS = 45_000;
   const CONNECT_TIMEOUT_MS = 10_000;
   const BACKOFF_BASE_MS = 1_000;
@@ -66,20 +68,15 @@
 
   // --- The connection indicator -------------------------------------------------------------------------------
 
-  function formatTime(moment) {
+  // How long ago, in the page's language ("2 minutes ago", "2분 전", "2 分前").
+  function formatAgo(moment) {
+    const seconds = Math.max(0, Math.round((Date.now() - moment) / 1000));
+    const [value, unit] =
+      seconds < 60 ? [seconds, "second"] : seconds < 3600 ? [Math.floor(seconds / 60), "minute"] : [Math.floor(seconds / 3600), "hour"];
     try {
-      return new Intl.DateTimeFormat(root.lang || undefined, { dateStyle: "medium", timeStyle: "short" }).format(
-        moment,
-      );
+      return new Intl.RelativeTimeFormat(root.lang || undefined, { numeric: "always" }).format(-value, unit);
     } catch {
-      return new Date(moment).toISOString();
-    }
-  }
-
-  function localizeTimes(scope) {
-    for (const element of scope.querySelectorAll("time[datetime]")) {
-      const moment = Date.parse(element.getAttribute("datetime"));
-      if (!Number.isNaN(moment)) element.textContent = formatTime(moment);
+      return `${value} ${unit}s ago`;
     }
   }
 
@@ -98,8 +95,11 @@
       text = texts.reconnecting;
     } else {
       kind = "stale";
-      text = (texts.stale || "{time}").replace("{time}", formatTime(state.lastFresh));
+      text = (texts.stale || "{ago}").replace("{ago}", formatAgo(state.lastFresh));
     }
+    // Greyed statuses while stale; the mark clears as soon as the page has caught up.
+    if (kind === "stale") root.dataset.stale = "true";
+    else delete root.dataset.stale;
     element.dataset.transport = state.transport || "";
     if (element.dataset.connection === kind && element.dataset.text === text) return;
     element.dataset.connection = kind;
@@ -316,7 +316,10 @@
       const version = doc.documentElement.dataset.snapshotVersion;
       if (!fresh || !main || !version || isNewer(state.version, version)) return;
       if (whole) {
+        // Earlier incident updates the reader opened stay open.
+        const opened = [...main.querySelectorAll(".incident details[open]")].map((d) => d.closest(".incident").id);
         main.replaceChildren(...[...fresh.childNodes].map((node) => document.adoptNode(node)));
+        for (const id of opened) document.getElementById(id)?.querySelector("details")?.setAttribute("open", "");
         state.version = version;
         root.dataset.snapshotVersion = version;
         root.dataset.sequence = doc.documentElement.dataset.sequence;
@@ -332,7 +335,6 @@
           }
         }
       }
-      localizeTimes(main);
       recompute();
       document.dispatchEvent(new CustomEvent("statuspage:updated", { detail: { root: main } }));
     } catch {
@@ -613,7 +615,6 @@
   });
 
   setInterval(updateIndicator, 5_000);
-  localizeTimes(document);
   const built = Date.parse(root.dataset.builtAt || "");
   if (!Number.isNaN(built) && Date.now() - built > OLD_PAGE_MS) {
     // Restored from a cache: show placeholders until the current snapshot is here.

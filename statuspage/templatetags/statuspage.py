@@ -8,6 +8,7 @@ from django import template
 from django.utils.safestring import SafeString
 
 from monitoring import status
+from monitoring.dates import format_moment
 from monitoring.models import Incident, ModelKind
 from monitoring.status import label_of
 from statuspage import charts, formatting, presentation
@@ -26,8 +27,19 @@ def as_datetime(value: str | datetime | None) -> datetime | None:
 
 
 @register.filter
+def moment(value: str | datetime | None) -> str:
+    """A date and time as every page and incident text writes it in the active language, time zone named."""
+    return format_moment(presentation.as_datetime(value))
+
+
+@register.filter
 def percent(value: float | None) -> str:
     return formatting.percent(value)
+
+
+@register.filter
+def reason(value: str) -> str:
+    return formatting.reason(value)
 
 
 @register.filter
@@ -41,8 +53,10 @@ def uptime_bars(model: dict, css_class: str = "bars") -> SafeString:
 
 
 @register.simple_tag
-def sparkline(model: dict, css_class: str = "spark") -> SafeString:
-    return charts.latency_sparkline(model["latency"], css_class=css_class)
+def sparkline(model: dict, css_class: str = "spark", period: str = "") -> SafeString:
+    """The latency sparkline; period "24h" or "1h" fixes the range, else a new model shows its last hour."""
+    last_hour = {"24h": False, "1h": True}.get(period)
+    return charts.latency_sparkline(model["latency"], css_class=css_class, last_hour=last_hour)
 
 
 @register.filter

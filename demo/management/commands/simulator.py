@@ -7,6 +7,7 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from demo.simulator import DEMO_SCENARIO_PATH, ScenarioError, build_app, serve
+from demo.simulator.server import bind
 
 
 class Command(BaseCommand):
@@ -33,13 +34,21 @@ class Command(BaseCommand):
                 message = f"{scenario}: {message}"
             raise CommandError(f"Invalid scenario: {message}") from None
         count = len(app.scenario.models)
+        # Bound before saying so: "listening" is printed only once it is true.
+        try:
+            sock = bind(host, port)
+        except OSError as exc:
+            raise CommandError(
+                f"Cannot listen on {host}:{port}: {exc.strerror or exc}. Choose another port with --port "
+                f"(make run: SIMULATOR_PORT=<port>)."
+            ) from None
         self.stdout.write(
             f"Simulator listening on http://{host}:{port}/v1 with scenario {app.scenario.source} "
             f"({count} model{'s' if count != 1 else ''}); control at http://{host}:{port}/_control/scenario"
         )
         self.stdout.flush()
         try:
-            serve(app, host=host, port=port)
+            serve(app, sock=sock)
         except KeyboardInterrupt:
             # uvicorn shuts down gracefully and then re-raises Ctrl-C; that is the normal way to stop.
             pass
