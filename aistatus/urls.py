@@ -13,6 +13,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/", include("monitoring.api.urls")),
+    path("api/", include("statuspage.models_api")),
     path("api/", include("publishing.urls")),
     path("api/", include("collectors.urls")),
     path("api/", include("alerts.urls")),

@@ -248,6 +248,10 @@ class IncidentAdmin(admin.ModelAdmin):
     list_filter = ["state", "impact", "automatic", "provider"]
     search_fields = ["title", "updates__body"]
     filter_horizontal = ["models_affected"]
+
+    def get_queryset(self, request: HttpRequest):
+        return super().get_queryset(request).prefetch_related("models_affected__provider")
+
     readonly_fields = ["state", "resolved_at", "automatic", "created_at", "updated_at"]
     fields = ["title", "impact", "provider", "models_affected", "started_at", *readonly_fields]
     inlines = [IncidentUpdateInline]
@@ -268,14 +272,20 @@ class MaintenanceAdmin(admin.ModelAdmin):
     list_filter = ["provider"]
     search_fields = ["title", "description"]
     list_select_related = ["provider", "model__provider"]
+    filter_horizontal = ["models_affected"]
+
+    def get_queryset(self, request: HttpRequest):
+        return super().get_queryset(request).prefetch_related("models_affected__provider")
+
     fieldsets = [
-        (None, {"fields": ["title", "description", "provider", "model"]}),
+        (None, {"fields": ["title", "description", "provider", "model", "models_affected"]}),
         (_("When"), {"fields": ["starts_at", "ends_at", "recurrence", "duration_minutes", "time_zone"]}),
     ]
 
     @admin.display(description=_("target"))
     def target(self, obj: Maintenance) -> str:
-        return str(obj.model) if obj.model_id else str(obj.provider)
+        named = [str(m) for m in obj.target_models()]
+        return ", ".join(named) if named else str(obj.provider)
 
     @admin.display(description=_("next window"))
     def next_window(self, obj: Maintenance) -> str:

@@ -18,7 +18,7 @@ from django.utils import timezone
 
 from collectors.models import CheckRollup
 from monitoring.incident_data import incident_data, with_models_and_updates
-from monitoring.models import AIModel, Incident, Maintenance, StatusChange
+from monitoring.models import AIModel, Incident, IncidentUpdate, Maintenance, StatusChange
 from monitoring.status import SEVERITY, Status, stale_after
 from monitoring.uptime import daily_uptime, daily_uptime_and_closing, midnight, percent
 
@@ -37,6 +37,8 @@ class Snapshot:
     valid_until: datetime
     data: dict
     body: bytes
+    # content_mark() as read before the build: a different mark means the snapshot is behind.
+    mark: tuple = ()
 
     @property
     def etag(self) -> str:
@@ -45,6 +47,32 @@ class Snapshot:
 
 def latest_sequence() -> int:
     return StatusChange.objects.aggregate(latest=Max("id"))["latest"] or 0
+
+
+def content_mark() -> tuple:
+    """What a snapshot is built from, in one query: the latest sequence, and when the registry, incidents and
+    maintenance windows last changed (with their counts, so a deletion counts too).
+
+    Status changes announce themselves by sequence; an operator's incident, window or model edit does
+    not, and without this it would reach the page only when the snapshot ages out (MAX_AGE).
+    """
+    from django.db import connection
+
+    tables = {m: m._meta.db_table for m in (StatusChange, AIModel, Incident, IncidentUpdate, Maintenance)}
+    parts = [
+        f"(SELECT MAX(id) FROM {tables[StatusChange]})",
+        f"(SELECT MAX(updated_at) FROM {tables[AIModel]})",
+        f"(SELECT COUNT(*) FROM {tables[AIModel]})",
+        f"(SELECT MAX(updated_at) FROM {tables[Incident]})",
+        f"(SELECT COUNT(*) FROM {tables[Incident]})",
+        f"(SELECT MAX(id) FROM {tables[IncidentUpdate]})",
+        f"(SELECT MAX(updated_at) FROM {tables[Maintenance]})",
+        f"(SELECT COUNT(*) FROM {tables[Maintenance]})",
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT " + ", ".join(parts))
+        row = cursor.fetchone()
+    return (row[0] or 0, *row[1:])
 
 
 def page_indicator(counts: dict[str, int]) -> str:
@@ -175,7 +203,7 @@ def _maintenances(now: datetime, public_models: dict[int, str], by_provider: dic
     out = []
     for occurrence in Maintenance.upcoming(now, days=30):
         window = occurrence.maintenance
-        models = [public_models[window.model_id]] if window.model_id in public_models else []
+        models = [public_models[m.pk] for m in window.target_models() if m.pk in public_models]
         if window.provider_id:
             models += by_provider.get(window.provider_id, [])
         out.append(
@@ -195,10 +223,6 @@ def _maintenances(now: datetime, public_models: dict[int, str], by_provider: dic
     return out
 
 
-def _stale_since(row, model: AIModel) -> datetime:
-    return (row.last_checked_at or row.since) + stale_after(model.interval_seconds)
-
-
 def _compact_day(day: dict) -> float | list | None:
     """A day as the page draws it: null (no evidence), the uptime alone, or [uptime, major s, partial s, degraded s]."""
     if day["uptime"] is None:
@@ -209,7 +233,8 @@ def _compact_day(day: dict) -> float | list | None:
 
 def build_snapshot(now: datetime | None = None) -> Snapshot:
     """Build the public document from the database. Every public model appears, with or without evidence."""
-    sequence = latest_sequence()  # read first: the snapshot is at least this fresh
+    mark = content_mark()  # read first: the snapshot is at least this fresh
+    sequence = mark[0]
     now = now or timezone.now()
     models = list(
         AIModel.objects.filter(public=True)
@@ -217,9 +242,10 @@ def build_snapshot(now: datetime | None = None) -> Snapshot:
         # Only what the page shows: probe settings (JSON among them) stay unread.
         .only(
             *("id", "slug", "name", "kind", "description", "created_at", "interval_seconds", "provider_id"),
+            *("probe_kind", "latency_threshold_ms", "ttft_threshold_ms", "display_order", "enabled"),
             *("provider__slug", "provider__name", "provider__url", "provider__created_at"),
             *("status_row__status", "status_row__since", "status_row__last_checked_at"),
-            *("status_row__message", "status_row__manual", "status_row__model_id"),
+            *("status_row__message", "status_row__manual", "status_row__model_id", "status_row__last_latency_ms"),
         )
         .order_by("provider__display_order", "provider__name", "display_order", "name")
     )
@@ -233,11 +259,7 @@ def build_snapshot(now: datetime | None = None) -> Snapshot:
     items = []
     for model in models:
         row = model.status_row
-        status = model.shown_status(now)
-        if status != row.status:
-            reason = f"no result in the last {int(stale_after(model.interval_seconds).total_seconds())} s"
-        else:
-            reason = row.message
+        status, since, reason = model.shown_record(now)
         if status == row.status and not row.manual and row.last_checked_at and status != Status.UNKNOWN:
             valid_until = min(valid_until, row.last_checked_at + stale_after(model.interval_seconds))
         counts[status] += 1
@@ -268,11 +290,19 @@ def build_snapshot(now: datetime | None = None) -> Snapshot:
                 "description": model.description,
                 "created_at": model.created_at,
                 "status": status,
-                "since": row.since if status == row.status else _stale_since(row, model),
+                "since": since,
                 "last_checked_at": row.last_checked_at,
                 "message": reason,
                 "manual": row.manual,
                 "interval_seconds": model.interval_seconds,
+                # The rest of the registry's public fields, so /api/v1/models/ renders from here too.
+                "provider_name": model.provider.name,
+                "probe_kind": model.probe_kind,
+                "latency_threshold_ms": model.latency_threshold_ms,
+                "ttft_threshold_ms": model.ttft_threshold_ms,
+                "display_order": model.display_order,
+                "enabled": model.enabled,
+                "last_latency_ms": row.last_latency_ms,
                 "latency": latency[model.pk],
                 "uptime": uptime[model.pk],
             }
@@ -302,4 +332,4 @@ def build_snapshot(now: datetime | None = None) -> Snapshot:
     # orjson: the document is about 1 MB at 1,000 models, and the standard encoder alone would take
     # half the build. Parsing it back gives every reader the same JSON-native values.
     body = orjson.dumps(data, option=orjson.OPT_UTC_Z)
-    return Snapshot(data["version"], sequence, now, valid_until, orjson.loads(body), body)
+    return Snapshot(data["version"], sequence, now, valid_until, orjson.loads(body), body, mark)

@@ -19,7 +19,7 @@ from django.core.cache import cache
 from django.db import DatabaseError
 from django.utils import timezone
 
-from publishing.snapshot import Snapshot, build_snapshot, latest_sequence
+from publishing.snapshot import Snapshot, build_snapshot, content_mark
 
 log = logging.getLogger(__name__)
 
@@ -75,7 +75,7 @@ class SnapshotStore:
     def _refresh(self) -> None:
         current = self._snapshot
         try:
-            sequence = latest_sequence()
+            mark = content_mark()
         except DatabaseError:
             if current is None:
                 raise
@@ -83,12 +83,13 @@ class SnapshotStore:
             self._checked_at = time.monotonic()
             return
         self._checked_at = time.monotonic()
+        sequence = mark[0]
         self._known_sequence = max(self._known_sequence, sequence)
         now = timezone.now()
-        if current is not None and current.sequence >= sequence and now < current.valid_until:
+        if _holds(current, mark, now):
             return
         shared = _cache_call("get", CACHE_KEY)
-        if isinstance(shared, Snapshot) and shared.sequence >= sequence and now < shared.valid_until:
+        if _holds(shared, mark, now):
             self._snapshot = shared
             return
         if _cache_call("add", LOCK_KEY, 1, LOCK_SECONDS) is False:
@@ -97,7 +98,7 @@ class SnapshotStore:
             while time.monotonic() < deadline:
                 time.sleep(0.02)
                 shared = _cache_call("get", CACHE_KEY)
-                if isinstance(shared, Snapshot) and shared.sequence >= sequence and now < shared.valid_until:
+                if _holds(shared, mark, now):
                     self._snapshot = shared
                     return
         try:
@@ -107,6 +108,16 @@ class SnapshotStore:
             _cache_call("set", CACHE_KEY, snapshot, 3600)
         finally:
             _cache_call("delete", LOCK_KEY)
+
+
+def _holds(snapshot, mark: tuple, now) -> bool:
+    """The snapshot is as fresh as `mark` (see content_mark) and still valid."""
+    return (
+        isinstance(snapshot, Snapshot)
+        and snapshot.sequence >= mark[0]
+        and tuple(getattr(snapshot, "mark", ()))[1:] == tuple(mark[1:])
+        and now < snapshot.valid_until
+    )
 
 
 store = SnapshotStore()

@@ -6,6 +6,7 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from monitoring.api.permissions import sees_everything
 from monitoring.models import AIModel, Credential, Provider
 from monitoring.status import Status
 
@@ -93,7 +94,7 @@ class AIModelSerializer(CleanedByTheModel):
     def get_fields(self):
         fields = super().get_fields()
         request = self.context.get("request")
-        if not (request and request.user and request.user.is_staff):
+        if not (request and sees_everything(request.user)):
             for name in self.STAFF_ONLY:
                 fields.pop(name, None)
         return fields
@@ -101,12 +102,13 @@ class AIModelSerializer(CleanedByTheModel):
     @extend_schema_field(StatusSerializer)
     def get_status(self, obj: AIModel) -> dict:
         row = obj.status_row
+        status, since, message = obj.shown_record()
         return {
-            "status": obj.shown_status(),
-            "since": row.since,
+            "status": status,
+            "since": since,
             "last_checked_at": row.last_checked_at,
             "last_latency_ms": row.last_latency_ms,
-            "message": row.message,
+            "message": message,
             "manual": row.manual,
         }
 

@@ -11,6 +11,7 @@ from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from monitoring.api.permissions import sees_everything
 from monitoring.api.serializers import AIModelSerializer
 from monitoring.models import AIModel, ModelKind
 from monitoring.status import Status
@@ -40,7 +41,7 @@ class AIModelViewSet(
 
     def get_queryset(self) -> QuerySet[AIModel]:
         queryset = AIModel.objects.select_related("provider", "status_row", "credential")
-        if not self.request.user.is_staff:
+        if not sees_everything(self.request.user):
             queryset = queryset.filter(public=True)
         return queryset
 
@@ -70,3 +71,7 @@ class AIModelViewSet(
         obj.enabled = enabled
         obj.save(update_fields=["enabled"])
         return Response(self.get_serializer(obj).data)
+
+
+model_list = AIModelViewSet.as_view({"get": "list", "post": "create"})
+model_detail = AIModelViewSet.as_view({"get": "retrieve", "put": "update", "patch": "partial_update"})
