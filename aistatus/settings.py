@@ -103,6 +103,9 @@ def _database(url: str) -> dict:
 # shared by the process, a request waiting up to DATABASE_POOL_TIMEOUT seconds for one. Celery
 # workers keep one persistent connection per thread (0: no pool).
 DATABASE_POOL_SIZE = env.int("DATABASE_POOL_SIZE", default=0)
+# Threads of the web process that run Django's synchronous request path (aistatus.request_path);
+# each holds at most one pooled connection, so no more than the pool's size.
+WEB_THREADS = env.int("WEB_THREADS", default=min(8, DATABASE_POOL_SIZE or 8))
 DATABASE_POOL_TIMEOUT = env.float("DATABASE_POOL_TIMEOUT", default=3.0)
 
 

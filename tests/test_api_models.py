@@ -1,5 +1,7 @@
 """The registry's REST API: public reads, staff writes validated like the admin, statuses never invented."""
 
+import json
+
 import pytest
 from django.core.management import call_command
 from django.utils import timezone
@@ -203,3 +205,21 @@ def test_the_served_api_answers_every_request_of_a_burst_on_a_bounded_number_of_
         statuses = Counter(pool.map(get, range(400)))
     assert statuses == {200: 400}
     assert server_connections() <= 12
+
+
+def test_the_listing_writes_the_same_documents_as_the_serializer(registry, staff_api, anon_api):
+    from django.test import RequestFactory
+    from rest_framework.renderers import JSONRenderer
+
+    from monitoring.api.serializers import AIModelSerializer
+
+    record_status(AIModel.objects.get(slug="claude").pk, Status.DEGRADED_PERFORMANCE, checked=True, latency_ms=812.25)
+    models = list(AIModel.objects.select_related("provider", "status_row", "credential"))
+    for user_is_staff in (True, False):
+        request = RequestFactory().get("/")
+        request.user = type("U", (), {"is_authenticated": True, "is_active": True, "is_staff": user_is_staff})()
+        full = AIModelSerializer(models, many=True, context={"request": request}).data
+        listed = AIModelSerializer.listing(models, staff=user_is_staff)
+        assert json.loads(JSONRenderer().render(listed)) == json.loads(JSONRenderer().render(full))
+    staff_list = staff_api.get("/api/v1/models/").json()["results"]
+    assert {m["public_slug"] for m in staff_list} >= {"anthropic/internal"} and "endpoint" in staff_list[0]

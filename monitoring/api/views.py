@@ -45,6 +45,14 @@ class AIModelViewSet(
             queryset = queryset.filter(public=True)
         return queryset
 
+    def list(self, request: Request, *args, **kwargs) -> Response:
+        """Pages of 100: written by listing() rather than field by field (the same documents, several times faster)."""
+        queryset = self.get_queryset()
+        if request.query_params:  # building the filter set costs more than the rest of a page
+            queryset = self.filter_queryset(queryset)
+        page = self.paginate_queryset(queryset)
+        return self.get_paginated_response(AIModelSerializer.listing(page, staff=sees_everything(request.user)))
+
     def get_object(self) -> AIModel:
         queryset = self.filter_queryset(self.get_queryset())
         kwargs = self.kwargs
