@@ -34,6 +34,7 @@ INSTALLED_APPS = [
     "rest_framework.authtoken",
     "django_filters",
     "drf_spectacular",
+    "drf_spectacular_sidecar",  # Swagger UI and Redoc, served from here (no CDN)
     # The core first; every other app is downstream of it (see README, "Layout").
     "monitoring",
     "collectors",
@@ -188,13 +189,24 @@ REST_FRAMEWORK = {
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
     "PAGE_SIZE": 100,
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "aistatus.openapi.AIStatusSchema",
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "AI model status API",
     "DESCRIPTION": "Evidence-based status of AI models. A model without fresh evidence is `unknown`.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    # One name per choice set where several fields share it.
+    "ENUM_NAME_OVERRIDES": {
+        "ModelStatusEnum": "monitoring.status.Status",
+        "ManualStatusEnum": "monitoring.api.model_records.MANUAL_CHOICES",
+        "ModelKindEnum": "monitoring.models.ModelKind",
+        "IncidentStateEnum": "monitoring.models.Incident.State",
+        "ChannelKindEnum": "alerts.models.Channel.Kind",
+    },
 }
 
 # Collectors. A worker serves the regions whose queues it consumes (probes.<region>); beat schedules

@@ -1,6 +1,7 @@
 """The operator workflow through the REST API: manual statuses, incidents, maintenance, providers, history, uptime."""
 
 import json
+import re
 from datetime import timedelta
 
 import pytest
@@ -378,3 +379,26 @@ def test_concurrent_retries_with_one_idempotency_key_create_one_incident(served)
     assert {status for status, _, _ in answers} == {201}
     assert len({json.loads(content)["id"] for _, _, content in answers}) == 1
     assert Incident.objects.filter(title="Deploy 7").count() == 1
+
+
+# The schema and its browsable documentation
+
+
+def test_the_schema_covers_the_read_side_and_the_docs_are_served_from_here(client):
+    schema = client.get("/api/schema/", HTTP_ACCEPT="application/json").json()
+    for path in [
+        "/api/v1/models/{provider}/{model}/status/",
+        "/api/v1/incidents/{id}/updates/",
+        "/api/v1/maintenances/",
+        "/api/v1/providers/{slug}/",
+        "/api/v2/summary.json",
+        "/api/v1/snapshot/",
+        "/api/v1/events/",
+        "/badge/{provider}/{model}.svg",
+    ]:
+        assert path in schema["paths"], path
+    docs = client.get("/api/docs/")
+    assert docs.status_code == 200
+    assets = [src for src in re.findall(r'(?:src|href)="([^"]+)"', docs.content.decode()) if "swagger" in src]
+    assert assets and all(src.startswith("/static/") for src in assets), assets
+    assert all(client.get(src).status_code == 200 for src in assets)

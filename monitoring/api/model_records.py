@@ -70,7 +70,7 @@ class ModelStatusView(APIView):
 
     permission_classes = [AnyoneReadsOperatorsWrite]
 
-    @extend_schema(responses=CurrentStatusSerializer, operation_id="model_status_retrieve")
+    @extend_schema(responses=CurrentStatusSerializer)
     def get(self, request: Request, **kwargs) -> Response:
         model = model_for(request, kwargs)
         return Response(_current(model, None))
@@ -78,7 +78,6 @@ class ModelStatusView(APIView):
     @extend_schema(
         request=ManualStatusSerializer,
         responses={200: CurrentStatusSerializer},
-        operation_id="model_status_set",
         examples=[
             OpenApiExample("Declare an outage", value={"status": "major_outage", "reason": "Upstream 503s"}),
             OpenApiExample("Hand back to the collectors", value={"status": RELEASE}),
