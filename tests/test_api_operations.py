@@ -1,8 +1,10 @@
 """The operator workflow through the REST API: manual statuses, incidents, maintenance, providers, history, uptime."""
 
 import json
+import os
 import re
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from django.utils import timezone
@@ -402,3 +404,29 @@ def test_the_schema_covers_the_read_side_and_the_docs_are_served_from_here(clien
     assets = [src for src in re.findall(r'(?:src|href)="([^"]+)"', docs.content.decode()) if "swagger" in src]
     assert assets and all(src.startswith("/static/") for src in assets), assets
     assert all(client.get(src).status_code == 200 for src in assets)
+
+
+def readme_block(language: str, after: str) -> str:
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    start = readme.index(f"```{language}\n", readme.index(after)) + len(language) + 4
+    return readme[start : readme.index("```", start)]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_readme_s_deploy_pipeline_runs_as_written_with_curl_and_with_httpx(served):
+    import subprocess
+
+    base, token = served
+    script = readme_block("sh", "A deploy pipeline").replace("http://127.0.0.1:8000", base)
+    env = {"PATH": os.environ["PATH"], "STATUS_TOKEN": token, "CI_PIPELINE_ID": "77"}
+    result = subprocess.run(["bash", "-e", "-c", script], env=env, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    by_curl = Incident.objects.get(title="Deploying the chat gateway")
+    assert [u.state for u in by_curl.updates.order_by("at", "id")] == ["identified", "monitoring", "resolved"]
+    by_curl.delete()
+
+    program = readme_block("python", "with Python and `httpx`").replace("http://127.0.0.1:8000", base)
+    exec(compile(program.replace('token="..."', f'token="{token}"'), "README.md", "exec"), {})
+    by_httpx = Incident.objects.get(title="Deploying the chat gateway")
+    assert [u.state for u in by_httpx.updates.order_by("at", "id")] == ["investigating", "monitoring", "resolved"]
+    assert by_httpx.state == "resolved"
