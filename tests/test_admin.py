@@ -126,3 +126,13 @@ def test_credentials_are_write_only_and_masked(admin_client_):
 
 def test_the_status_history_is_append_only_in_the_admin(admin_client_, model):
     assert admin_client_.get("/admin/monitoring/statuschange/add/").status_code == 403
+
+
+def test_the_model_list_s_row_checkboxes_are_django_s_own(admin_client, model):
+    """The quick checkbox writes what Django's widget would, so the actions keep working."""
+    from django.contrib import admin as django_admin
+    from django.contrib.admin import ModelAdmin
+
+    quick = django_admin.site._registry[AIModel].action_checkbox(model)
+    assert quick == ModelAdmin.action_checkbox(django_admin.site._registry[AIModel], model)
+    assert quick in admin_client.get("/admin/monitoring/aimodel/").content.decode()

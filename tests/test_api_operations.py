@@ -195,6 +195,16 @@ def test_a_retried_post_with_the_same_idempotency_key_creates_one_incident(model
     assert open_incident(staff_api, headers={"HTTP_IDEMPOTENCY_KEY": "deploy-43"}).json()["id"] != first.json()["id"]
 
 
+def test_an_idempotency_key_is_forgotten_after_a_day(model, staff_api):
+    from monitoring.models import IdempotentRequest
+
+    first = open_incident(staff_api, headers={"HTTP_IDEMPOTENCY_KEY": "nightly"}).json()["id"]
+    IdempotentRequest.objects.update(created_at=timezone.now() - timedelta(hours=25))
+    again = open_incident(staff_api, headers={"HTTP_IDEMPOTENCY_KEY": "nightly"})
+    assert again.status_code == 201 and again.json()["id"] != first
+    assert IdempotentRequest.objects.count() == 1
+
+
 def test_incidents_are_for_operators_only(model, anon_api, viewer_api):
     assert anon_api.get("/api/v1/incidents/").status_code in (401, 403)
     assert open_incident(viewer_api).status_code == 403

@@ -5,9 +5,11 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable
+from datetime import timedelta
 from functools import wraps
 
 from django.db import transaction
+from django.utils import timezone
 from rest_framework import status
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -16,6 +18,8 @@ from monitoring.models import IdempotentRequest
 
 HEADER = "Idempotency-Key"
 MAX_KEY_LENGTH = 255
+# A key is remembered this long (as Stripe does): a retry comes within minutes, not days.
+KEPT_FOR = timedelta(hours=24)
 
 
 def _fingerprint(request: Request) -> str:
@@ -43,6 +47,7 @@ def idempotent(handler: Callable[..., Response]) -> Callable[..., Response]:
             message = f"Give 1 to {MAX_KEY_LENGTH} characters."
             return Response({HEADER: [message]}, status=status.HTTP_400_BAD_REQUEST)
         fingerprint = _fingerprint(request)
+        IdempotentRequest.objects.filter(user=request.user, created_at__lt=timezone.now() - KEPT_FOR).delete()
         with transaction.atomic():
             record, created = IdempotentRequest.objects.get_or_create(
                 user=request.user, key=key, defaults={"fingerprint": fingerprint}
