@@ -70,6 +70,59 @@ def time_admin_list(repeats: int) -> list[float]:
     return timings[1:]  # the first fills template and URL caches
 
 
+def _receiver():
+    """An ASGI receive: the (empty) body, then a disconnect that never comes."""
+    import asyncio
+
+    sent: list[bool] = []
+
+    async def receive() -> dict:
+        if sent:
+            await asyncio.Event().wait()
+        sent.append(True)
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    return receive
+
+
+def cpu_per_request(token: str, repeats: int) -> dict[str, dict[str, float]]:
+    """CPU milliseconds per request (every thread of this process), Django's stock ASGI handler against
+    the one-hop one, driven in-process without HTTP: a figure the machine's other load barely moves."""
+    import asyncio
+
+    from django.core.handlers.asgi import ASGIHandler
+
+    from aistatus.request_path import OneHopHandler
+
+    def scope(path: str, *headers: tuple[bytes, bytes]) -> dict:
+        return {
+            "type": "http", "method": "GET", "path": path, "query_string": b"", "root_path": "", "scheme": "http",
+            "headers": [(b"host", b"127.0.0.1"), *headers], "server": ("127.0.0.1", 80), "client": ("127.0.0.1", 1),
+        }  # fmt: skip
+
+    async def run(app, request: dict, n: int) -> None:
+        async def send(message: dict) -> None:
+            if message["type"] == "http.response.start":
+                assert message["status"] == 200, message
+
+        for _ in range(n):
+            await app(request, _receiver(), send)
+
+    requests = {
+        "/healthz": scope("/healthz"),
+        "staff /api/v1/models/": scope("/api/v1/models/", (b"authorization", f"Token {token}".encode())),
+    }
+    out: dict[str, dict[str, float]] = {}
+    for name, app in [("stock", ASGIHandler()), ("one hop", OneHopHandler(threads=8))]:
+        for label, request in requests.items():
+            n = repeats if label == "/healthz" else max(1, repeats // 20)
+            asyncio.run(run(app, request, 3))
+            started = time.process_time()
+            asyncio.run(run(app, request, n))
+            out.setdefault(label, {})[name] = (time.process_time() - started) * 1000 / n
+    return out
+
+
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--duration", type=float, default=5.0, help="seconds per hey run")
@@ -119,6 +172,13 @@ def main(argv: list[str] | None = None) -> dict:
     anon = figures["runs"]["anonymous GET /api/v1/models/"]["now"]["rps"]
     edge = figures["runs"]["/api/v2/summary.json (edge)"]["now"]["rps"]
     print(f"anonymous /api/v1/models/ at {anon / edge:.2f}x the edge's summary.json rate")
+    cpu = cpu_per_request(token, 2000)
+    figures["cpu_ms_per_request"] = cpu
+    for label, by_handler in cpu.items():
+        stock, one_hop = by_handler["stock"], by_handler["one hop"]
+        print(
+            f"CPU per request, {label}: stock handler {stock:.2f} ms, one hop {one_hop:.2f} ms ({stock / one_hop:.1f}x)"
+        )
     admin = time_admin_list(7)
     figures["admin_list_ms"] = admin
     print(

@@ -17,7 +17,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from monitoring import probe_kinds
-from monitoring.status import Status, displayed_status, stale_after
+from monitoring.status import Status, displayed_status, shown_record
 
 MIN_INTERVAL_SECONDS = 10
 
@@ -156,14 +156,17 @@ class AIModel(models.Model):
         )
 
     def shown_record(self, now: datetime | None = None) -> tuple[str, datetime, str]:
-        """The status a reader is shown, since when and why: stale evidence reads `unknown` since it went stale."""
+        """The status a reader is shown, since when and why (see monitoring.status.shown_record)."""
         row = self.status_row
-        status = self.shown_status(now)
-        if status == row.status:
-            return status, row.since, row.message
-        window = stale_after(self.interval_seconds)
-        reason = f"no result in the last {int(window.total_seconds())} s"
-        return status, (row.last_checked_at or row.since) + window, reason
+        return shown_record(
+            row.status,
+            row.since,
+            row.message,
+            last_checked_at=row.last_checked_at,
+            interval_seconds=self.interval_seconds,
+            manual=row.manual,
+            now=now or timezone.now(),
+        )
 
     def clean(self) -> None:
         # The probe kind's own rules (endpoint form, unknown options, bad values), as collectors registered them.

@@ -219,7 +219,9 @@ def test_the_listing_writes_the_same_documents_as_the_serializer(registry, staff
         request = RequestFactory().get("/")
         request.user = type("U", (), {"is_authenticated": True, "is_active": True, "is_staff": user_is_staff})()
         full = AIModelSerializer(models, many=True, context={"request": request}).data
-        listed = AIModelSerializer.listing(models, staff=user_is_staff)
+        rows = AIModel.objects.filter(pk__in=[m.pk for m in models]).values(*AIModelSerializer.LISTING_VALUES)
+        by_id = {row["id"]: row for row in rows}
+        listed = AIModelSerializer.listing([by_id[m.pk] for m in models], staff=user_is_staff)
         assert json.loads(JSONRenderer().render(listed)) == json.loads(JSONRenderer().render(full))
     staff_list = staff_api.get("/api/v1/models/").json()["results"]
     assert {m["public_slug"] for m in staff_list} >= {"anthropic/internal"} and "endpoint" in staff_list[0]

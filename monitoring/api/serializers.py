@@ -9,7 +9,7 @@ from rest_framework import serializers
 
 from monitoring.api.permissions import sees_everything
 from monitoring.models import AIModel, Credential, Provider
-from monitoring.status import Status
+from monitoring.status import Status, shown_record
 
 
 class CleanedByTheModel(serializers.ModelSerializer):
@@ -117,9 +117,18 @@ class AIModelSerializer(CleanedByTheModel):
         self.clean_as_model({**self.current_values(), **attrs})
         return attrs
 
+    # What listing() reads: values, not model instances (three joined instances a row cost more than the rest).
+    LISTING_VALUES = (
+        *("id", "provider__slug", "provider__name", "name", "slug", "description", "kind", "probe_kind"),
+        *("interval_seconds", "latency_threshold_ms", "ttft_threshold_ms", "public", "display_order"),
+        *("status_row__status", "status_row__since", "status_row__last_checked_at", "status_row__last_latency_ms"),
+        *("status_row__message", "status_row__manual", "endpoint", "upstream_model", "probe_config"),
+        *("credential__name", "timeout_seconds", "failures_to_confirm", "successes_to_recover", "enabled"),
+    )
+
     @classmethod
-    def listing(cls, models: list[AIModel], *, staff: bool) -> list[dict]:
-        """What `AIModelSerializer(models, many=True).data` gives, written directly.
+    def listing(cls, rows: list[dict], *, staff: bool) -> list[dict]:
+        """What `AIModelSerializer(models, many=True).data` gives, written directly from LISTING_VALUES rows.
 
         DRF builds and runs a field object per attribute and row, most of a list request's time;
         a test keeps both ways equal.
@@ -127,43 +136,50 @@ class AIModelSerializer(CleanedByTheModel):
         out = []
         now = timezone.now()
         zone = timezone.get_current_timezone()
-        for obj in models:
-            row = obj.status_row
-            status, since, message = obj.shown_record(now)
+        for row in rows:
+            status, since, message = shown_record(
+                row["status_row__status"],
+                row["status_row__since"],
+                row["status_row__message"],
+                last_checked_at=row["status_row__last_checked_at"],
+                interval_seconds=row["interval_seconds"],
+                manual=row["status_row__manual"],
+                now=now,
+            )
             item = {
-                "id": obj.pk,
-                "public_slug": f"{obj.provider.slug}/{obj.slug}",
-                "provider": obj.provider.slug,
-                "provider_name": obj.provider.name,
-                "name": obj.name,
-                "slug": obj.slug,
-                "description": obj.description,
-                "kind": obj.kind,
-                "probe_kind": obj.probe_kind,
-                "interval_seconds": obj.interval_seconds,
-                "latency_threshold_ms": obj.latency_threshold_ms,
-                "ttft_threshold_ms": obj.ttft_threshold_ms,
-                "public": obj.public,
-                "display_order": obj.display_order,
+                "id": row["id"],
+                "public_slug": f"{row['provider__slug']}/{row['slug']}",
+                "provider": row["provider__slug"],
+                "provider_name": row["provider__name"],
+                "name": row["name"],
+                "slug": row["slug"],
+                "description": row["description"],
+                "kind": row["kind"],
+                "probe_kind": row["probe_kind"],
+                "interval_seconds": row["interval_seconds"],
+                "latency_threshold_ms": row["latency_threshold_ms"],
+                "ttft_threshold_ms": row["ttft_threshold_ms"],
+                "public": row["public"],
+                "display_order": row["display_order"],
                 "status": {
                     "status": status,
                     "since": _iso(since, zone),
-                    "last_checked_at": _iso(row.last_checked_at, zone),
-                    "last_latency_ms": row.last_latency_ms,
+                    "last_checked_at": _iso(row["status_row__last_checked_at"], zone),
+                    "last_latency_ms": row["status_row__last_latency_ms"],
                     "message": message,
-                    "manual": row.manual,
+                    "manual": row["status_row__manual"],
                 },
             }
             if staff:
                 item |= {
-                    "endpoint": obj.endpoint,
-                    "upstream_model": obj.upstream_model,
-                    "probe_config": obj.probe_config,
-                    "credential": obj.credential.name if obj.credential_id else None,
-                    "timeout_seconds": obj.timeout_seconds,
-                    "failures_to_confirm": obj.failures_to_confirm,
-                    "successes_to_recover": obj.successes_to_recover,
-                    "enabled": obj.enabled,
+                    "endpoint": row["endpoint"],
+                    "upstream_model": row["upstream_model"],
+                    "probe_config": row["probe_config"],
+                    "credential": row["credential__name"],
+                    "timeout_seconds": row["timeout_seconds"],
+                    "failures_to_confirm": row["failures_to_confirm"],
+                    "successes_to_recover": row["successes_to_recover"],
+                    "enabled": row["enabled"],
                 }
             out.append(item)
         return out

@@ -50,7 +50,7 @@ class AIModelViewSet(
         queryset = self.get_queryset()
         if request.query_params:  # building the filter set costs more than the rest of a page
             queryset = self.filter_queryset(queryset)
-        page = self.paginate_queryset(queryset)
+        page = self.paginate_queryset(queryset.values(*AIModelSerializer.LISTING_VALUES))
         return self.get_paginated_response(AIModelSerializer.listing(page, staff=sees_everything(request.user)))
 
     def get_object(self) -> AIModel:
