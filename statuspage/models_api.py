@@ -15,6 +15,7 @@ from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.urls import path
 from django.views.decorators.csrf import csrf_exempt
+from rest_framework.exceptions import NotFound
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.request import Request
 
@@ -93,7 +94,7 @@ def models_view(request: HttpRequest) -> HttpResponse:
     pages = PageNumberPagination()
     try:
         page = pages.paginate_queryset(items, Request(request))
-    except Exception as exc:  # DRF's NotFound for a page out of range: the same answer as the API's
+    except NotFound as exc:  # a page out of range: the same answer as the API's
         return _json({"detail": str(exc.detail)}, 404)
     body = pages.get_paginated_response([_document(item) for item in page]).data
     variant = _variant(request, "models")

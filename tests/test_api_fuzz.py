@@ -29,19 +29,20 @@ def served(transactional_db, tmp_path, django_user_model):
         yield base, token, tmp_path / "uvicorn.log"
 
 
-def fuzz(base: str, *headers: str) -> subprocess.CompletedProcess:
+def fuzz(base: str, workdir: Path, *headers: str) -> subprocess.CompletedProcess:
     command = [str(ST), "run", f"{base}/api/schema/", "--url", base, "--max-time", str(FUZZ_SECONDS)]
     command += ["--checks", "not_a_server_error,response_schema_conformance", "--workers", "2", *EXCLUDED]
     for header in headers:
         command += ["-H", header]
-    return subprocess.run(command, capture_output=True, text=True, timeout=FUZZ_SECONDS * 4 + 60)
+    # In a temporary folder: schemathesis keeps a cache where it runs.
+    return subprocess.run(command, cwd=workdir, capture_output=True, text=True, timeout=FUZZ_SECONDS * 4 + 60)
 
 
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.parametrize("signed_in", [False, True], ids=["anonymous", "staff token"])
 def test_no_input_gets_a_server_error_or_an_answer_off_the_schema(served, signed_in):
     base, token, log = served
-    result = fuzz(base, *([f"Authorization: Token {token}"] if signed_in else []))
+    result = fuzz(base, log.parent, *([f"Authorization: Token {token}"] if signed_in else []))
     report = result.stdout[-6000:] + result.stderr[-2000:]
     assert result.returncode == 0, report + "\n--- server log ---\n" + log.read_text()[-4000:]
     assert "No issues found" in result.stdout or "passed" in result.stdout.lower(), report

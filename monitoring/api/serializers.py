@@ -28,12 +28,6 @@ class CleanedByTheModel(serializers.ModelSerializer):
         return {f.name: getattr(self.instance, f.name) for f in self.Meta.model._meta.concrete_fields if f.name != "id"}
 
 
-class ProviderSerializer(serializers.ModelSerializer):
-    class Meta:
-        model = Provider
-        fields = ["id", "name", "slug", "url"]
-
-
 class StatusSerializer(serializers.Serializer):
     status = serializers.ChoiceField(choices=Status.choices)
     since = serializers.DateTimeField()
