@@ -440,3 +440,12 @@ def test_the_readme_s_deploy_pipeline_runs_as_written_with_curl_and_with_httpx(s
     by_httpx = Incident.objects.get(title="Deploying the chat gateway")
     assert [u.state for u in by_httpx.updates.order_by("at", "id")] == ["investigating", "monitoring", "resolved"]
     assert by_httpx.state == "resolved"
+
+
+def test_the_schema_is_generated_without_a_warning(tmp_path):
+    from django.core.management import call_command
+
+    # --fail-on-warn turns any drf-spectacular warning (enum or operationId collisions, unknown
+    # authenticators, unresolvable fields) into an error.
+    call_command("spectacular", "--fail-on-warn", "--file", str(tmp_path / "schema.yaml"))
+    assert "/api/v1/incidents/{id}/updates/" in (tmp_path / "schema.yaml").read_text()
