@@ -2,12 +2,18 @@
 
 import os
 
-from django.core.asgi import get_asgi_application
+import django
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "aistatus.settings")
 # Pooled database connections: under ASGI per-thread connections are never reused (see settings).
 os.environ.setdefault("DATABASE_POOL_SIZE", "10")
-django_application = get_asgi_application()
+django.setup(set_prefix=False)
+
+from django.conf import settings  # noqa: E402
+
+from aistatus.request_path import OneHopHandler  # noqa: E402
+
+django_application = OneHopHandler(threads=settings.WEB_THREADS)
 
 # Imported once the apps are loaded.
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402

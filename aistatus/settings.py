@@ -42,6 +42,7 @@ INSTALLED_APPS = [
     "rest_framework.authtoken",
     "django_filters",
     "drf_spectacular",
+    "drf_spectacular_sidecar",  # Swagger UI and Redoc, served from here (no CDN)
     # The core first; every other app is downstream of it (see README, "Layout").
     "monitoring",
     "collectors",
@@ -111,6 +112,9 @@ def _database(url: str) -> dict:
 # shared by the process, a request waiting up to DATABASE_POOL_TIMEOUT seconds for one. Celery
 # workers keep one persistent connection per thread (0: no pool).
 DATABASE_POOL_SIZE = env.int("DATABASE_POOL_SIZE", default=0)
+# Threads of the web process that run Django's synchronous request path (aistatus.request_path);
+# each holds at most one pooled connection, so no more than the pool's size.
+WEB_THREADS = env.int("WEB_THREADS", default=min(8, DATABASE_POOL_SIZE or 8))
 DATABASE_POOL_TIMEOUT = env.float("DATABASE_POOL_TIMEOUT", default=3.0)
 
 
@@ -193,7 +197,7 @@ REST_FRAMEWORK = {
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
     "PAGE_SIZE": 100,
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "aistatus.openapi.AIStatusSchema",
     "DEFAULT_PARSER_CLASSES": [
         "monitoring.api.parsers.LimitedJSONParser",
         "rest_framework.parsers.FormParser",
@@ -211,6 +215,17 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Evidence-based status of AI models. A model without fresh evidence is `unknown`.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    # One name per choice set where several fields share it.
+    "ENUM_NAME_OVERRIDES": {
+        "ModelStatusEnum": "monitoring.status.Status",
+        "ManualStatusEnum": "monitoring.api.model_records.MANUAL_CHOICES",
+        "ModelKindEnum": "monitoring.models.ModelKind",
+        "IncidentStateEnum": "monitoring.models.Incident.State",
+        "ChannelKindEnum": "alerts.models.Channel.Kind",
+    },
 }
 
 # Collectors. A worker serves the regions whose queues it consumes (probes.<region>); beat schedules

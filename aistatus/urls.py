@@ -1,10 +1,13 @@
 from django.conf.urls.i18n import i18n_patterns
 from django.contrib import admin
 from django.urls import include, path
-from drf_spectacular.views import SpectacularAPIView
+from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
 from aistatus import health, metrics
+from aistatus.openapi import describe_read_side
 from statuspage.urls import localized_urlpatterns
+
+describe_read_side()
 
 urlpatterns = [
     path("healthz", health.healthz, name="healthz"),
@@ -12,7 +15,10 @@ urlpatterns = [
     path("metrics", metrics.metrics_view, name="metrics"),
     path("admin/", admin.site.urls),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    path("api/docs/redoc/", SpectacularRedocView.as_view(url_name="api-schema"), name="api-docs-redoc"),
     path("api/", include("monitoring.api.urls")),
+    path("api/", include("statuspage.models_api")),
     path("api/", include("publishing.urls")),
     path("api/", include("collectors.urls")),
     path("api/", include("alerts.urls")),

@@ -187,10 +187,9 @@ def seed_thousand_models() -> None:
 # --- Measuring -----------------------------------------------------------------------------------------------------
 
 
-def hey(url: str, duration: float, connections: int) -> dict[str, Any]:
-    completed = subprocess.run(
-        ["hey", "-z", f"{duration:g}s", "-c", str(connections), url], capture_output=True, text=True, check=True
-    )
+def hey(url: str, duration: float, connections: int, extra: list[str] | None = None) -> dict[str, Any]:
+    command = ["hey", "-z", f"{duration:g}s", "-c", str(connections), *(extra or []), url]
+    completed = subprocess.run(command, capture_output=True, text=True, check=True)
     out = completed.stdout
     rate = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
     p99 = re.search(r"99% in ([\d.]+) secs", out)

@@ -6,6 +6,7 @@ from datetime import timedelta
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin import helpers
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
@@ -99,8 +100,22 @@ class StatusChangeInline(admin.TabularInline):
         return queryset.order_by("-id")
 
 
+class QuickActionCheckbox:
+    """The change list's row checkbox written directly: Django renders a form widget template for each row,
+    most of the time a page of 100 models takes."""
+
+    def action_checkbox(self, obj) -> str:
+        label = format_html(gettext("Select this object for an action - {}"), str(obj))
+        return format_html(
+            '<input type="checkbox" name="{}" value="{}" class="action-select" aria-label="{}">',
+            helpers.ACTION_CHECKBOX_NAME,
+            obj.pk,
+            label,
+        )
+
+
 @admin.register(AIModel)
-class AIModelAdmin(admin.ModelAdmin):
+class AIModelAdmin(QuickActionCheckbox, admin.ModelAdmin):
     list_display = [
         "name",
         "provider",
@@ -261,6 +276,10 @@ class IncidentAdmin(admin.ModelAdmin):
     list_filter = ["state", "impact", "automatic", "provider"]
     search_fields = ["title", "updates__body"]
     filter_horizontal = ["models_affected"]
+
+    def get_queryset(self, request: HttpRequest):
+        return super().get_queryset(request).prefetch_related("models_affected__provider")
+
     readonly_fields = ["state", "resolved_at", "automatic", "created_at", "updated_at"]
     fields = ["title", "impact", "provider", "models_affected", "started_at", *readonly_fields]
     inlines = [IncidentUpdateInline]
@@ -281,14 +300,20 @@ class MaintenanceAdmin(admin.ModelAdmin):
     list_filter = ["provider"]
     search_fields = ["title", "description"]
     list_select_related = ["provider", "model__provider"]
+    filter_horizontal = ["models_affected"]
+
+    def get_queryset(self, request: HttpRequest):
+        return super().get_queryset(request).prefetch_related("models_affected__provider")
+
     fieldsets = [
-        (None, {"fields": ["title", "description", "provider", "model"]}),
+        (None, {"fields": ["title", "description", "provider", "model", "models_affected"]}),
         (_("When"), {"fields": ["starts_at", "ends_at", "recurrence", "duration_minutes", "time_zone"]}),
     ]
 
     @admin.display(description=_("target"))
     def target(self, obj: Maintenance) -> str:
-        return str(obj.model) if obj.model_id else str(obj.provider)
+        named = [str(m) for m in obj.target_models()]
+        return ", ".join(named) if named else str(obj.provider)
 
     @admin.display(description=_("next window"))
     def next_window(self, obj: Maintenance) -> str:

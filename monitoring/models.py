@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.core.serializers.json import DjangoJSONEncoder
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models.functions import Now
@@ -16,7 +17,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from monitoring import probe_kinds
-from monitoring.status import Status, displayed_status
+from monitoring.status import Status, displayed_status, shown_record
 
 MIN_INTERVAL_SECONDS = 10
 
@@ -154,6 +155,19 @@ class AIModel(models.Model):
             now=now or timezone.now(),
         )
 
+    def shown_record(self, now: datetime | None = None) -> tuple[str, datetime, str]:
+        """The status a reader is shown, since when and why (see monitoring.status.shown_record)."""
+        row = self.status_row
+        return shown_record(
+            row.status,
+            row.since,
+            row.message,
+            last_checked_at=row.last_checked_at,
+            interval_seconds=self.interval_seconds,
+            manual=row.manual,
+            now=now or timezone.now(),
+        )
+
     def clean(self) -> None:
         # The probe kind's own rules (endpoint form, unknown options, bad values), as collectors registered them.
         errors = probe_kinds.errors_for(self.probe_kind, self.endpoint, self.probe_config)
@@ -284,6 +298,8 @@ class Maintenance(models.Model):
     title = models.CharField(max_length=200)
     provider = models.ForeignKey(Provider, on_delete=models.CASCADE, null=True, blank=True, related_name="maintenances")
     model = models.ForeignKey(AIModel, on_delete=models.CASCADE, null=True, blank=True, related_name="maintenances")
+    # Further models of one window (the API takes a list); the window covers model, these and provider's models.
+    models_affected = models.ManyToManyField(AIModel, blank=True, related_name="maintenance_windows")
     starts_at = models.DateTimeField(db_index=True)
     ends_at = models.DateTimeField(db_index=True)
     description = models.TextField(blank=True)
@@ -304,14 +320,13 @@ class Maintenance(models.Model):
     time_zone = models.CharField(
         max_length=64, default="UTC", help_text=_("The time zone the recurrence is read in, for example Asia/Seoul.")
     )
+    updated_at = models.DateTimeField(default=timezone.now, editable=False)
 
     class Meta:
         ordering = ["starts_at"]
+        # A target (model, models_affected or provider) is checked by clean() and the API: a
+        # many-to-many cannot be part of a database constraint.
         constraints = [
-            models.CheckConstraint(
-                condition=models.Q(provider__isnull=False) | models.Q(model__isnull=False),
-                name="maintenance_has_a_target",
-            ),
             models.CheckConstraint(
                 condition=models.Q(ends_at__gt=models.F("starts_at")), name="maintenance_ends_after_start"
             ),
@@ -320,8 +335,16 @@ class Maintenance(models.Model):
     def __str__(self) -> str:
         return self.title
 
+    def save(self, *args, **kwargs) -> None:
+        # The snapshot notices an edit by it (see publishing.snapshot.content_mark).
+        self.updated_at = timezone.now()
+        if kwargs.get("update_fields") is not None:
+            kwargs["update_fields"] = {*kwargs["update_fields"], "updated_at"}
+        super().save(*args, **kwargs)
+
     def clean(self) -> None:
-        if not self.provider_id and not self.model_id:
+        has_more_models = self.pk is not None and self.models_affected.exists()
+        if not self.provider_id and not self.model_id and not has_more_models:
             raise ValidationError(_("Choose a model or a provider."))
         errors: dict[str, str] = {}
         if self.starts_at and self.ends_at and self.ends_at <= self.starts_at:
@@ -362,6 +385,11 @@ class Maintenance(models.Model):
             return []
         return [MaintenanceOccurrence(self, begin, begin + length) for begin in starts]
 
+    def target_models(self) -> list[AIModel]:
+        """The models named by this window itself (its provider's models aside)."""
+        named = [self.model] if self.model_id else []
+        return named + [m for m in self.models_affected.all() if m.pk != self.model_id]
+
     def is_active(self, now: datetime) -> bool:
         return bool(self.occurrences(now, now + timedelta(microseconds=1)))
 
@@ -378,8 +406,12 @@ class Maintenance(models.Model):
     @classmethod
     def active_model_ids(cls, now, model_ids=None) -> set[int]:
         """Ids of the models under maintenance at `now` (optionally among `model_ids`)."""
-        windows = [w for w in cls._candidates(now, now + timedelta(microseconds=1)) if w.is_active(now)]
+        candidates = cls._candidates(now, now + timedelta(microseconds=1)).prefetch_related(
+            models.Prefetch("models_affected", queryset=AIModel.objects.only("pk"))
+        )
+        windows = [w for w in candidates if w.is_active(now)]
         direct = {w.model_id for w in windows if w.model_id}
+        direct |= {m.pk for w in windows for m in w.models_affected.all()}
         providers = {w.provider_id for w in windows if w.provider_id}
         if providers:
             by_provider = AIModel.objects.filter(provider_id__in=providers)
@@ -394,7 +426,10 @@ class Maintenance(models.Model):
         now = now or timezone.now()
         end = now + timedelta(days=days)
         found: list[MaintenanceOccurrence] = []
-        for window in cls._candidates(now, end).select_related("provider", "model__provider"):
+        windows = cls._candidates(now, end).select_related("provider", "model__provider")
+        for window in windows.prefetch_related(
+            models.Prefetch("models_affected", queryset=AIModel.objects.select_related("provider"))
+        ):
             found += window.occurrences(now, end)[:limit]
         return sorted(found, key=lambda o: (o.starts_at, o.maintenance.pk))[:limit]
 
@@ -511,3 +546,21 @@ class IncidentUpdate(models.Model):
     def bodies(self) -> dict[str, str]:
         """The message in every page language."""
         return {code: self.body_in(code) for code, _name in settings.LANGUAGES}
+
+
+class IdempotentRequest(models.Model):
+    """The first answer to a POST carrying an Idempotency-Key, returned again when the client retries."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    key = models.CharField(max_length=255)
+    # What was asked (method, path and body, hashed): the same key for another request is refused.
+    fingerprint = models.CharField(max_length=64)
+    response_status = models.PositiveSmallIntegerField(null=True)
+    response_body = models.JSONField(null=True, encoder=DjangoJSONEncoder)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["user", "key"], name="one_answer_per_idempotency_key")]
+
+    def __str__(self) -> str:
+        return f"{self.user_id}:{self.key}"

@@ -64,3 +64,23 @@ def displayed_status(
     if last_checked_at is None or now - last_checked_at > stale_after(interval_seconds):
         return Status.UNKNOWN
     return status
+
+
+def shown_record(
+    status: str,
+    since: datetime,
+    message: str,
+    *,
+    last_checked_at: datetime | None,
+    interval_seconds: int,
+    manual: bool,
+    now: datetime,
+) -> tuple[str, datetime, str]:
+    """The status a reader is shown, since when and why: stale evidence reads `unknown` since it went stale."""
+    shown = displayed_status(
+        status, last_checked_at=last_checked_at, interval_seconds=interval_seconds, manual=manual, now=now
+    )
+    if shown == status:
+        return shown, since, message
+    window = stale_after(interval_seconds)
+    return shown, (last_checked_at or since) + window, f"no result in the last {int(window.total_seconds())} s"

@@ -57,6 +57,14 @@ def _route_regex(pattern) -> str:
     return re.sub(r"\(\?P<\w+>", "(?:", regex)
 
 
+def _credentialed(headers: list[tuple[bytes, bytes]]) -> bool:
+    session = settings.SESSION_COOKIE_NAME.encode() + b"="
+    for name, value in headers:
+        if name == b"authorization" or (name == b"cookie" and session in value):
+            return True
+    return False
+
+
 @dataclass(slots=True)
 class Entry:
     version: str
@@ -69,10 +77,10 @@ class Entry:
 class SnapshotEdge:
     def __init__(self, app) -> None:
         self.app = app
-        self.entries: dict[tuple[str, bytes], Entry] = {}
+        self.entries: dict[tuple[str, bytes, bytes], Entry] = {}
         self._refreshing: asyncio.Future | None = None
         self._refreshed_at = 0.0
-        self._inflight: dict[tuple[str, bytes], asyncio.Future] = {}
+        self._inflight: dict[tuple[str, bytes, bytes], asyncio.Future] = {}
 
     @cached_property
     def hot_paths(self) -> re.Pattern:
@@ -81,7 +89,13 @@ class SnapshotEdge:
     async def __call__(self, scope, receive, send) -> None:
         if scope["type"] != "http" or scope["method"] not in ("GET", "HEAD") or not self.hot_paths.match(scope["path"]):
             return await self.app(scope, receive, send)
-        key = (scope["path"], scope.get("query_string", b""))
+        request_headers = scope.get("headers", [])
+        if _credentialed(request_headers):
+            # Signed-in readers (a token, a session) may be shown more: their answers are never shared.
+            return await self.app(scope, receive, send)
+        # The host is part of the key: absolute links (pagination) name the host that was asked.
+        host = next((value for name, value in request_headers if name == b"host"), b"")
+        key = (scope["path"], scope.get("query_string", b""), host)
         version = await self._current_version()
         entry = self.entries.get(key)
         if entry is not None and entry.version == version:

@@ -20,7 +20,7 @@ from django.utils import timezone
 from collectors.models import Period
 from collectors.rollup_reader import rollup_reader
 from monitoring.incident_data import incident_data, public_incidents, with_models_and_updates
-from monitoring.models import AIModel, Incident, Maintenance, StatusChange
+from monitoring.models import AIModel, Incident, IncidentUpdate, Maintenance, StatusChange
 from monitoring.status import SEVERITY, Status, stale_after
 from monitoring.uptime import daily_uptime, daily_uptime_and_closing, midnight, percent
 
@@ -42,9 +42,8 @@ class Snapshot:
     valid_until: datetime
     data: dict
     body: bytes
-    # What the registry and the incidents looked like (see latest_marks): a model made private, or
-    # an incident edited, moves it without a status change.
-    registry_mark: str = ""
+    # content_mark() as read before the build: a different mark means the snapshot is behind.
+    mark: tuple = ()
 
     @property
     def etag(self) -> str:
@@ -55,26 +54,29 @@ def latest_sequence() -> int:
     return StatusChange.objects.aggregate(latest=Max("id"))["latest"] or 0
 
 
-def latest_marks() -> tuple[int, str]:
-    """The latest StatusChange sequence, and a mark of the registry and incidents, in one query.
+def content_mark() -> tuple:
+    """What a snapshot is built from, in one query: the latest sequence, and when the registry, incidents and
+    maintenance windows last changed (with their counts, so a deletion counts too).
 
-    Saving a model or an incident moves its updated_at, adding or deleting one its count: either
-    changes the mark, so the snapshot follows them as fast as it follows status changes.
+    Status changes announce themselves by sequence; an operator's incident, window or model edit does
+    not, and without this it would reach the page only when the snapshot ages out (MAX_AGE).
     """
-    tables = {
-        "changes": StatusChange._meta.db_table,
-        "models": AIModel._meta.db_table,
-        "incidents": Incident._meta.db_table,
-    }
-    sql = (
-        "SELECT (SELECT MAX(id) FROM {changes}), (SELECT MAX(updated_at) FROM {models}), "
-        "(SELECT COUNT(*) FROM {models}), (SELECT MAX(updated_at) FROM {incidents}), "
-        "(SELECT COUNT(*) FROM {incidents})"
-    ).format(**{k: connection.ops.quote_name(v) for k, v in tables.items()})
+
+    tables = {m: m._meta.db_table for m in (StatusChange, AIModel, Incident, IncidentUpdate, Maintenance)}
+    parts = [
+        f"(SELECT MAX(id) FROM {tables[StatusChange]})",
+        f"(SELECT MAX(updated_at) FROM {tables[AIModel]})",
+        f"(SELECT COUNT(*) FROM {tables[AIModel]})",
+        f"(SELECT MAX(updated_at) FROM {tables[Incident]})",
+        f"(SELECT COUNT(*) FROM {tables[Incident]})",
+        f"(SELECT MAX(id) FROM {tables[IncidentUpdate]})",
+        f"(SELECT MAX(updated_at) FROM {tables[Maintenance]})",
+        f"(SELECT COUNT(*) FROM {tables[Maintenance]})",
+    ]
     with connection.cursor() as cursor:
-        cursor.execute(sql)
-        sequence, *rest = cursor.fetchone()
-    return sequence or 0, "|".join(str(value) for value in rest)
+        cursor.execute("SELECT " + ", ".join(parts))
+        row = cursor.fetchone()
+    return (row[0] or 0, *row[1:])
 
 
 def page_indicator(counts: dict[str, int]) -> str:
@@ -230,7 +232,7 @@ def _maintenances(now: datetime, public_models: dict[int, str], by_provider: dic
     out = []
     for occurrence in Maintenance.upcoming(now, days=30):
         window = occurrence.maintenance
-        models = [public_models[window.model_id]] if window.model_id in public_models else []
+        models = [public_models[m.pk] for m in window.target_models() if m.pk in public_models]
         if window.provider_id:
             models += by_provider.get(window.provider_id, [])
         out.append(
@@ -250,10 +252,6 @@ def _maintenances(now: datetime, public_models: dict[int, str], by_provider: dic
     return out
 
 
-def _stale_since(row, model: AIModel) -> datetime:
-    return (row.last_checked_at or row.since) + stale_after(model.interval_seconds)
-
-
 def _compact_day(day: dict) -> float | list | None:
     """A day as the page draws it: null (no evidence), the uptime alone, or [uptime, major s, partial s, degraded s]."""
     if day["uptime"] is None:
@@ -264,7 +262,8 @@ def _compact_day(day: dict) -> float | list | None:
 
 def build_snapshot(now: datetime | None = None) -> Snapshot:
     """Build the public document from the database. Every public model appears, with or without evidence."""
-    sequence, mark = latest_marks()  # read first: the snapshot is at least this fresh
+    mark = content_mark()  # read first: the snapshot is at least this fresh
+    sequence = mark[0]
     now = now or timezone.now()
     models = list(
         AIModel.objects.filter(public=True)
@@ -272,9 +271,10 @@ def build_snapshot(now: datetime | None = None) -> Snapshot:
         # Only what the page shows: probe settings (JSON among them) stay unread.
         .only(
             *("id", "slug", "name", "kind", "description", "created_at", "interval_seconds", "provider_id"),
+            *("probe_kind", "latency_threshold_ms", "ttft_threshold_ms", "display_order", "enabled"),
             *("provider__slug", "provider__name", "provider__url", "provider__created_at"),
             *("status_row__status", "status_row__since", "status_row__last_checked_at"),
-            *("status_row__message", "status_row__manual", "status_row__model_id"),
+            *("status_row__message", "status_row__manual", "status_row__model_id", "status_row__last_latency_ms"),
         )
         .order_by("provider__display_order", "provider__name", "display_order", "name")
     )
@@ -288,11 +288,7 @@ def build_snapshot(now: datetime | None = None) -> Snapshot:
     items = []
     for model in models:
         row = model.status_row
-        status = model.shown_status(now)
-        if status != row.status:
-            reason = f"no result in the last {int(stale_after(model.interval_seconds).total_seconds())} s"
-        else:
-            reason = row.message
+        status, since, reason = model.shown_record(now)
         if status == row.status and not row.manual and row.last_checked_at and status != Status.UNKNOWN:
             valid_until = min(valid_until, row.last_checked_at + stale_after(model.interval_seconds))
         counts[status] += 1
@@ -323,11 +319,19 @@ def build_snapshot(now: datetime | None = None) -> Snapshot:
                 "description": model.description,
                 "created_at": model.created_at,
                 "status": status,
-                "since": row.since if status == row.status else _stale_since(row, model),
+                "since": since,
                 "last_checked_at": row.last_checked_at,
                 "message": reason,
                 "manual": row.manual,
                 "interval_seconds": model.interval_seconds,
+                # The rest of the registry's public fields, so /api/v1/models/ renders from here too.
+                "provider_name": model.provider.name,
+                "probe_kind": model.probe_kind,
+                "latency_threshold_ms": model.latency_threshold_ms,
+                "ttft_threshold_ms": model.ttft_threshold_ms,
+                "display_order": model.display_order,
+                "enabled": model.enabled,
+                "last_latency_ms": row.last_latency_ms,
                 "latency": latency[model.pk],
                 "uptime": uptime[model.pk],
             }

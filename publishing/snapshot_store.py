@@ -19,7 +19,7 @@ from django.core.cache import cache
 from django.db import DatabaseError
 from django.utils import timezone
 
-from publishing.snapshot import Snapshot, build_snapshot, latest_marks
+from publishing.snapshot import Snapshot, build_snapshot, content_mark
 
 log = logging.getLogger(__name__)
 
@@ -72,18 +72,10 @@ class SnapshotStore:
                 self._refresh()
         return self._snapshot
 
-    @staticmethod
-    def _fresh(snapshot: Snapshot, sequence: int, mark: str, now) -> bool:
-        return (
-            snapshot.sequence >= sequence
-            and getattr(snapshot, "registry_mark", None) == mark
-            and now < snapshot.valid_until
-        )
-
     def _refresh(self) -> None:
         current = self._snapshot
         try:
-            sequence, mark = latest_marks()
+            mark = content_mark()
         except DatabaseError:
             if current is None:
                 raise
@@ -91,12 +83,13 @@ class SnapshotStore:
             self._checked_at = time.monotonic()
             return
         self._checked_at = time.monotonic()
+        sequence = mark[0]
         self._known_sequence = max(self._known_sequence, sequence)
         now = timezone.now()
-        if current is not None and self._fresh(current, sequence, mark, now):
+        if _holds(current, mark, now):
             return
         shared = _cache_call("get", CACHE_KEY)
-        if isinstance(shared, Snapshot) and self._fresh(shared, sequence, mark, now):
+        if _holds(shared, mark, now):
             self._snapshot = shared
             return
         if _cache_call("add", LOCK_KEY, 1, LOCK_SECONDS) is False:
@@ -105,7 +98,7 @@ class SnapshotStore:
             while time.monotonic() < deadline:
                 time.sleep(0.02)
                 shared = _cache_call("get", CACHE_KEY)
-                if isinstance(shared, Snapshot) and self._fresh(shared, sequence, mark, now):
+                if _holds(shared, mark, now):
                     self._snapshot = shared
                     return
         try:
@@ -115,6 +108,16 @@ class SnapshotStore:
             _cache_call("set", CACHE_KEY, snapshot, 3600)
         finally:
             _cache_call("delete", LOCK_KEY)
+
+
+def _holds(snapshot, mark: tuple, now) -> bool:
+    """The snapshot is as fresh as `mark` (see content_mark) and still valid."""
+    return (
+        isinstance(snapshot, Snapshot)
+        and snapshot.sequence >= mark[0]
+        and tuple(getattr(snapshot, "mark", ()))[1:] == tuple(mark[1:])
+        and now < snapshot.valid_until
+    )
 
 
 store = SnapshotStore()

@@ -139,3 +139,13 @@ def test_the_changelist_says_when_a_model_was_last_checked_briefly_with_the_mome
     cell = html.split('class="field-last_checked_ago">')[1].split("</td>")[0]
     assert re.search(r">\d+ s ago</time>", cell)  # "3 s ago": short enough for any width
     assert 'title="' in cell and " UTC" in cell
+
+
+def test_the_model_list_s_row_checkboxes_are_django_s_own(admin_client, model):
+    """The quick checkbox writes what Django's widget would, so the actions keep working."""
+    from django.contrib import admin as django_admin
+    from django.contrib.admin import ModelAdmin
+
+    quick = django_admin.site._registry[AIModel].action_checkbox(model)
+    assert quick == ModelAdmin.action_checkbox(django_admin.site._registry[AIModel], model)
+    assert quick in admin_client.get("/admin/monitoring/aimodel/").content.decode()

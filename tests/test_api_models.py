@@ -1,5 +1,7 @@
 """The registry's REST API: public reads, staff writes validated like the admin, statuses never invented."""
 
+import json
+
 import pytest
 from django.core.management import call_command
 from django.utils import timezone
@@ -9,6 +11,14 @@ from monitoring.status import Status
 from monitoring.transitions import record_status
 
 pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def snapshot_read_each_request(renew_snapshot, monkeypatch):
+    """Anonymous reads come from the snapshot: let it look at the database on every request here."""
+    from publishing import snapshot_store
+
+    monkeypatch.setattr(snapshot_store, "POLL_INTERVAL", 0)
 
 
 @pytest.fixture
@@ -70,13 +80,17 @@ def test_secrets_and_probe_wiring_are_hidden_from_anonymous_readers(registry, an
     assert staff_api.get("/api/v1/models/openai/gpt-4o/").json()["endpoint"] == "http://127.0.0.1:8900/v1"
 
 
-def test_a_stale_operational_status_is_served_as_unknown(model, anon_api):
+def test_a_stale_operational_status_is_served_as_unknown(model, anon_api, staff_api, renew_snapshot):
     long_ago = timezone.now() - timezone.timedelta(seconds=model.interval_seconds * 4)
     record_status(model.pk, Status.OPERATIONAL, checked=True, at=long_ago)
     assert ModelStatus.objects.get(model=model).status == Status.OPERATIONAL
     assert anon_api.get("/api/v1/models/openai/gpt-4o/").json()["status"]["status"] == "unknown"
 
     record_status(model.pk, Status.OPERATIONAL, checked=True)
+    assert staff_api.get("/api/v1/models/openai/gpt-4o/").json()["status"]["status"] == "operational"
+    # Fresh evidence without a transition moves the snapshot when it is next rebuilt (the sweep
+    # would have written operational -> unknown -> operational, which moves it at once).
+    renew_snapshot()
     assert anon_api.get("/api/v1/models/openai/gpt-4o/").json()["status"]["status"] == "operational"
 
 
@@ -191,3 +205,23 @@ def test_the_served_api_answers_every_request_of_a_burst_on_a_bounded_number_of_
         statuses = Counter(pool.map(get, range(400)))
     assert statuses == {200: 400}
     assert server_connections() <= 12
+
+
+def test_the_listing_writes_the_same_documents_as_the_serializer(registry, staff_api, anon_api):
+    from django.test import RequestFactory
+    from rest_framework.renderers import JSONRenderer
+
+    from monitoring.api.serializers import AIModelSerializer
+
+    record_status(AIModel.objects.get(slug="claude").pk, Status.DEGRADED_PERFORMANCE, checked=True, latency_ms=812.25)
+    models = list(AIModel.objects.select_related("provider", "status_row", "credential"))
+    for user_is_staff in (True, False):
+        request = RequestFactory().get("/")
+        request.user = type("U", (), {"is_authenticated": True, "is_active": True, "is_staff": user_is_staff})()
+        full = AIModelSerializer(models, many=True, context={"request": request}).data
+        rows = AIModel.objects.filter(pk__in=[m.pk for m in models]).values(*AIModelSerializer.LISTING_VALUES)
+        by_id = {row["id"]: row for row in rows}
+        listed = AIModelSerializer.listing([by_id[m.pk] for m in models], staff=user_is_staff)
+        assert json.loads(JSONRenderer().render(listed)) == json.loads(JSONRenderer().render(full))
+    staff_list = staff_api.get("/api/v1/models/").json()["results"]
+    assert {m["public_slug"] for m in staff_list} >= {"anthropic/internal"} and "endpoint" in staff_list[0]

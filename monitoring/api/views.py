@@ -11,6 +11,7 @@ from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from monitoring.api.permissions import sees_everything
 from monitoring.api.serializers import AIModelSerializer
 from monitoring.models import AIModel, ModelKind
 from monitoring.status import Status
@@ -40,9 +41,17 @@ class AIModelViewSet(
 
     def get_queryset(self) -> QuerySet[AIModel]:
         queryset = AIModel.objects.select_related("provider", "status_row", "credential")
-        if not self.request.user.is_staff:
+        if not sees_everything(self.request.user):
             queryset = queryset.filter(public=True)
         return queryset
+
+    def list(self, request: Request, *args, **kwargs) -> Response:
+        """Pages of 100: written by listing() rather than field by field (the same documents, several times faster)."""
+        queryset = self.get_queryset()
+        if request.query_params:  # building the filter set costs more than the rest of a page
+            queryset = self.filter_queryset(queryset)
+        page = self.paginate_queryset(queryset.values(*AIModelSerializer.LISTING_VALUES))
+        return self.get_paginated_response(AIModelSerializer.listing(page, staff=sees_everything(request.user)))
 
     def get_object(self) -> AIModel:
         queryset = self.filter_queryset(self.get_queryset())
@@ -70,3 +79,7 @@ class AIModelViewSet(
         obj.enabled = enabled
         obj.save(update_fields=["enabled"])
         return Response(self.get_serializer(obj).data)
+
+
+model_list = AIModelViewSet.as_view({"get": "list", "post": "create"})
+model_detail = AIModelViewSet.as_view({"get": "retrieve", "put": "update", "patch": "partial_update"})
