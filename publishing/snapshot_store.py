@@ -19,6 +19,7 @@ from django.core.cache import cache
 from django.db import DatabaseError
 from django.utils import timezone
 
+from publishing.read_scope import paused_since, public_read
 from publishing.snapshot import Snapshot, build_snapshot, latest_sequence
 
 log = logging.getLogger(__name__)
@@ -49,6 +50,12 @@ class SnapshotStore:
     def peek(self) -> Snapshot | None:
         return self._snapshot
 
+    @property
+    def known_sequence(self) -> int:
+        """The newest event sequence this process has seen: no public read may show less."""
+        snapshot = self._snapshot
+        return max(self._known_sequence, snapshot.sequence if snapshot else 0)
+
     def needs_check(self) -> bool:
         snapshot = self._snapshot
         return (
@@ -56,6 +63,7 @@ class SnapshotStore:
             or time.monotonic() - self._checked_at >= POLL_INTERVAL
             or self._known_sequence > snapshot.sequence
             or timezone.now() >= snapshot.valid_until
+            or snapshot.data["page"].get("updates_paused_since") != paused_since()
         )
 
     def note_sequence(self, sequence: int) -> None:
@@ -74,8 +82,10 @@ class SnapshotStore:
 
     def _refresh(self) -> None:
         current = self._snapshot
+        known = self.known_sequence
         try:
-            sequence = latest_sequence()
+            # From a replica when one is usable, but never one behind what this process has seen.
+            sequence = public_read(latest_sequence, accept=lambda seq: seq >= known)
         except DatabaseError:
             if current is None:
                 raise
@@ -85,10 +95,10 @@ class SnapshotStore:
         self._checked_at = time.monotonic()
         self._known_sequence = max(self._known_sequence, sequence)
         now = timezone.now()
-        if current is not None and current.sequence >= sequence and now < current.valid_until:
+        if self._fresh(current, sequence, now):
             return
         shared = _cache_call("get", CACHE_KEY)
-        if isinstance(shared, Snapshot) and shared.sequence >= sequence and now < shared.valid_until:
+        if self._fresh(shared, sequence, now):
             self._snapshot = shared
             return
         if _cache_call("add", LOCK_KEY, 1, LOCK_SECONDS) is False:
@@ -97,16 +107,27 @@ class SnapshotStore:
             while time.monotonic() < deadline:
                 time.sleep(0.02)
                 shared = _cache_call("get", CACHE_KEY)
-                if isinstance(shared, Snapshot) and shared.sequence >= sequence and now < shared.valid_until:
+                if self._fresh(shared, sequence, now):
                     self._snapshot = shared
                     return
         try:
-            snapshot = build_snapshot()
+            # A replica's snapshot older than the newest sequence seen is discarded and built elsewhere.
+            required = self.known_sequence
+            snapshot = public_read(build_snapshot, accept=lambda built: built.sequence >= required)
             self.builds += 1
             self._snapshot = snapshot
             _cache_call("set", CACHE_KEY, snapshot, 3600)
         finally:
             _cache_call("delete", LOCK_KEY)
+
+    @staticmethod
+    def _fresh(snapshot: Snapshot | None, sequence: int, now) -> bool:
+        return (
+            isinstance(snapshot, Snapshot)
+            and snapshot.sequence >= sequence
+            and now < snapshot.valid_until
+            and snapshot.data["page"].get("updates_paused_since") == paused_since()
+        )
 
 
 store = SnapshotStore()
