@@ -25,7 +25,7 @@ from datetime import datetime
 from django.conf import settings
 from django.utils import timezone
 
-from publishing import read_scope
+from publishing import read_scope, snapshot_store
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +54,7 @@ class ReplicaHealth:
     failures: int = 0
     retry_at: float = 0.0
     warned_not_in_recovery: bool = False
+    unreachable: bool = False  # the check itself could not reach it (not only a failed read)
     checked_at: datetime | None = None
 
     @property
@@ -107,12 +108,30 @@ def _connect_kwargs(alias: str) -> dict:
     }
 
 
+def _event_table() -> str:
+    from monitoring.models import StatusChange
+
+    return StatusChange._meta.db_table
+
+
+def _renew_pool(alias: str) -> None:
+    """A fresh connection pool for a database that is back: the old one may be deep in its reconnection backoff."""
+    from django.db import connections
+
+    if not settings.DATABASES[alias].get("OPTIONS", {}).get("pool"):
+        return
+    try:
+        connections[alias].close_pool()
+    except Exception as exc:  # the next request makes a new pool anyway
+        log.debug("closing the pool of %s: %s", alias, exc)
+
+
 def _error_line(exc: BaseException) -> str:
     return (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
 
 
 class ReplicaMonitor:
-    def __init__(self, replicas: list, region: str, max_lag) -> None:
+    def __init__(self, replicas: list, region: str, max_lag, autostart: bool = True) -> None:
         self.replicas = [ReplicaHealth(r.alias, r.region) for r in replicas]
         self.by_alias = {r.alias: r for r in self.replicas}
         self.region = region
@@ -124,12 +143,13 @@ class ReplicaMonitor:
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
         self._wake = threading.Event()
+        self._autostart = autostart
 
     # -- reads (the router's side) -------------------------------------------------------------
 
     def choose(self, excluded: frozenset[str], sequence: int) -> str:
         """The first usable replica, in order, that is not excluded and holds `sequence`; else the primary."""
-        if self._thread is None:
+        if self._thread is None and self._autostart:
             self.start()
         for replica in self.order:
             if replica.state == OK and replica.sequence >= sequence and replica.alias not in excluded:
@@ -209,7 +229,9 @@ class ReplicaMonitor:
     def _check_primary(self) -> None:
         primary = self.primary
         try:
-            (lsn,) = self._query(read_scope.PRIMARY, "SELECT pg_current_wal_lsn()")
+            lsn, sequence = self._query(
+                read_scope.PRIMARY, f"SELECT pg_current_wal_lsn(), (SELECT max(id) FROM {_event_table()})"
+            )
         except Exception as exc:  # any driver error: the primary is away
             if primary.up is not False:
                 log.warning("primary database down (%s): public reads go on from the replicas", _error_line(exc))
@@ -219,29 +241,36 @@ class ReplicaMonitor:
             return
         if primary.up is False:
             log.warning("primary database back")
+            _renew_pool(read_scope.PRIMARY)
         primary.up, primary.error, primary.down_since = True, "", None
         read_scope.state.primary_down_since = None
         primary.lsn = _lsn(lsn)
+        # The newest sequence is known within one check even without live events: a replica
+        # holding less is not read from, and the snapshot moves on.
+        snapshot_store.store.note_sequence(sequence or 0)
         if not primary.history or primary.history[-1][1] != primary.lsn:
             primary.history.append((time.monotonic(), primary.lsn))
 
     def _check_replica(self, replica: ReplicaHealth) -> None:
-        from monitoring.models import StatusChange
-
-        table = StatusChange._meta.db_table
+        table = _event_table()
         started = time.perf_counter()
         try:
-            in_recovery, replay, age, sequence = self._query(
+            in_recovery, replay, age = self._query(
                 replica.alias,
                 "SELECT pg_is_in_recovery(), pg_last_wal_replay_lsn(),"
-                " EXTRACT(EPOCH FROM now() - pg_last_xact_replay_timestamp()),"
-                f" (SELECT max(id) FROM {table})",
+                " EXTRACT(EPOCH FROM now() - pg_last_xact_replay_timestamp())",
             )
+            replica.round_trip_ms = (time.perf_counter() - started) * 1000
+            (sequence,) = self._query(replica.alias, f"SELECT max(id) FROM {table}") if in_recovery else (0,)
         except Exception as exc:  # refused, timed out, broken: skipped until a retry succeeds
             self._mark_down(replica, _error_line(exc))
+            replica.unreachable = True
             return
-        replica.round_trip_ms = (time.perf_counter() - started) * 1000
         replica.checked_at = timezone.now()
+        if replica.unreachable:
+            log.warning("replica %s answers again", replica.alias)
+            _renew_pool(replica.alias)
+            replica.unreachable = False
         replica.failures, replica.error = 0, ""
         if not in_recovery:
             if not replica.warned_not_in_recovery:

@@ -75,7 +75,8 @@ def parse_replicas(regional: list[str], plain: list[str], primary_url: str) -> l
     replicas = []
     for index, (region, url, setting) in enumerate(entries, start=1):
         endpoint = _endpoint(url, setting)
-        if endpoint == primary:
+        if endpoint[:2] == primary[:2]:
+            # Another database on the primary's server is no replica either: same host and port suffice.
             raise ImproperlyConfigured(
                 f"{setting}: {url!r} points at the primary itself (DATABASE_URL); a replica must be another server."
             )

@@ -72,7 +72,7 @@ def public_reads(excluded: frozenset[str] | set[str] = frozenset()) -> Iterator[
 
 
 def give_up_replica(scope: PublicRead, exc: BaseException | None = None) -> None:
-    """The scope's replica failed: close this thread's connection to it and tell the monitor."""
+    """The replica failed: close this thread's connection to it and, unless it was only busy, tell the monitor."""
     alias = scope.alias
     if not scope.on_replica:
         return
@@ -81,7 +81,19 @@ def give_up_replica(scope: PublicRead, exc: BaseException | None = None) -> None
         connections[alias].close()
     except Exception:  # the connection is already broken; the pool replaces it
         pass
-    replica_failed.send(sender=PublicRead, alias=alias)
+    # Every pooled connection in use (or the pool renewed meanwhile) says nothing about the server.
+    if type(getattr(exc, "__cause__", None)).__name__ not in ("PoolTimeout", "PoolClosed"):
+        replica_failed.send(sender=PublicRead, alias=alias)
+
+
+def _drop_broken_primary_connection() -> None:
+    """Outside a request nothing closes a broken connection: a thread would keep failing after the primary returns."""
+    connection = connections[PRIMARY]
+    if not connection.in_atomic_block:
+        try:
+            connection.close()
+        except Exception:  # already broken
+            pass
 
 
 def public_read(read: Callable[[], T], accept: Callable[[T], bool] | None = None) -> T:
@@ -96,6 +108,7 @@ def public_read(read: Callable[[], T], accept: Callable[[T], bool] | None = None
                 result = read()
             except DatabaseError as exc:
                 if not scope.on_replica:
+                    _drop_broken_primary_connection()
                     raise
                 give_up_replica(scope, exc)
                 excluded.add(scope.alias)
