@@ -8,7 +8,7 @@ PORT ?= 8000
 # Links in feeds, alerts and the Statuspage JSON name the address the site is served on.
 SITE_URL ?= http://$(HOST):$(PORT)
 
-.PHONY: run test lint services venv bench bench-tools clean messages browser
+.PHONY: run test lint services venv bench bench-tools clean messages browser replica-tools
 
 # Debian packages the suite needs beyond Python: gettext (compiled translations) and Chromium
 # (browser tests; Playwright drives Debian's build, it never downloads one).
@@ -42,7 +42,13 @@ run: $(STAMP) messages
 services:
 	scripts/ensure-services.sh
 
-test: $(STAMP) services messages browser
+# The read-replica tests start their own PostgreSQL 15 primary and streaming replicas (initdb,
+# pg_ctl, pg_basebackup) and put load on them with hey.
+replica-tools:
+	@test -x /usr/lib/postgresql/15/bin/pg_basebackup && command -v hey >/dev/null || \
+		{ apt-get update -qq && $(APT_INSTALL) postgresql-15 hey >/dev/null; }
+
+test: $(STAMP) services messages browser replica-tools
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 lint: $(STAMP)
@@ -54,7 +60,7 @@ bench-tools:
 	@command -v hey >/dev/null && command -v wrk >/dev/null || \
 		{ apt-get update -qq && $(APT_INSTALL) hey wrk >/dev/null; }
 
-bench: $(STAMP) services bench-tools
+bench: $(STAMP) services bench-tools replica-tools
 	$(PY) bench/run_all.py
 
 clean:

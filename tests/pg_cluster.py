@@ -9,13 +9,12 @@ from __future__ import annotations
 import getpass
 import os
 import shutil
+import socket
 import subprocess
 import time
 from pathlib import Path
 
 import psycopg
-
-from tests.servers import free_port
 
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
 DATABASE = "aistatus"
@@ -33,6 +32,12 @@ FAST = [
     "wal_retrieve_retry_interval = 200ms",
     "log_min_messages = warning",
 ]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 def available() -> bool:
