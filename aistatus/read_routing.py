@@ -9,8 +9,7 @@ a request is given up and the view runs again on the next database: the request 
 
 from __future__ import annotations
 
-import asyncio
-
+from asgiref.sync import iscoroutinefunction, markcoroutinefunction, sync_to_async
 from django.conf import settings
 from django.db import DatabaseError
 from django.http import HttpRequest, HttpResponse
@@ -33,43 +32,71 @@ def is_public_read(request: HttpRequest) -> bool:
 
 
 class PublicReadMiddleware:
+    # Both modes: under ASGI a synchronous-only middleware would cost every request thread hops.
+    sync_capable = True
+    async_capable = True
+
     def __init__(self, get_response) -> None:
         self.get_response = get_response
+        self.async_mode = iscoroutinefunction(get_response)
+        if self.async_mode:
+            markcoroutinefunction(self)
+            self.process_view = self._process_view_async
 
-    def __call__(self, request: HttpRequest) -> HttpResponse:
+    def __call__(self, request: HttpRequest):
+        if self.async_mode:
+            return self._call_async(request)
         response = self.get_response(request)
-        if request.method not in SAFE_METHODS and response.status_code < 400 and _signed_in(request):
-            response.set_cookie(
-                READ_YOUR_WRITES_COOKIE,
-                "1",
-                max_age=settings.READ_YOUR_WRITES_SECONDS,
-                httponly=True,
-                samesite="Lax",
-            )
+        if _wrote(request, response) and (_token_client(request) or request.user.is_authenticated):
+            _remember_write(response)
+        return response
+
+    async def _call_async(self, request: HttpRequest) -> HttpResponse:
+        response = await self.get_response(request)
+        if _wrote(request, response) and (_token_client(request) or (await request.auser()).is_authenticated):
+            _remember_write(response)
         return response
 
     def process_view(self, request: HttpRequest, view_func, view_args, view_kwargs) -> HttpResponse | None:
-        if not settings.REPLICAS or asyncio.iscoroutinefunction(view_func) or not is_public_read(request):
+        if not settings.REPLICAS or iscoroutinefunction(view_func) or not is_public_read(request):
             return None
-        excluded: set[str] = set()
-        while True:
-            with public_reads(frozenset(excluded)) as scope:
-                try:
-                    response = view_func(request, *view_args, **view_kwargs)
-                    # A template response reads while it renders: render it here, on the same database.
-                    if callable(getattr(response, "render", None)) and not response.is_rendered:
-                        response = response.render()
-                    return response
-                except DatabaseError as exc:
-                    if not scope.on_replica:
-                        raise
-                    give_up_replica(scope, exc)
-                    excluded.add(scope.alias)
+        return _run_public_view(request, view_func, view_args, view_kwargs)
+
+    async def _process_view_async(self, request: HttpRequest, view_func, view_args, view_kwargs):
+        if not settings.REPLICAS or iscoroutinefunction(view_func) or not is_public_read(request):
+            return None
+        # On the request's own thread, as Django would run the view itself.
+        return await sync_to_async(_run_public_view, thread_sensitive=True)(request, view_func, view_args, view_kwargs)
 
 
-def _signed_in(request: HttpRequest) -> bool:
-    user = getattr(request, "user", None)
-    if user is not None and user.is_authenticated:
-        return True
-    # A REST client signs in per request (a token): its writes count as signed in too.
+def _run_public_view(request: HttpRequest, view_func, view_args, view_kwargs) -> HttpResponse:
+    """The view inside a public-read scope, run again on the next database when its replica fails."""
+    excluded: set[str] = set()
+    while True:
+        with public_reads(frozenset(excluded)) as scope:
+            try:
+                response = view_func(request, *view_args, **view_kwargs)
+                # A template response reads while it renders: render it here, on the same database.
+                if callable(getattr(response, "render", None)) and not response.is_rendered:
+                    response = response.render()
+                return response
+            except DatabaseError as exc:
+                if not scope.on_replica:
+                    raise
+                give_up_replica(scope, exc)
+                excluded.add(scope.alias)
+
+
+def _wrote(request: HttpRequest, response: HttpResponse) -> bool:
+    return request.method not in SAFE_METHODS and response.status_code < 400
+
+
+def _remember_write(response: HttpResponse) -> None:
+    response.set_cookie(
+        READ_YOUR_WRITES_COOKIE, "1", max_age=settings.READ_YOUR_WRITES_SECONDS, httponly=True, samesite="Lax"
+    )
+
+
+def _token_client(request: HttpRequest) -> bool:
+    # A REST client signs in per request (a token): its writes count as a signed-in user's too.
     return "HTTP_AUTHORIZATION" in request.META

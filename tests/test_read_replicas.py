@@ -178,6 +178,20 @@ def test_only_anonymous_safe_requests_outside_the_admin_are_public_reads(method,
     assert is_public_read(request) is public
 
 
+def test_a_signed_in_users_write_sends_their_reads_to_the_primary_for_a_while(client, staff, settings):
+    settings.READ_YOUR_WRITES_SECONDS = 30
+    response = client.post("/admin/login/?next=/admin/", {"username": "alice", "password": "pw-alice-123"})
+    assert response.status_code == 302
+    cookie = response.cookies[READ_YOUR_WRITES_COOKIE]
+    assert cookie["max-age"] == 30 and cookie["httponly"]
+    assert READ_YOUR_WRITES_COOKIE not in client.get("/en/").cookies  # reads set nothing
+
+
+def test_an_anonymous_write_sets_no_read_your_writes_cookie(client, db):
+    response = client.post("/admin/login/?next=/admin/", {"username": "nobody", "password": "wrong"})
+    assert READ_YOUR_WRITES_COOKIE not in response.cookies
+
+
 # -- on real streaming replicas ---------------------------------------------------------------------
 
 
