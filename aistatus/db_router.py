@@ -12,8 +12,8 @@ from __future__ import annotations
 from django.db import connections
 
 from aistatus.replica_monitor import get_monitor
+from publishing import snapshot_store
 from publishing.read_scope import PRIMARY, current
-from publishing.snapshot_store import store
 
 
 class ReplicaRouter:
@@ -27,7 +27,7 @@ class ReplicaRouter:
             alias = PRIMARY  # a transaction on the primary reads what it is about to write
         else:
             monitor = get_monitor()
-            alias = monitor.choose(scope.excluded, store.known_sequence) if monitor else PRIMARY
+            alias = monitor.choose(scope.excluded, snapshot_store.store.known_sequence) if monitor else PRIMARY
         scope.alias = alias
         return alias
 

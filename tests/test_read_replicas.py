@@ -131,7 +131,7 @@ def test_lag_in_seconds_counts_from_when_the_primary_first_passed_the_replica():
 
 
 @pytest.fixture
-def routed(monkeypatch):
+def routed(monkeypatch, renew_snapshot):
     monitor = monitor_of(("eu", OK, 1, 0))
     monkeypatch.setattr(replica_monitor, "_monitor", monitor)
     monkeypatch.setattr("django.conf.settings.REPLICAS", ["set"], raising=False)
