@@ -138,6 +138,18 @@ def routed(monkeypatch, renew_snapshot):
     return ReplicaRouter()
 
 
+def test_the_admin_shows_each_replicas_region_state_lag_and_share_of_reads(routed, client, staff):
+    monitor = replica_monitor._monitor
+    monitor.replicas[0].lag_bytes, monitor.replicas[0].replay_age_seconds = 4096, 1.5
+    monitor.choose(frozenset(), 0)
+    client.force_login(staff)
+    page = client.get("/admin/replicas/").content.decode()
+    assert '<tr data-replica="replica1"><td>replica1</td><td>eu</td><td>ok</td>' in page
+    assert "<td>4096</td>" in page and "<td>1.5</td>" in page and "<td>100 %</td>" in page
+    client.logout()
+    assert client.get("/admin/replicas/").status_code == 302  # staff only
+
+
 def test_only_reads_inside_a_public_read_scope_go_to_a_replica(routed, transactional_db):
     assert routed.db_for_read(None) == "default"
     with public_reads() as scope:
