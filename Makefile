@@ -11,7 +11,7 @@ SITE_URL ?= http://$(HOST):$(PORT)
 SIMULATOR_PORT ?= 8900
 SIMULATOR_URL ?= http://127.0.0.1:$(SIMULATOR_PORT)
 
-.PHONY: run test lint services venv bench bench-tools clean messages browser
+.PHONY: run test lint services venv bench bench-tools clean messages browser replica-tools
 
 # Debian packages the suite needs beyond Python: gettext (compiled translations) and Chromium
 # (browser tests; Playwright drives Debian's build, it never downloads one).
@@ -52,7 +52,13 @@ run: $(STAMP) messages var/.env
 services:
 	scripts/ensure-services.sh
 
-test: $(STAMP) services messages browser
+# The read-replica tests start their own PostgreSQL 15 primary and streaming replicas (initdb,
+# pg_ctl, pg_basebackup) and put load on them with hey.
+replica-tools:
+	@test -x /usr/lib/postgresql/15/bin/pg_basebackup && command -v hey >/dev/null || \
+		{ apt-get update -qq && $(APT_INSTALL) postgresql-15 hey >/dev/null; }
+
+test: $(STAMP) services messages browser replica-tools
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 lint: $(STAMP)
@@ -64,7 +70,7 @@ bench-tools:
 	@command -v hey >/dev/null && command -v wrk >/dev/null || \
 		{ apt-get update -qq && $(APT_INSTALL) hey wrk >/dev/null; }
 
-bench: $(STAMP) services bench-tools
+bench: $(STAMP) services bench-tools replica-tools
 	$(PY) bench/run_all.py
 
 clean:

@@ -1,47 +1,41 @@
-"""Reads of public data go to a healthy replica; writes, the admin and migrations to the primary."""
+"""Routes public reads to a read replica; writes, reads that decide them, the admin and migrations to the primary.
+
+A read goes to a replica only inside a public-read scope (publishing.read_scope), opened by the
+snapshot build and by the middleware for anonymous safe requests, and never inside a transaction
+on the primary. The scope's first read picks the database (replica_monitor's order: same region,
+then other regions by round trip, then the primary), skipping replicas that lag or hold less than
+the newest event sequence this process has seen; later reads in the scope stay on it.
+"""
 
 from __future__ import annotations
 
-import logging
-import random
-import time
-
-from django.conf import settings
 from django.db import connections
 
-log = logging.getLogger(__name__)
-
-# A replica that failed is left alone for this long before it is tried again.
-_RETRY_AFTER_SECONDS = 30.0
-_failed_until: dict[str, float] = {}
-
-
-def _healthy(alias: str) -> bool:
-    if _failed_until.get(alias, 0.0) > time.monotonic():
-        return False
-    try:
-        connections[alias].ensure_connection()
-    except Exception as exc:  # any driver error means "not usable now"
-        log.warning("replica %s skipped: %s", alias, exc)
-        _failed_until[alias] = time.monotonic() + _RETRY_AFTER_SECONDS
-        return False
-    return True
+from aistatus.replica_monitor import get_monitor
+from publishing import snapshot_store
+from publishing.read_scope import PRIMARY, current
 
 
 class ReplicaRouter:
-    def db_for_read(self, model, **hints):
-        replicas = [alias for alias in settings.DATABASES if alias.startswith("replica")]
-        random.shuffle(replicas)
-        for alias in replicas:
-            if _healthy(alias):
-                return alias
-        return "default"
+    def db_for_read(self, model, **hints) -> str:
+        scope = current.get()
+        if scope is None:
+            return PRIMARY
+        if scope.alias is not None:
+            return scope.alias
+        if connections[PRIMARY].in_atomic_block:
+            alias = PRIMARY  # a transaction on the primary reads what it is about to write
+        else:
+            monitor = get_monitor()
+            alias = monitor.choose(scope.excluded, snapshot_store.store.known_sequence) if monitor else PRIMARY
+        scope.alias = alias
+        return alias
 
-    def db_for_write(self, model, **hints):
-        return "default"
+    def db_for_write(self, model, **hints) -> str:
+        return PRIMARY
 
-    def allow_relation(self, obj1, obj2, **hints):
+    def allow_relation(self, obj1, obj2, **hints) -> bool:
         return True
 
-    def allow_migrate(self, db, app_label, model_name=None, **hints):
-        return db == "default"
+    def allow_migrate(self, db, app_label, model_name=None, **hints) -> bool:
+        return db == PRIMARY

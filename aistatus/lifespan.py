@@ -7,7 +7,10 @@ connection would lag by that much. Started here, a live event moves the snapshot
 
 from __future__ import annotations
 
+import asyncio
 import logging
+
+from aistatus.replica_monitor import get_monitor
 
 log = logging.getLogger(__name__)
 
@@ -18,6 +21,10 @@ async def lifespan(scope, receive, send) -> None:
     while True:
         message = await receive()
         if message["type"] == "lifespan.startup":
+            monitor = get_monitor()
+            if monitor is not None:
+                # Measured before the first request: reads go to a replica known to be healthy.
+                await asyncio.get_running_loop().run_in_executor(None, monitor.start, True)
             try:
                 await hub.ensure_started()
             except Exception as exc:  # the database is away: the first live client starts it later
@@ -25,5 +32,7 @@ async def lifespan(scope, receive, send) -> None:
             await send({"type": "lifespan.startup.complete"})
         elif message["type"] == "lifespan.shutdown":
             await hub.stop()
+            if get_monitor() is not None:
+                get_monitor().stop()
             await send({"type": "lifespan.shutdown.complete"})
             return

@@ -17,6 +17,8 @@ from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 from django.views.decorators.http import require_safe
 
+from aistatus.replica_monitor import STATES as REPLICA_STATES
+from aistatus.replica_monitor import get_monitor
 from alerts.models import Notification
 from collectors.models import Period, ProbeSlot
 from collectors.rollup_reader import rollup_reader
@@ -181,9 +183,62 @@ OPTIONAL_SOURCES = [
 ]
 
 
+def _replica_families(out: Exposition) -> None:
+    """Each read replica's state, lag and share of public reads (from the monitor: no query per scrape)."""
+    monitor = get_monitor()
+    if monitor is None:
+        return
+    summary = monitor.summary()
+    replicas = summary["replicas"]
+
+    def labels(replica: dict) -> dict:
+        return {"replica": replica["alias"], "region": replica["region"]}
+
+    out.family(
+        "aistatus_primary_up",
+        "gauge",
+        "1 while the primary database answers (0: public reads come from the replicas, updates paused).",
+        [({}, int(summary["primary"]["state"] == "up"))],
+    )
+    out.family(
+        "aistatus_replica_state",
+        "gauge",
+        "1 for each read replica's state (ok, lagging, down, not_in_recovery, unchecked), 0 for the others.",
+        (({**labels(r), "state": state}, int(r["state"] == state)) for r in replicas for state in REPLICA_STATES),
+    )
+    out.family(
+        "aistatus_replica_lag_bytes",
+        "gauge",
+        "WAL the replica has yet to replay, behind the primary's current position; absent when unknown.",
+        ((labels(r), r["lag_bytes"]) for r in replicas if r["lag_bytes"] is not None),
+    )
+    out.family(
+        "aistatus_replica_lag_seconds",
+        "gauge",
+        "How long ago the primary was where the replica's replay stands; absent when unknown.",
+        ((labels(r), float(r["lag_seconds"])) for r in replicas if r["lag_seconds"] is not None),
+    )
+    out.family(
+        "aistatus_replica_replay_age_seconds",
+        "gauge",
+        "Time since the replica replayed its last transaction (pg_last_xact_replay_timestamp).",
+        ((labels(r), float(r["replay_age_seconds"])) for r in replicas if r["replay_age_seconds"] is not None),
+    )
+    out.family(
+        "aistatus_public_reads_total",
+        "counter",
+        "Public reads (requests, snapshot builds) this process sent to each database.",
+        [
+            *(({"database": r["alias"], "region": r["region"]}, r["reads"]) for r in replicas),
+            ({"database": "primary", "region": ""}, summary["primary"]["reads"]),
+        ],
+    )
+
+
 def render_metrics(snapshot: Snapshot) -> str:
     out = Exposition()
     _model_families(out, snapshot)
+    _replica_families(out)
     health = []
     for source, name, kind, help_text, read in OPTIONAL_SOURCES:
         try:

@@ -4,6 +4,8 @@ from pathlib import Path
 
 import environ
 
+from aistatus.replica_settings import parse_max_lag, parse_replicas
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = BASE_DIR / "var"
 
@@ -62,6 +64,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last: it runs the view itself, so that a replica failing mid-request is retried elsewhere.
+    "aistatus.read_routing.PublicReadMiddleware",
 ]
 
 ROOT_URLCONF = "aistatus.urls"
@@ -127,11 +131,36 @@ if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
     DATABASES["default"]["OPTIONS"]["transaction_mode"] = "IMMEDIATE"
     DATABASES["default"]["OPTIONS"]["timeout"] = 20
 
+# Read replicas (see README, "Read replicas"). DATABASE_REPLICAS lists region=url pairs;
+# DATABASE_REPLICA_URLS lists replicas with no region. REGION is where this process runs: its
+# region's replicas are read first, then the others by measured round trip, then the primary.
+# Only public reads go to a replica; a replica behind by more than REPLICA_MAX_LAG (a time, a size,
+# or both) is skipped until it catches up.
+DATABASE_REPLICAS = env.list("DATABASE_REPLICAS", default=[])
 DATABASE_REPLICA_URLS = env.list("DATABASE_REPLICA_URLS", default=[])
-for _index, _url in enumerate(DATABASE_REPLICA_URLS):
-    DATABASES[f"replica{_index + 1}"] = _database(_url)
-    DATABASES[f"replica{_index + 1}"]["TEST"] = {"MIRROR": "default"}
-DATABASE_ROUTERS = ["aistatus.db_router.ReplicaRouter"] if DATABASE_REPLICA_URLS else []
+REGION = env("REGION", default="")
+REPLICA_MAX_LAG = parse_max_lag(env("REPLICA_MAX_LAG", default="2s,16MB"))
+# How often each web process measures its replicas (lag, round trip, recovery state).
+REPLICA_CHECK_INTERVAL = env.float("REPLICA_CHECK_INTERVAL", default=0.5)
+# A public read waits this long for a replica's connection, and its statements this long, before
+# the next replica (or the primary) answers instead.
+REPLICA_CONNECT_TIMEOUT = env.int("REPLICA_CONNECT_TIMEOUT", default=1)
+REPLICA_STATEMENT_TIMEOUT_MS = env.int("REPLICA_STATEMENT_TIMEOUT_MS", default=2000)
+# A staff user's own writes are read back from the primary for this long.
+READ_YOUR_WRITES_SECONDS = env.int("READ_YOUR_WRITES_SECONDS", default=30)
+REPLICAS = parse_replicas(DATABASE_REPLICAS, DATABASE_REPLICA_URLS, DATABASE_URL)
+for _replica in REPLICAS:
+    _config = _database(_replica.url)
+    _options = _config.setdefault("OPTIONS", {})
+    _options.setdefault("connect_timeout", REPLICA_CONNECT_TIMEOUT)
+    # Shown in the replica's pg_stat_activity: which region's process is reading.
+    _options.setdefault("application_name", f"aistatus@{REGION or 'any'}")
+    _options["options"] = f"-c statement_timeout={REPLICA_STATEMENT_TIMEOUT_MS} " + _options.get("options", "")
+    if "pool" in _options:
+        _options["pool"] = {**_options["pool"], "timeout": float(REPLICA_CONNECT_TIMEOUT)}
+    _config["TEST"] = {"MIRROR": "default"}
+    DATABASES[_replica.alias] = _config
+DATABASE_ROUTERS = ["aistatus.db_router.ReplicaRouter"] if REPLICAS else []
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

@@ -14,7 +14,7 @@ from datetime import datetime
 from functools import cache
 
 from django.conf import settings
-from django.db import connections
+from django.db import connections, router
 from django.db.models import Count, Max, Sum
 
 from collectors.models import CheckRollup, Period
@@ -46,26 +46,30 @@ class RollupTableReader:
 
     source = "rollup tables"
 
-    def __init__(self, using: str = "default") -> None:
+    def __init__(self, using: str | None = None) -> None:
+        # None: the database router chooses (a replica for public reads).
         self.using = using
+
+    def _rollups(self):
+        return CheckRollup.objects.using(self.using) if self.using else CheckRollup.objects
 
     def rows(
         self, period: str, since: datetime, fields: Sequence[str], model_ids: Sequence[int] | None = None
     ) -> list[tuple]:
         """(model_id, bucket, *fields) of every bucket from `since` on."""
-        query = CheckRollup.objects.using(self.using).filter(period=period, bucket__gte=since)
+        query = self._rollups().filter(period=period, bucket__gte=since)
         if model_ids is not None:
             query = query.filter(model_id__in=model_ids)
         return list(query.values_list("model_id", "bucket", *_checked(fields)))
 
     def sums(self, period: str, since: datetime, fields: Sequence[str]) -> dict[str, int]:
-        query = CheckRollup.objects.using(self.using).filter(period=period, bucket__gte=since)
+        query = self._rollups().filter(period=period, bucket__gte=since)
         totals = query.aggregate(**{f: Sum(f) for f in _checked(fields)})
         return {f: totals[f] or 0 for f in fields}
 
     def mark(self, period: str, since: datetime) -> tuple:
         """Changes whenever any bucket from `since` on changes (rows are replaced whole, with new ids)."""
-        query = CheckRollup.objects.using(self.using).filter(period=period, bucket__gte=since)
+        query = self._rollups().filter(period=period, bucket__gte=since)
         marks = query.aggregate(n=Count("id"), checks=Sum("total"), last=Max("id"))
         return (marks["n"], marks["checks"], marks["last"])
 
@@ -75,9 +79,14 @@ class AggregateReader:
 
     source = "continuous aggregates"
 
-    def __init__(self, using: str = "default") -> None:
-        self.using = using
+    def __init__(self, using: str | None = None) -> None:
+        self._using = using
         self._known_columns: dict[str, set[str]] = {}
+
+    @property
+    def using(self) -> str:
+        # None: the database router chooses, as for the rollup tables (a replica for public reads).
+        return self._using or router.db_for_read(CheckRollup) or "default"
 
     def _columns(self, view: str) -> set[str]:
         if view not in self._known_columns:
@@ -138,9 +147,9 @@ def on_timescale(using: str = "default") -> bool:
 
 
 @cache
-def rollup_reader(using: str = "default") -> RollupTableReader | AggregateReader:
-    """The source for this database, chosen once per process from its engine."""
-    return AggregateReader(using) if on_timescale(using) else RollupTableReader(using)
+def rollup_reader() -> RollupTableReader | AggregateReader:
+    """The source for this deployment, chosen once per process from the primary's engine."""
+    return AggregateReader() if on_timescale() else RollupTableReader()
 
 
 __all__ = ["FIGURES", "AggregateReader", "Period", "RollupTableReader", "on_timescale", "rollup_reader"]

@@ -23,6 +23,7 @@ from monitoring.incident_data import incident_data, public_incidents, with_model
 from monitoring.models import AIModel, Incident, IncidentUpdate, Maintenance, StatusChange
 from monitoring.status import SEVERITY, Status, stale_after
 from monitoring.uptime import daily_uptime, daily_uptime_and_closing, midnight, percent
+from publishing.read_scope import paused_since
 
 UPTIME_DAYS = 90
 # Even without a status change, a snapshot is rebuilt this often so history and latency stay fresh.
@@ -351,6 +352,8 @@ def build_snapshot(now: datetime | None = None) -> Snapshot:
             "model_count": len(models),
             "unknown_count": counts[Status.UNKNOWN],
             "site_name": settings.SITE_NAME,
+            # Set while the primary is down: the page says since when no update could be recorded.
+            "updates_paused_since": paused_since(),
         },
         # Models arrive in page order, so providers keep the order of their first model.
         "providers": [{**p, "id": pk} for pk, p in providers.items()],

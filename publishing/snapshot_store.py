@@ -19,6 +19,7 @@ from django.core.cache import cache
 from django.db import DatabaseError
 from django.utils import timezone
 
+from publishing.read_scope import paused_since, public_read
 from publishing.snapshot import Snapshot, build_snapshot, content_mark
 
 log = logging.getLogger(__name__)
@@ -49,6 +50,12 @@ class SnapshotStore:
     def peek(self) -> Snapshot | None:
         return self._snapshot
 
+    @property
+    def known_sequence(self) -> int:
+        """The newest event sequence this process has seen: no public read may show less."""
+        snapshot = self._snapshot
+        return max(self._known_sequence, snapshot.sequence if snapshot else 0)
+
     def needs_check(self) -> bool:
         snapshot = self._snapshot
         return (
@@ -56,6 +63,7 @@ class SnapshotStore:
             or time.monotonic() - self._checked_at >= POLL_INTERVAL
             or self._known_sequence > snapshot.sequence
             or timezone.now() >= snapshot.valid_until
+            or snapshot.data["page"].get("updates_paused_since") != paused_since()
         )
 
     def note_sequence(self, sequence: int) -> None:
@@ -74,8 +82,10 @@ class SnapshotStore:
 
     def _refresh(self) -> None:
         current = self._snapshot
+        known = self.known_sequence
         try:
-            mark = content_mark()
+            # From a replica when one is usable, but never one behind what this process has seen.
+            mark = public_read(content_mark, accept=lambda m: m[0] >= known)
         except DatabaseError:
             if current is None:
                 raise
@@ -102,7 +112,9 @@ class SnapshotStore:
                     self._snapshot = shared
                     return
         try:
-            snapshot = build_snapshot()
+            # A replica's snapshot older than the newest sequence seen is discarded and built elsewhere.
+            required = self.known_sequence
+            snapshot = public_read(build_snapshot, accept=lambda built: built.sequence >= required)
             self.builds += 1
             self._snapshot = snapshot
             _cache_call("set", CACHE_KEY, snapshot, 3600)
@@ -117,6 +129,8 @@ def _holds(snapshot, mark: tuple, now) -> bool:
         and snapshot.sequence >= mark[0]
         and tuple(getattr(snapshot, "mark", ()))[1:] == tuple(mark[1:])
         and now < snapshot.valid_until
+        # The banner "updates paused" comes and goes with the primary.
+        and snapshot.data["page"].get("updates_paused_since") == paused_since()
     )
 
 

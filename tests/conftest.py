@@ -92,3 +92,41 @@ def renew_snapshot(monkeypatch):
 
     renew()
     return renew
+
+
+@pytest.fixture(scope="session")
+def replication():
+    """A primary and two streaming replicas (regions us and eu), migrated and seeded, plus a stray standalone server.
+
+    Their own PostgreSQL 15 clusters on free ports under a temporary folder (tests/pg_cluster.py),
+    shared by the whole session; the shared server is never touched.
+    """
+    import os
+    import subprocess
+    import sys
+    from types import SimpleNamespace
+
+    from tests import pg_cluster
+    from tests.servers import ROOT
+
+    if not pg_cluster.available():
+        pytest.fail("Debian's PostgreSQL 15 tools are needed (apt-get install postgresql-15)")
+    root = pg_cluster.make_root()
+    clusters = []
+    try:
+        primary = pg_cluster.primary(root)
+        clusters.append(primary)
+        env = {**os.environ, "DJANGO_SETTINGS_MODULE": "aistatus.settings", "DATABASE_URL": primary.url()}
+        env.update({"REDIS_URL": "", "SECRET_KEY": "test-only-secret-key", "LOG_LEVEL": "WARNING"})
+        for command in (["migrate", "-v", "0"], ["seed_demo"]):
+            done = subprocess.run([sys.executable, "manage.py", *command], cwd=ROOT, env=env, capture_output=True)
+            assert done.returncode == 0, done.stderr.decode()
+        us = pg_cluster.replica(root, primary, "us")
+        eu = pg_cluster.replica(root, primary, "eu")
+        clusters += [us, eu]
+        stray = pg_cluster.primary(root, name="stray")  # a server that is no standby
+        clusters.append(stray)
+        pg_cluster.wait_replayed(primary, [us, eu])
+        yield SimpleNamespace(root=root, primary=primary, us=us, eu=eu, stray=stray)
+    finally:
+        pg_cluster.destroy(root, clusters)
