@@ -99,9 +99,15 @@ class SeriesDetector:
     # Smoothing of the normalised error for slow, sustained departures.
     smooth_alpha = 0.15
     # How fast the alarm ceiling falls after a report, per point (in log10 surprise).
-    ceiling_decay = 0.98
+    ceiling_decay = 0.995
+    ceiling_margin = 2.0
     # The log10 surprise that maps to a score of 0.5.
     score_half = 8.0
+    value_mode = 1
+    value_weight = 1.0
+    value_cap = 3.0
+    value_bins = 16
+    value_forget = 1.0 - 1.0 / 20000.0
     # Band half-width, in typical errors.
     band_width = 4.0
     # A value this many times larger than anything seen (and at least 1) is taken for garbage.
@@ -126,6 +132,13 @@ class SeriesDetector:
         self.fast = _Tail()
         self.slow = _Tail()
         self.z_smooth = 0.0
+        self.v_min = math.inf
+        self.v_max = -math.inf
+        self.v_lo = 0.0
+        self.v_width = 0.0
+        self.v_hist: dict[int, float] = {}
+        self.v_total = 0.0
+        self.v_gain = 1.0
         self.ceiling = 0.0
         self.last_score = 0.0
         self.low = self.high = 0.0
@@ -245,8 +258,13 @@ class SeriesDetector:
 
         zs = self.z_smooth + self.smooth_alpha * (z - self.z_smooth)
         self.z_smooth = zs
+        if x < self.v_min:
+            self.v_min = x
+        if x > self.v_max:
+            self.v_max = x
         if self.n <= self.learn_points // 3:
             return 0.0
+        rarity = self._value_rarity(x)
         tail = min(self.fast.tail(z, self.prior_mass), self.slow.tail(zs, self.prior_mass))
         self.fast.add(z, self.tail_forget)
         self.slow.add(zs, self.tail_forget)
@@ -254,16 +272,45 @@ class SeriesDetector:
             return 0.0
 
         surprise = -math.log10(max(tail, 1e-300))
+        if self.value_mode == 1:
+            surprise += self.value_weight * rarity
+        elif self.value_mode == 2:
+            surprise *= 0.5 + min(rarity, self.value_cap) / self.value_cap
         # One report per event: a point must be more surprising than the decaying ceiling left by the last report.
         ceiling = self.ceiling
         self.ceiling = ceiling * self.ceiling_decay
         if surprise > ceiling:
-            self.ceiling = surprise
+            self.ceiling = surprise * self.ceiling_margin
         else:
             surprise *= 0.5
         out = surprise / (surprise + self.score_half)
         self.last_score = out
         return out
+
+    def _value_rarity(self, x: float) -> float:
+        """-log10 of how often values near x were seen (long memory), then counts x in."""
+        if self.v_width == 0.0:
+            span = self.v_max - self.v_min
+            self.v_lo = self.v_min
+            self.v_width = max(span / self.value_bins, 1e-3 * max(abs(self.v_max), abs(self.v_min)), 1e-9)
+        b = math.floor((x - self.v_lo) / self.v_width)
+        h = self.v_hist
+        g = self.v_gain
+        near = h.get(b, 0.0) + 0.5 * (h.get(b - 1, 0.0) + h.get(b + 1, 0.0))
+        rarity = -math.log10((near + g) / (self.v_total + g))
+        g /= self.value_forget
+        self.v_gain = g
+        h[b] = h.get(b, 0.0) + g
+        self.v_total += g
+        if g > 1e100:
+            for k in h:
+                h[k] /= g
+            self.v_total /= g
+            self.v_gain = 1.0
+        if len(h) > 64:
+            for k in sorted(h, key=h.__getitem__)[:16]:
+                self.v_total -= h.pop(k)
+        return rarity
 
     @staticmethod
     def _learn(
