@@ -94,24 +94,28 @@ class SeriesDetector:
     # Errors beyond this many typical errors are clipped when they update the models.
     clip = 4.0
     # Memory of the error histograms, in points, and the weight of their prior.
-    tail_forget = 1.0 - 1.0 / 3000.0
+    tail_forget = 1.0 - 1.0 / 10000.0
     prior_mass = 5.0
     # Smoothing of the normalised error for slow, sustained departures.
     smooth_alpha = 0.15
     # How fast the alarm ceiling falls after a report, per point (in log10 surprise).
     ceiling_decay = 0.995
+    # A new report must beat the last one's surprise times this.
     ceiling_margin = 2.0
+    # A report this surprising (log10) silences further reports for `refractory` points.
+    report_level = 5.0
+    refractory = 300
     # The log10 surprise that maps to a score of 0.5.
     score_half = 8.0
-    value_mode = 1
+    # Weight of the value's rarity (log10) in the surprise, the number of value bins over the learned range,
+    # and their memory in points.
     value_weight = 1.0
-    value_cap = 3.0
     value_bins = 16
     value_forget = 1.0 - 1.0 / 20000.0
     # Band half-width, in typical errors.
     band_width = 4.0
-    # A value this many times larger than anything seen (and at least 1) is taken for garbage.
-    absurd_ratio = 1e7
+    # A value this many times larger than anything seen is taken for garbage.
+    absurd_ratio = 1e5
 
     def __init__(self, *, non_negative: bool = False, max_value: float | None = None) -> None:
         self.non_negative = non_negative
@@ -140,6 +144,7 @@ class SeriesDetector:
         self.v_total = 0.0
         self.v_gain = 1.0
         self.ceiling = 0.0
+        self.quiet = 0
         self.last_score = 0.0
         self.low = self.high = 0.0
         self.direction = 0
@@ -162,7 +167,8 @@ class SeriesDetector:
             return False
         if self.max_value is not None and value > self.max_value:
             return False
-        return abs(value) <= self.absurd_ratio * max(self.max_abs, 1.0)
+        # An all-zero history gives no scale to judge by.
+        return self.max_abs == 0.0 or abs(value) <= self.absurd_ratio * self.max_abs
 
     # ----------------------------------------------------------------------------------------------
     def _seasonal(self, table: list[float | None], period: float, t: float) -> tuple[int, int, float, float | None]:
@@ -272,15 +278,18 @@ class SeriesDetector:
             return 0.0
 
         surprise = -math.log10(max(tail, 1e-300))
-        if self.value_mode == 1:
-            surprise += self.value_weight * rarity
-        elif self.value_mode == 2:
-            surprise *= 0.5 + min(rarity, self.value_cap) / self.value_cap
+        # A surprising step to a value level rarely seen before is worth more than one to a familiar level.
+        surprise += self.value_weight * rarity
         # One report per event: a point must be more surprising than the decaying ceiling left by the last report.
         ceiling = self.ceiling
         self.ceiling = ceiling * self.ceiling_decay
-        if surprise > ceiling:
+        if self.quiet > 0:
+            self.quiet -= 1
+            surprise *= 0.5
+        elif surprise > ceiling:
             self.ceiling = surprise * self.ceiling_margin
+            if surprise > self.report_level:
+                self.quiet = self.refractory
         else:
             surprise *= 0.5
         out = surprise / (surprise + self.score_half)
@@ -331,7 +340,7 @@ class SeriesDetector:
     def to_state(self) -> dict:
         """The learned state as a JSON-able dict."""
         return {
-            "v": 1,
+            "version": 1,
             "non_negative": self.non_negative,
             "max_value": self.max_value,
             "n": self.n,
@@ -349,6 +358,16 @@ class SeriesDetector:
             "slow": [self.slow.counts, self.slow.total, self.slow.gain],
             "z_smooth": self.z_smooth,
             "ceiling": self.ceiling,
+            "quiet": self.quiet,
+            "values": [
+                None if math.isinf(self.v_min) else self.v_min,
+                None if math.isinf(self.v_max) else self.v_max,
+                self.v_lo,
+                self.v_width,
+                self.v_total,
+                self.v_gain,
+                [[k, c] for k, c in self.v_hist.items()],
+            ],
             "last_score": self.last_score,
             "band": [self.low, self.high, self.direction],
         }
@@ -372,6 +391,11 @@ class SeriesDetector:
             tail.counts, tail.total, tail.gain = list(counts), total, gain
         d.z_smooth = state["z_smooth"]
         d.ceiling = state["ceiling"]
+        d.quiet = state["quiet"]
+        v_min, v_max, d.v_lo, d.v_width, d.v_total, d.v_gain, hist = state["values"]
+        d.v_min = math.inf if v_min is None else v_min
+        d.v_max = -math.inf if v_max is None else v_max
+        d.v_hist = {int(k): c for k, c in hist}
         d.last_score = state["last_score"]
         d.low, d.high, d.direction = state["band"]
         return d
