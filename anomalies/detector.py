@@ -107,6 +107,8 @@ class SeriesDetector:
     refractory = 300
     # The log10 surprise that maps to a score of 0.5.
     score_half = 8.0
+    # Score from which a point is worth an alert (stationary noise stays below it).
+    alarm_level = 0.5
     # Weight of the value's rarity (log10) in the surprise, the number of value bins over the learned range,
     # and their memory in points.
     value_weight = 1.0

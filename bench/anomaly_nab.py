@@ -9,7 +9,7 @@ import os
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -17,7 +17,7 @@ from anomalies.detector import SeriesDetector  # noqa: E402
 
 
 def parse_time(text: str) -> datetime:
-    return datetime.fromisoformat(text.strip()).replace(tzinfo=timezone.utc)
+    return datetime.fromisoformat(text.strip()).replace(tzinfo=UTC)
 
 
 def in_windows(stamps: list[datetime], windows: list[list[str]]) -> list[int]:

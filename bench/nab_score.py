@@ -218,7 +218,8 @@ def main() -> None:
     for pname in profiles:
         r = out[pname]
         print(
-            f"{pname:20s} score {r['score']:6.2f}  (raw {r['raw']:.3f}, null {r['null']:.1f}, perfect {r['perfect']:.1f},"
+            f"{pname:20s} score {r['score']:6.2f}  (raw {r['raw']:.3f}, null {r['null']:.1f},"
+            f" perfect {r['perfect']:.1f},"
             f" threshold {r['threshold']:.6f}, tp {r['tp']} fp {r['fp']} fn {r['fn']})"
         )
 
