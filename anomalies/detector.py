@@ -5,6 +5,10 @@ from __future__ import annotations
 import math
 from datetime import datetime
 
+import numpy as np
+
+from anomalies.novelty import BoxMemory
+
 DAY = 86400.0
 WEEK = 7 * DAY
 
@@ -12,61 +16,11 @@ WEEK = 7 * DAY
 # level + weekly shape.
 LAST, LEVEL, DAILY, WEEKLY = 0, 1, 2, 3
 
-# Error histogram bins: bin b holds normalised errors z with edge(b) <= z < edge(b + 1); half-unit steps
-# up to 2, then a factor sqrt(2) per bin, so rare large errors still get their own bins.
-_EDGES = [0.0, 0.5, 1.0, 1.5] + [2.0 * math.sqrt(2.0) ** k for k in range(20)]
-_NBINS = len(_EDGES)
-
-
-def _bin(z: float) -> tuple[int, float]:
-    """The bin of z and z's fractional position inside it."""
-    if z < 2.0:
-        b = int(z * 2.0)
-        return b, z * 2.0 - b
-    k = math.log2(z * 0.5) * 2.0
-    b = int(k)
-    if b >= _NBINS - 4 - 1:
-        return _NBINS - 1, 0.0
-    return b + 4, k - b
-
 
 def _to_epoch(timestamp: datetime | float) -> float:
     if isinstance(timestamp, datetime):
         return timestamp.timestamp()
     return float(timestamp)
-
-
-class _Tail:
-    """Exponentially forgetting histogram of normalised errors that answers "how rare is an error this large"."""
-
-    __slots__ = ("counts", "total", "gain")
-
-    def __init__(self) -> None:
-        self.counts = [0.0] * _NBINS
-        self.total = 0.0
-        self.gain = 1.0
-
-    def tail(self, z: float, prior_mass: float) -> float:
-        """P(error >= z): the histogram's tail blended with a Laplace prior, so unseen sizes still rank by size."""
-        b, frac = _bin(z)
-        counts = self.counts
-        above = counts[b] * (1.0 - frac)
-        for c in counts[b + 1 :]:
-            above += c
-        g = self.gain
-        prior = prior_mass * g
-        return (above + prior * math.exp(-z)) / (self.total + prior)
-
-    def add(self, z: float, forget: float) -> None:
-        # Forgetting by growing the weight of new points instead of shrinking every bin.
-        self.gain /= forget
-        self.counts[_bin(z)[0]] += self.gain
-        self.total += self.gain
-        if self.gain > 1e100:
-            scale = 1.0 / self.gain
-            self.counts = [c * scale for c in self.counts]
-            self.total *= scale
-            self.gain = 1.0
 
 
 class SeriesDetector:
@@ -87,33 +41,35 @@ class SeriesDetector:
     # Shape learning rate per visit of a daily / weekly bucket.
     daily_alpha = 0.3
     weekly_alpha = 0.4
-    daily_buckets = 144
-    weekly_buckets = 168
+    daily_buckets = 96
+    weekly_buckets = 84
     # Memory of the typical error of each predictor, in points.
     error_alpha = 0.02
     # Errors beyond this many typical errors are clipped when they update the models.
     clip = 4.0
-    # Memory of the error histograms, in points, and the weight of their prior.
-    tail_forget = 1.0 - 1.0 / 10000.0
-    prior_mass = 5.0
-    # Smoothing of the normalised error for slow, sustained departures.
-    smooth_alpha = 0.15
-    # How fast the alarm ceiling falls after a report, per point (in log10 surprise).
-    ceiling_decay = 0.995
-    # A new report must beat the last one's surprise times this.
-    ceiling_margin = 2.0
-    # A report this surprising (log10) silences further reports for `refractory` points.
-    report_level = 5.0
-    refractory = 300
-    # The log10 surprise that maps to a score of 0.5.
-    score_half = 8.0
-    # Score from which a point is worth an alert (stationary noise stays below it).
+    # Novelty (see `_novelty`): smoothing of the three moving averages among the features.
+    feature_alphas = (0.5, 0.125, 0.03125)
+    # Box size allowed per feature, as a share of the value range seen (the vigilance), and its growth
+    # each time a new box is founded.
+    vigilance = 0.04
+    vigilance_growth = 0.07
+    box_capacity = 64
+    # A full turn of the day counts like the whole value range, twice over.
+    phase_scale = 2.0
+    # Points of known shapes before a new one for half credit.
+    gap_scale = 300.0
+    # Credit is 1 - novelty_floor / novelty: nothing for a point only just outside what a box may take.
+    novelty_floor = 1.0
+    # Weight of the founding rate (new boxes per point, with a prior of `rate_prior` points).
+    rate_scale = 1000.0
+    rate_prior = 300.0
+    # After a report, new boxes for this many points belong to the same event.
+    refractory = 50
+    # The raw credit that maps to a score of 0.5 (the alarm level). NAB's threshold sweep finds its best
+    # far lower (every new shape counts); an alert wants a shape clearly outside what was known.
+    score_ref = 0.02
+    # Score from which a point is worth an alert.
     alarm_level = 0.5
-    # Weight of the value's rarity (log10) in the surprise, the number of value bins over the learned range,
-    # and their memory in points.
-    value_weight = 1.0
-    value_bins = 16
-    value_forget = 1.0 - 1.0 / 20000.0
     # Band half-width, in typical errors.
     band_width = 4.0
     # A value this many times larger than anything seen is taken for garbage.
@@ -135,18 +91,16 @@ class SeriesDetector:
         self.weekly: list[float | None] = [None] * self.weekly_buckets
         self.err = [0.0, 0.0, 0.0, 0.0]
         self.err_n = [0, 0, 0, 0]
-        self.fast = _Tail()
-        self.slow = _Tail()
-        self.z_smooth = 0.0
+        self.ema = [0.0] * len(self.feature_alphas)
         self.v_min = math.inf
         self.v_max = -math.inf
-        self.v_lo = 0.0
-        self.v_width = 0.0
-        self.v_hist: dict[int, float] = {}
-        self.v_total = 0.0
-        self.v_gain = 1.0
-        self.ceiling = 0.0
+        # Features: value, previous value, moving averages, time of day as cos and sin.
+        self.boxes = BoxMemory(2 + len(self.feature_alphas) + 2, self.box_capacity)
+        self.previous = 0.0
         self.quiet = 0
+        self.vig = self.vigilance
+        self.since = 0
+        self.found = 0
         self.last_score = 0.0
         self.low = self.high = 0.0
         self.direction = 0
@@ -208,6 +162,8 @@ class SeriesDetector:
             self.max_abs = abs(x)
             self.n = 1
             self.low = self.high = x
+            self.ema = [x] * len(self.feature_alphas)
+            self.v_min = self.v_max = self.previous = x
             return 0.0
 
         err = self.err
@@ -230,7 +186,6 @@ class SeriesDetector:
                 best, best_err = k, err[k]
         pred = preds[best]
         floor = 1e-9 + 1e-4 * abs(self.level)
-        z = abs(x - pred) / (best_err + floor)
 
         # Update every predictor's typical error; large errors count only partly so one spike cannot blind us.
         ea = self.error_alpha
@@ -264,64 +219,58 @@ class SeriesDetector:
             self.max_abs = abs(x)
         self.n += 1
 
-        zs = self.z_smooth + self.smooth_alpha * (z - self.z_smooth)
-        self.z_smooth = zs
-        if x < self.v_min:
-            self.v_min = x
-        if x > self.v_max:
-            self.v_max = x
-        if self.n <= self.learn_points // 3:
-            return 0.0
-        rarity = self._value_rarity(x)
-        tail = min(self.fast.tail(z, self.prior_mass), self.slow.tail(zs, self.prior_mass))
-        self.fast.add(z, self.tail_forget)
-        self.slow.add(zs, self.tail_forget)
-        if self.learning:
-            return 0.0
+        return self._novelty(x)
 
-        surprise = -math.log10(max(tail, 1e-300))
-        # A surprising step to a value level rarely seen before is worth more than one to a familiar level.
-        surprise += self.value_weight * rarity
-        # One report per event: a point must be more surprising than the decaying ceiling left by the last report.
-        ceiling = self.ceiling
-        self.ceiling = ceiling * self.ceiling_decay
+    def _novelty(self, x: float) -> float:
+        """Score of how new the recent shape around x is: the value, the one before, three moving averages
+        and the time of day, against the boxes of shapes seen so far."""
+        ema = self.ema
+        for i, a in enumerate(self.feature_alphas):
+            ema[i] += a * (x - ema[i])
+        lo, hi = self.v_min, self.v_max
+        if x < lo:
+            self.v_min = x
+        if x > hi:
+            self.v_max = x
+        previous = self.previous
+        self.previous = x
+        if self.n <= 2:
+            return 0.0
+        # Values are measured against the range seen so far (it only widens), the time of day on its own scale.
+        span = max(hi - lo, 1e-6 * max(abs(hi), abs(lo)), 1e-12)
+        angle = 2.0 * math.pi * (self.last_t % DAY) / DAY
+        w = 1.0 / span
+        p = 1.0 / self.phase_scale
+        novelty = self.boxes.learn(
+            np.array([x, previous, *ema, math.cos(angle), math.sin(angle)]),
+            np.array([w, w, w, w, w, p, p]),
+            self.vig,
+        )
+        gap = self.since
+        self.since += 1
+        novel = novelty > 1.0
+        if novel:
+            self.since = 0
+            if self.n > self.learn_points // 3:
+                # Shapes that keep coming back new are the series' normal: widen what counts as known.
+                self.vig *= 1.0 + self.vigilance_growth
+        if self.learning or not novel:
+            if self.quiet > 0:
+                self.quiet -= 1
+            return 0.0
+        self.found += 1
         if self.quiet > 0:
+            # New boxes right after a report belong to the same event: one report per event.
             self.quiet -= 1
-            surprise *= 0.5
-        elif surprise > ceiling:
-            self.ceiling = surprise * self.ceiling_margin
-            if surprise > self.report_level:
-                self.quiet = self.refractory
-        else:
-            surprise *= 0.5
-        out = surprise / (surprise + self.score_half)
+            return 0.0
+        self.quiet = self.refractory
+        # Credit grows with how far outside the known shapes the point is, with the run of known shapes
+        # before it, and shrinks with how often this series founds new shapes at all.
+        raw = (1.0 - self.novelty_floor / novelty) * (gap + 1.0) / (gap + 1.0 + self.gap_scale)
+        raw /= 1.0 + self.rate_scale * self.found / (self.n - self.learn_points + self.rate_prior)
+        out = raw / (raw + self.score_ref)
         self.last_score = out
         return out
-
-    def _value_rarity(self, x: float) -> float:
-        """-log10 of how often values near x were seen (long memory), then counts x in."""
-        if self.v_width == 0.0:
-            span = self.v_max - self.v_min
-            self.v_lo = self.v_min
-            self.v_width = max(span / self.value_bins, 1e-3 * max(abs(self.v_max), abs(self.v_min)), 1e-9)
-        b = math.floor((x - self.v_lo) / self.v_width)
-        h = self.v_hist
-        g = self.v_gain
-        near = h.get(b, 0.0) + 0.5 * (h.get(b - 1, 0.0) + h.get(b + 1, 0.0))
-        rarity = -math.log10((near + g) / (self.v_total + g))
-        g /= self.value_forget
-        self.v_gain = g
-        h[b] = h.get(b, 0.0) + g
-        self.v_total += g
-        if g > 1e100:
-            for k in h:
-                h[k] /= g
-            self.v_total /= g
-            self.v_gain = 1.0
-        if len(h) > 64:
-            for k in sorted(h, key=h.__getitem__)[:16]:
-                self.v_total -= h.pop(k)
-        return rarity
 
     @staticmethod
     def _learn(
@@ -342,7 +291,7 @@ class SeriesDetector:
     def to_state(self) -> dict:
         """The learned state as a JSON-able dict."""
         return {
-            "version": 1,
+            "version": 2,
             "non_negative": self.non_negative,
             "max_value": self.max_value,
             "n": self.n,
@@ -356,20 +305,14 @@ class SeriesDetector:
             "weekly": self.weekly,
             "err": self.err,
             "err_n": self.err_n,
-            "fast": [self.fast.counts, self.fast.total, self.fast.gain],
-            "slow": [self.slow.counts, self.slow.total, self.slow.gain],
-            "z_smooth": self.z_smooth,
-            "ceiling": self.ceiling,
             "quiet": self.quiet,
-            "values": [
-                None if math.isinf(self.v_min) else self.v_min,
-                None if math.isinf(self.v_max) else self.v_max,
-                self.v_lo,
-                self.v_width,
-                self.v_total,
-                self.v_gain,
-                [[k, c] for k, c in self.v_hist.items()],
-            ],
+            "ema": self.ema,
+            "vigilance": self.vig,
+            "since": self.since,
+            "found": self.found,
+            "previous": self.previous,
+            "range": [self.v_min, self.v_max] if self.n else None,
+            "boxes": self.boxes.to_state(),
             "last_score": self.last_score,
             "band": [self.low, self.high, self.direction],
         }
@@ -389,15 +332,15 @@ class SeriesDetector:
         d.weekly = list(state["weekly"])
         d.err = list(state["err"])
         d.err_n = list(state["err_n"])
-        for tail, (counts, total, gain) in ((d.fast, state["fast"]), (d.slow, state["slow"])):
-            tail.counts, tail.total, tail.gain = list(counts), total, gain
-        d.z_smooth = state["z_smooth"]
-        d.ceiling = state["ceiling"]
         d.quiet = state["quiet"]
-        v_min, v_max, d.v_lo, d.v_width, d.v_total, d.v_gain, hist = state["values"]
-        d.v_min = math.inf if v_min is None else v_min
-        d.v_max = -math.inf if v_max is None else v_max
-        d.v_hist = {int(k): c for k, c in hist}
+        d.ema = list(state["ema"])
+        d.vig = state["vigilance"]
+        d.since = state["since"]
+        d.found = state["found"]
+        d.previous = state["previous"]
+        if state["range"] is not None:
+            d.v_min, d.v_max = state["range"]
+        d.boxes.load(state["boxes"])
         d.last_score = state["last_score"]
         d.low, d.high, d.direction = state["band"]
         return d
