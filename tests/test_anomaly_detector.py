@@ -5,7 +5,10 @@ import math
 import random
 import time
 
+import numpy as np
+
 from anomalies.detector import SeriesDetector
+from anomalies.novelty import BoxMemory
 
 STEP = 300.0
 ALARM = SeriesDetector.alarm_level
@@ -135,3 +138,47 @@ def test_the_cost_per_point_is_small():
     per_point = (time.perf_counter() - start) / n * 1e6
     print(f"detector cost: {per_point:.1f} µs/point, state {len(json.dumps(detector.to_state()))} bytes")
     assert per_point < 200
+
+
+def test_a_box_takes_a_nearby_vector_and_a_far_one_founds_a_new_box():
+    memory = BoxMemory(2, capacity=4)
+    weight = np.array([1.0, 1.0])
+    memory.learn(np.array([0.0, 0.0]), weight, 0.1)
+    assert memory.learn(np.array([0.05, 0.05]), weight, 0.1) <= 1.0
+    assert memory.k == 1
+    assert memory.learn(np.array([0.9, 0.9]), weight, 0.1) > 1.0
+    assert memory.k == 2
+
+
+def test_a_full_box_memory_replaces_its_least_recently_used_box():
+    memory = BoxMemory(1, capacity=2)
+    weight = np.array([1.0])
+    for v in (0.0, 10.0, 0.0, 20.0):
+        memory.learn(np.array([v]), weight, 0.01)
+    assert memory.k == 2
+    assert sorted(memory.lo[:2, 0].tolist()) == [0.0, 20.0]
+
+
+def test_a_single_spike_in_a_steady_series_is_reported_once():
+    detector = SeriesDetector(non_negative=True)
+    feed(detector, noisy_latency(3000, seed=14))
+    spike = feed(detector, [4.0] + noisy_latency(30, seed=15), start=3000 * STEP)
+    assert spike[0] > ALARM
+    assert all(s < ALARM for s in spike[1:])
+
+
+def test_a_flat_stretch_where_the_daily_wave_should_rise_is_scored_as_a_new_shape():
+    detector = SeriesDetector(non_negative=True)
+    rng = random.Random(16)
+    per_day = int(86400 / STEP)
+
+    def wave(i: int) -> float:
+        return 50 + 40 * math.sin(2 * math.pi * i / per_day) + rng.gauss(0, 1)
+
+    trough = 10 * per_day + 3 * per_day // 4
+    normal = feed(detector, [wave(i) for i in range(trough)])
+    assert max(normal[3 * per_day :]) < ALARM
+    # From the trough on the series stays at its trough level: every value is a familiar one, only the
+    # time of day makes it new, within four hours.
+    flat = feed(detector, [10 + rng.gauss(0, 1) for _ in range(per_day // 6)], start=trough * STEP)
+    assert max(flat) > 0.0
