@@ -7,7 +7,7 @@ from datetime import datetime
 
 import numpy as np
 
-from anomalies.novelty import BoxMemory
+from anomalies.novelty import BoxMemory, pack_floats, unpack_floats
 
 DAY = 86400.0
 WEEK = 7 * DAY
@@ -276,22 +276,18 @@ class SeriesDetector:
     def _learn(
         table: list[float | None], a: int, b: int, w: float, x: float, level: float, shape: float | None, alpha: float
     ) -> None:
+        # Shapes are kept at float32 precision, enough for a band, so they store in short texts.
         target = x - level
         delta = 0.0 if shape is None else alpha * (target - shape)
-        if table[a] is None:
-            table[a] = target
-        else:
-            table[a] += delta * (1.0 - w)
-        if table[b] is None:
-            table[b] = target
-        else:
-            table[b] += delta * w
+        va, vb = table[a], table[b]
+        table[a] = float(np.float32(target if va is None else va + delta * (1.0 - w)))
+        table[b] = float(np.float32(target if vb is None else vb + delta * w))
 
     # ----------------------------------------------------------------------------------------------
     def to_state(self) -> dict:
         """The learned state as a JSON-able dict."""
         return {
-            "version": 2,
+            "version": 3,
             "non_negative": self.non_negative,
             "max_value": self.max_value,
             "n": self.n,
@@ -301,8 +297,8 @@ class SeriesDetector:
             "last_x": self.last_x,
             "max_abs": self.max_abs,
             "level": [self.level, self.d_level, self.w_level],
-            "daily": self.daily,
-            "weekly": self.weekly,
+            "daily": pack_floats(self.daily),
+            "weekly": pack_floats(self.weekly),
             "err": self.err,
             "err_n": self.err_n,
             "quiet": self.quiet,
@@ -328,8 +324,8 @@ class SeriesDetector:
         d.last_x = state["last_x"]
         d.max_abs = state["max_abs"]
         d.level, d.d_level, d.w_level = state["level"]
-        d.daily = list(state["daily"])
-        d.weekly = list(state["weekly"])
+        d.daily = unpack_floats(state["daily"])
+        d.weekly = unpack_floats(state["weekly"])
         d.err = list(state["err"])
         d.err_n = list(state["err_n"])
         d.quiet = state["quiet"]

@@ -79,6 +79,15 @@ def _pack(a: np.ndarray) -> str:
     return " ".join(_short(v) for v in a.ravel())
 
 
+def pack_floats(values: list[float | None]) -> str:
+    """Float32-exact values (None as "-") as one short text; `unpack_floats` gives them back bit for bit."""
+    return " ".join("-" if v is None else _short(np.float32(v)) for v in values)
+
+
+def unpack_floats(text: str) -> list[float | None]:
+    return [None if t == "-" else float(np.float32(t)) for t in text.split()]
+
+
 def _short(v: np.float32) -> str:
     positional = np.format_float_positional(v, unique=True, trim="-")
     return positional if len(positional) <= 10 else np.format_float_scientific(v, unique=True, trim="-")
