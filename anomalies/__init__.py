@@ -1,0 +1,1 @@
+"""Online anomaly detection for the monitored metrics' time series."""

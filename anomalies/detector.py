@@ -1,0 +1,342 @@
+"""Online anomaly scoring of one metric series: learns its normal (level, daily and weekly shape) as points arrive."""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime
+
+import numpy as np
+
+from anomalies.novelty import BoxMemory, pack_floats, unpack_floats
+
+DAY = 86400.0
+WEEK = 7 * DAY
+
+# Predictors, in the order of the error scales: previous value, smoothed level, level + daily shape,
+# level + weekly shape.
+LAST, LEVEL, DAILY, WEEKLY = 0, 1, 2, 3
+
+
+def _to_epoch(timestamp: datetime | float) -> float:
+    if isinstance(timestamp, datetime):
+        return timestamp.timestamp()
+    return float(timestamp)
+
+
+class SeriesDetector:
+    """Learns one series' normal online and scores each new point's anomaly in [0, 1].
+
+    `score(timestamp, value)` reads points in time order and never looks ahead. It returns None for a
+    rejected input (not finite, negative when `non_negative`, above `max_value`, or absurdly larger than
+    anything seen), counted in `rejected` and kept out of the state; otherwise a score that is 0 while
+    `learning`. After each accepted point `expected()` gives the band the point was expected in, and
+    `direction` says whether it was above (+1) or below (-1) the expectation.
+    """
+
+    # Points before scores are given.
+    learn_points = 150
+    # Smoothing of the level predictor and of the seasonal models' level.
+    level_alpha = 0.2
+    seasonal_level_alpha = 0.1
+    # Shape learning rate per visit of a daily / weekly bucket.
+    daily_alpha = 0.3
+    weekly_alpha = 0.4
+    daily_buckets = 96
+    weekly_buckets = 84
+    # Memory of the typical error of each predictor, in points.
+    error_alpha = 0.02
+    # Errors beyond this many typical errors are clipped when they update the models.
+    clip = 4.0
+    # Novelty (see `_novelty`): smoothing of the three moving averages among the features.
+    feature_alphas = (0.5, 0.125, 0.03125)
+    # Box size allowed per feature, as a share of the value range seen (the vigilance), and its growth
+    # each time a new box is founded.
+    vigilance = 0.04
+    vigilance_growth = 0.07
+    box_capacity = 64
+    # A full turn of the day counts like the whole value range, twice over.
+    phase_scale = 2.0
+    # Points of known shapes before a new one for half credit.
+    gap_scale = 300.0
+    # Credit is 1 - novelty_floor / novelty: nothing for a point only just outside what a box may take.
+    novelty_floor = 1.0
+    # Weight of the founding rate (new boxes per point, with a prior of `rate_prior` points).
+    rate_scale = 1000.0
+    rate_prior = 300.0
+    # After a report, new boxes for this many points belong to the same event.
+    refractory = 50
+    # The raw credit that maps to a score of 0.5 (the alarm level). NAB's threshold sweep finds its best
+    # far lower (every new shape counts); an alert wants a shape clearly outside what was known.
+    score_ref = 0.02
+    # Score from which a point is worth an alert.
+    alarm_level = 0.5
+    # Band half-width, in typical errors.
+    band_width = 4.0
+    # A value this many times larger than anything seen is taken for garbage.
+    absurd_ratio = 1e5
+
+    def __init__(self, *, non_negative: bool = False, max_value: float | None = None) -> None:
+        self.non_negative = non_negative
+        self.max_value = max_value
+        self.n = 0
+        self.rejected = 0
+        self.first_t: float | None = None
+        self.last_t: float | None = None
+        self.last_x = 0.0
+        self.max_abs = 0.0
+        self.level = 0.0
+        self.d_level = 0.0
+        self.w_level = 0.0
+        self.daily: list[float | None] = [None] * self.daily_buckets
+        self.weekly: list[float | None] = [None] * self.weekly_buckets
+        self.err = [0.0, 0.0, 0.0, 0.0]
+        self.err_n = [0, 0, 0, 0]
+        self.ema = [0.0] * len(self.feature_alphas)
+        self.v_min = math.inf
+        self.v_max = -math.inf
+        # Features: value, previous value, moving averages, time of day as cos and sin.
+        self.boxes = BoxMemory(2 + len(self.feature_alphas) + 2, self.box_capacity)
+        self.previous = 0.0
+        self.quiet = 0
+        self.vig = self.vigilance
+        self.since = 0
+        self.found = 0
+        self.last_score = 0.0
+        self.low = self.high = 0.0
+        self.direction = 0
+
+    # ----------------------------------------------------------------------------------------------
+    @property
+    def learning(self) -> bool:
+        """True while there is too little history to judge a point."""
+        return self.n < self.learn_points
+
+    def expected(self) -> tuple[float, float]:
+        """The band (low, high) the last accepted point was expected in."""
+        return self.low, self.high
+
+    def accepts(self, value: float) -> bool:
+        """Whether a value is plausible input at all (not whether it is normal)."""
+        if not math.isfinite(value):
+            return False
+        if self.non_negative and value < 0.0:
+            return False
+        if self.max_value is not None and value > self.max_value:
+            return False
+        # An all-zero history gives no scale to judge by.
+        return self.max_abs == 0.0 or abs(value) <= self.absurd_ratio * self.max_abs
+
+    # ----------------------------------------------------------------------------------------------
+    def _seasonal(self, table: list[float | None], period: float, t: float) -> tuple[int, int, float, float | None]:
+        """Interpolated shape value at t, with the two buckets it sits between and the weight of the second."""
+        size = len(table)
+        pos = (t % period) / period * size - 0.5
+        i = math.floor(pos)
+        w = pos - i
+        a = i % size
+        b = (i + 1) % size
+        va, vb = table[a], table[b]
+        if va is None or vb is None:
+            return a, b, w, va if vb is None else (vb if va is None else None)
+        return a, b, w, va + (vb - va) * w
+
+    def score(self, timestamp: datetime | float, value: float) -> float | None:
+        """Anomaly score in [0, 1] of this point given the past; None when the input is rejected."""
+        try:
+            x = float(value)
+        except (TypeError, ValueError):
+            self.rejected += 1
+            return None
+        if not self.accepts(x):
+            self.rejected += 1
+            return None
+        t = _to_epoch(timestamp)
+        if self.last_t is not None and t < self.last_t:
+            self.rejected += 1
+            return None
+
+        if self.n == 0:
+            self.first_t = t
+            self.last_t = t
+            self.last_x = self.level = self.d_level = self.w_level = x
+            self.max_abs = abs(x)
+            self.n = 1
+            self.low = self.high = x
+            self.ema = [x] * len(self.feature_alphas)
+            self.v_min = self.v_max = self.previous = x
+            return 0.0
+
+        err = self.err
+        err_n = self.err_n
+        span = t - self.first_t
+        da, db, dw, dshape = self._seasonal(self.daily, DAY, t)
+        wa, wb, ww, wshape = self._seasonal(self.weekly, WEEK, t)
+
+        preds = [self.last_x, self.level, None, None]
+        if dshape is not None:
+            preds[DAILY] = self.d_level + dshape
+        if wshape is not None and span >= WEEK:
+            preds[WEEKLY] = self.w_level + wshape
+
+        # The predictor with the smallest typical error is the one the point is judged by.
+        best = LEVEL
+        best_err = err[LEVEL]
+        for k in (LAST, DAILY, WEEKLY):
+            if preds[k] is not None and err_n[k] >= 30 and err[k] < best_err:
+                best, best_err = k, err[k]
+        pred = preds[best]
+        floor = 1e-9 + 1e-4 * abs(self.level)
+
+        # Update every predictor's typical error; large errors count only partly so one spike cannot blind us.
+        ea = self.error_alpha
+        for k in range(4):
+            p = preds[k]
+            if p is None:
+                continue
+            e = abs(x - p)
+            if err_n[k] == 0:
+                err[k] = e
+            else:
+                cap = 6.0 * err[k] + floor
+                err[k] += ea * ((e if e < cap else cap) - err[k])
+            err_n[k] += 1
+
+        # Models learn from the point clipped to a plausible range around the current expectation.
+        lim = self.clip * (best_err + floor)
+        xc = x if abs(x - pred) <= lim else pred + math.copysign(lim, x - pred)
+        self.level += self.level_alpha * (xc - self.level)
+        self._learn(self.daily, da, db, dw, xc, self.d_level, dshape, self.daily_alpha)
+        self.d_level += self.seasonal_level_alpha * (xc - (dshape or 0.0) - self.d_level)
+        self._learn(self.weekly, wa, wb, ww, xc, self.w_level, wshape, self.weekly_alpha)
+        self.w_level += self.seasonal_level_alpha * (xc - (wshape or 0.0) - self.w_level)
+
+        half = self.band_width * (best_err + floor)
+        self.low, self.high = pred - half, pred + half
+        self.direction = 1 if x > pred else (-1 if x < pred else 0)
+        self.last_x = x
+        self.last_t = t
+        if abs(x) > self.max_abs:
+            self.max_abs = abs(x)
+        self.n += 1
+
+        return self._novelty(x)
+
+    def _novelty(self, x: float) -> float:
+        """Score of how new the recent shape around x is: the value, the one before, three moving averages
+        and the time of day, against the boxes of shapes seen so far."""
+        ema = self.ema
+        for i, a in enumerate(self.feature_alphas):
+            ema[i] += a * (x - ema[i])
+        lo, hi = self.v_min, self.v_max
+        if x < lo:
+            self.v_min = x
+        if x > hi:
+            self.v_max = x
+        previous = self.previous
+        self.previous = x
+        if self.n <= 2:
+            return 0.0
+        # Values are measured against the range seen so far (it only widens), the time of day on its own scale.
+        span = max(hi - lo, 1e-6 * max(abs(hi), abs(lo)), 1e-12)
+        angle = 2.0 * math.pi * (self.last_t % DAY) / DAY
+        w = 1.0 / span
+        p = 1.0 / self.phase_scale
+        novelty = self.boxes.learn(
+            np.array([x, previous, *ema, math.cos(angle), math.sin(angle)]),
+            np.array([w, w, w, w, w, p, p]),
+            self.vig,
+        )
+        gap = self.since
+        self.since += 1
+        novel = novelty > 1.0
+        if novel:
+            self.since = 0
+            if self.n > self.learn_points // 3:
+                # Shapes that keep coming back new are the series' normal: widen what counts as known.
+                self.vig *= 1.0 + self.vigilance_growth
+        if self.learning or not novel:
+            if self.quiet > 0:
+                self.quiet -= 1
+            return 0.0
+        self.found += 1
+        if self.quiet > 0:
+            # New boxes right after a report belong to the same event: one report per event.
+            self.quiet -= 1
+            return 0.0
+        self.quiet = self.refractory
+        # Credit grows with how far outside the known shapes the point is, with the run of known shapes
+        # before it, and shrinks with how often this series founds new shapes at all.
+        raw = (1.0 - self.novelty_floor / novelty) * (gap + 1.0) / (gap + 1.0 + self.gap_scale)
+        raw /= 1.0 + self.rate_scale * self.found / (self.n - self.learn_points + self.rate_prior)
+        out = raw / (raw + self.score_ref)
+        self.last_score = out
+        return out
+
+    @staticmethod
+    def _learn(
+        table: list[float | None], a: int, b: int, w: float, x: float, level: float, shape: float | None, alpha: float
+    ) -> None:
+        # Shapes are kept at float32 precision, enough for a band, so they store in short texts.
+        target = x - level
+        delta = 0.0 if shape is None else alpha * (target - shape)
+        va, vb = table[a], table[b]
+        table[a] = float(np.float32(target if va is None else va + delta * (1.0 - w)))
+        table[b] = float(np.float32(target if vb is None else vb + delta * w))
+
+    # ----------------------------------------------------------------------------------------------
+    def to_state(self) -> dict:
+        """The learned state as a JSON-able dict."""
+        return {
+            "version": 3,
+            "non_negative": self.non_negative,
+            "max_value": self.max_value,
+            "n": self.n,
+            "rejected": self.rejected,
+            "first_t": self.first_t,
+            "last_t": self.last_t,
+            "last_x": self.last_x,
+            "max_abs": self.max_abs,
+            "level": [self.level, self.d_level, self.w_level],
+            "daily": pack_floats(self.daily),
+            "weekly": pack_floats(self.weekly),
+            "err": self.err,
+            "err_n": self.err_n,
+            "quiet": self.quiet,
+            "ema": self.ema,
+            "vigilance": self.vig,
+            "since": self.since,
+            "found": self.found,
+            "previous": self.previous,
+            "range": [self.v_min, self.v_max] if self.n else None,
+            "boxes": self.boxes.to_state(),
+            "last_score": self.last_score,
+            "band": [self.low, self.high, self.direction],
+        }
+
+    @classmethod
+    def from_state(cls, state: dict) -> SeriesDetector:
+        """A detector that carries on exactly where the one that produced `state` stopped."""
+        d = cls(non_negative=state["non_negative"], max_value=state["max_value"])
+        d.n = state["n"]
+        d.rejected = state["rejected"]
+        d.first_t = state["first_t"]
+        d.last_t = state["last_t"]
+        d.last_x = state["last_x"]
+        d.max_abs = state["max_abs"]
+        d.level, d.d_level, d.w_level = state["level"]
+        d.daily = unpack_floats(state["daily"])
+        d.weekly = unpack_floats(state["weekly"])
+        d.err = list(state["err"])
+        d.err_n = list(state["err_n"])
+        d.quiet = state["quiet"]
+        d.ema = list(state["ema"])
+        d.vig = state["vigilance"]
+        d.since = state["since"]
+        d.found = state["found"]
+        d.previous = state["previous"]
+        if state["range"] is not None:
+            d.v_min, d.v_max = state["range"]
+        d.boxes.load(state["boxes"])
+        d.last_score = state["last_score"]
+        d.low, d.high, d.direction = state["band"]
+        return d

@@ -1,0 +1,184 @@
+"""The series anomaly detector: level shifts, noise, seasonality, bad input, state and cost."""
+
+import json
+import math
+import random
+import time
+
+import numpy as np
+
+from anomalies.detector import SeriesDetector
+from anomalies.novelty import BoxMemory
+
+STEP = 300.0
+ALARM = SeriesDetector.alarm_level
+
+
+def feed(detector: SeriesDetector, values: list[float], start: float = 0.0, step: float = STEP) -> list[float | None]:
+    return [detector.score(start + i * step, v) for i, v in enumerate(values)]
+
+
+def noisy_latency(n: int, seed: int = 1, level: float = 0.8, spread: float = 0.05) -> list[float]:
+    rng = random.Random(seed)
+    return [max(0.01, rng.gauss(level, spread)) for _ in range(n)]
+
+
+def test_a_level_shift_in_latency_raises_a_high_score_within_a_few_points():
+    detector = SeriesDetector(non_negative=True)
+    feed(detector, noisy_latency(2000))
+    shifted = [v + 1.5 for v in noisy_latency(10, seed=2)]
+    scores = feed(detector, shifted, start=2000 * STEP)
+    assert max(scores[:3]) > ALARM
+    assert detector.direction == 1
+
+
+def test_a_shifted_level_becomes_the_new_normal():
+    detector = SeriesDetector(non_negative=True)
+    feed(detector, noisy_latency(2000))
+    scores = feed(detector, noisy_latency(3000, seed=3, level=2.3), start=2000 * STEP)
+    assert max(scores[1000:]) < ALARM
+
+
+def test_a_stationary_noisy_series_raises_no_alarm_after_learning():
+    detector = SeriesDetector(non_negative=True)
+    scores = feed(detector, noisy_latency(6000, seed=4))
+    assert max(scores[500:]) < ALARM
+
+
+def test_nan_inf_negative_and_absurd_values_are_rejected_and_leave_later_scores_unchanged():
+    values = noisy_latency(1200, seed=5)
+    clean = SeriesDetector(non_negative=True)
+    dirty = SeriesDetector(non_negative=True)
+    expected = feed(clean, values)
+    got = []
+    for i, v in enumerate(values):
+        if i in (300, 700, 900, 1100):
+            for bad in (math.nan, math.inf, -0.5, 1e9):
+                assert dirty.score(i * STEP - 1.0, bad) is None
+        got.append(dirty.score(i * STEP, v))
+    assert dirty.rejected == 16
+    assert got == expected
+
+
+def test_a_value_above_the_configured_maximum_is_rejected():
+    detector = SeriesDetector(non_negative=True, max_value=60.0)
+    assert detector.score(0.0, 61.0) is None
+    assert detector.rejected == 1
+
+
+def test_learning_is_true_with_too_little_history_and_scores_are_zero_meanwhile():
+    detector = SeriesDetector()
+    scores = feed(detector, noisy_latency(50, seed=6) + [50.0])
+    assert detector.learning
+    assert all(s == 0.0 for s in scores)
+    feed(detector, noisy_latency(500, seed=7), start=51 * STEP)
+    assert not detector.learning
+
+
+def test_the_state_round_trips_through_json_within_16_kb_and_gives_identical_next_scores():
+    detector = SeriesDetector(non_negative=True)
+    rng = random.Random(8)
+    day = [
+        30 + 20 * math.sin(2 * math.pi * i * STEP / 86400) + rng.gauss(0, 1) + (15 if i % 997 == 0 else 0)
+        for i in range(14 * 288)
+    ]
+    feed(detector, day)
+    text = json.dumps(detector.to_state())
+    assert len(text) <= 16 * 1024
+    copy = SeriesDetector.from_state(json.loads(text))
+    tail = noisy_latency(500, seed=9, level=30, spread=3) + [200.0]
+    start = len(day) * STEP
+    assert feed(copy, tail, start=start) == feed(detector, tail, start=start)
+    assert copy.expected() == detector.expected()
+
+
+def test_a_daily_pattern_does_not_alarm_at_its_peaks_once_learned():
+    detector = SeriesDetector(non_negative=True)
+    rng = random.Random(10)
+    per_day = int(86400 / STEP)
+    values = [50 + 40 * math.sin(2 * math.pi * i / per_day) + rng.gauss(0, 2) for i in range(14 * per_day)]
+    scores = feed(detector, values)
+    peaks = [s for i, s in enumerate(scores) if i >= 3 * per_day and values[i] > 85]
+    assert peaks and max(peaks) < ALARM
+    assert max(scores[3 * per_day :]) < ALARM
+
+
+def test_the_expected_band_contains_normal_points_and_not_a_spike():
+    detector = SeriesDetector(non_negative=True)
+    feed(detector, noisy_latency(1000, seed=11))
+    detector.score(1000 * STEP, 0.8)
+    low, high = detector.expected()
+    assert low < 0.8 < high
+    detector.score(1001 * STEP, 5.0)
+    low, high = detector.expected()
+    assert not low <= 5.0 <= high
+    assert detector.direction == 1
+
+
+def test_irregular_sampling_and_a_gap_are_handled():
+    detector = SeriesDetector(non_negative=True)
+    rng = random.Random(12)
+    t = 0.0
+    scores = []
+    for i in range(4000):
+        t += rng.uniform(10, 300) + (6 * 3600 if i == 2500 else 0)
+        scores.append(detector.score(t, max(0.01, rng.gauss(0.8, 0.05))))
+    assert all(s is not None and 0.0 <= s <= 1.0 for s in scores)
+    assert max(scores[500:]) < ALARM
+
+
+def test_the_cost_per_point_is_small():
+    detector = SeriesDetector(non_negative=True)
+    rng = random.Random(13)
+    n = 20000
+    values = [30 + 20 * math.sin(2 * math.pi * i * STEP / 86400) + rng.gauss(0, 1) for i in range(n)]
+    start = time.perf_counter()
+    for i, v in enumerate(values):
+        detector.score(i * STEP, v)
+    per_point = (time.perf_counter() - start) / n * 1e6
+    print(f"detector cost: {per_point:.1f} µs/point, state {len(json.dumps(detector.to_state()))} bytes")
+    assert per_point < 200
+
+
+def test_a_box_takes_a_nearby_vector_and_a_far_one_founds_a_new_box():
+    memory = BoxMemory(2, capacity=4)
+    weight = np.array([1.0, 1.0])
+    memory.learn(np.array([0.0, 0.0]), weight, 0.1)
+    assert memory.learn(np.array([0.05, 0.05]), weight, 0.1) <= 1.0
+    assert memory.k == 1
+    assert memory.learn(np.array([0.9, 0.9]), weight, 0.1) > 1.0
+    assert memory.k == 2
+
+
+def test_a_full_box_memory_replaces_its_least_recently_used_box():
+    memory = BoxMemory(1, capacity=2)
+    weight = np.array([1.0])
+    for v in (0.0, 10.0, 0.0, 20.0):
+        memory.learn(np.array([v]), weight, 0.01)
+    assert memory.k == 2
+    assert sorted(memory.lo[:2, 0].tolist()) == [0.0, 20.0]
+
+
+def test_a_single_spike_in_a_steady_series_is_reported_once():
+    detector = SeriesDetector(non_negative=True)
+    feed(detector, noisy_latency(3000, seed=14))
+    spike = feed(detector, [4.0] + noisy_latency(30, seed=15), start=3000 * STEP)
+    assert spike[0] > ALARM
+    assert all(s < ALARM for s in spike[1:])
+
+
+def test_a_flat_stretch_where_the_daily_wave_should_rise_is_scored_as_a_new_shape():
+    detector = SeriesDetector(non_negative=True)
+    rng = random.Random(16)
+    per_day = int(86400 / STEP)
+
+    def wave(i: int) -> float:
+        return 50 + 40 * math.sin(2 * math.pi * i / per_day) + rng.gauss(0, 1)
+
+    trough = 10 * per_day + 3 * per_day // 4
+    normal = feed(detector, [wave(i) for i in range(trough)])
+    assert max(normal[3 * per_day :]) < ALARM
+    # From the trough on the series stays at its trough level: every value is a familiar one, only the
+    # time of day makes it new, within four hours.
+    flat = feed(detector, [10 + rng.gauss(0, 1) for _ in range(per_day // 6)], start=trough * STEP)
+    assert max(flat) > 0.0
