@@ -4,7 +4,7 @@ from datetime import timedelta
 
 import pytest
 from django.core.management import call_command
-from django.utils import timezone
+from django.utils import dateformat, timezone
 from standardwebhooks.webhooks import Webhook
 
 from alerts import delivery, planner
@@ -268,8 +268,7 @@ def test_a_flapping_model_keeps_one_short_story_its_flips_folded_into_one_update
     latest = incident.updates.order_by("at", "id").last()
     assert latest.body == (
         "OpenAI GPT-4o is flapping: down 6 times in 10 min, now in major outage since "
-        f"{latest.at:%b}. {latest.at.day}, {latest.at.year}, {latest.at.hour % 12 or 12}:{latest.at:%M} "
-        f"{'a.m.' if latest.at.hour < 12 else 'p.m.'} UTC. Latest check: HTTP 503: overloaded. We are investigating."
+        f"{dateformat.format(latest.at, 'N j, Y, P')} UTC. Latest check: HTTP 503: overloaded. We are investigating."
     )
     assert "6번" in latest.body_in("ko") and "6 回" in latest.body_in("ja")
 
