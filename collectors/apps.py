@@ -7,6 +7,6 @@ class CollectorsConfig(AppConfig):
     verbose_name = _("Collectors")
 
     def ready(self) -> None:
-        from collectors.probes import register_probe_kinds
+        from collectors.probe_rules import register_probe_kinds
 
         register_probe_kinds()

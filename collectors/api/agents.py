@@ -1,0 +1,134 @@
+"""The remote agents' API: assignment (ETag), result batches (exactly once), and the staff's list of agents."""
+
+from __future__ import annotations
+
+import logging
+
+import orjson
+from django.db import DatabaseError
+from django.http import HttpResponse
+from django.utils import timezone
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers, status
+from rest_framework.authentication import BaseAuthentication, get_authorization_header
+from rest_framework.exceptions import AuthenticationFailed
+from rest_framework.generics import ListAPIView
+from rest_framework.permissions import BasePermission, IsAdminUser
+from rest_framework.request import Request
+from rest_framework.views import APIView
+
+from collectors import assignment
+from collectors.agent_results import BadBatch, note_contact, parse_batch, take_in
+from collectors.evaluate import evaluate
+from collectors.models import Agent
+
+log = logging.getLogger(__name__)
+
+# The highest sequence the site stored from the agent: an agent that lost its state goes on from here.
+LAST_SEQ_HEADER = "X-Agent-Last-Seq"
+
+
+class AgentTokenAuthentication(BaseAuthentication):
+    def authenticate(self, request: Request):
+        parts = get_authorization_header(request).split()
+        if len(parts) != 2 or parts[0].lower() != b"bearer":
+            return None
+        agent = Agent.authenticate(parts[1].decode(errors="replace"))
+        if agent is None:
+            raise AuthenticationFailed("Unknown or revoked agent token.")
+        return (None, agent)
+
+    def authenticate_header(self, request: Request) -> str:
+        return 'Bearer realm="agents"'
+
+
+class IsAgent(BasePermission):
+    def has_permission(self, request, view) -> bool:
+        return isinstance(request.auth, Agent)
+
+
+def _json(payload: object, status_code: int = 200, **headers: str) -> HttpResponse:
+    response = HttpResponse(orjson.dumps(payload), status=status_code, content_type="application/json")
+    for name, value in headers.items():
+        response[name.replace("_", "-")] = value
+    return response
+
+
+class AssignmentView(APIView):
+    """GET: the models this agent probes. Send If-None-Match with the last ETag: 304 when nothing changed."""
+
+    authentication_classes = [AgentTokenAuthentication]
+    permission_classes = [IsAgent]
+
+    @extend_schema(responses={200: dict, 304: None})
+    def get(self, request: Request) -> HttpResponse:
+        agent: Agent = request.auth
+        note_contact(agent, timezone.now())
+        body, etag = assignment.encode(assignment.assignment(agent.region, secure=request.is_secure()))
+        headers = {"ETag": etag, LAST_SEQ_HEADER: str(agent.last_seq), "Cache-Control": "no-store"}
+        if etag in request.headers.get("If-None-Match", ""):
+            response = HttpResponse(status=304)
+        else:
+            response = HttpResponse(body, content_type="application/json")
+        for name, value in headers.items():
+            response[name] = value
+        return response
+
+
+class AgentResultsView(APIView):
+    """POST a batch: {"agent_time", "health", "results": [{"seq", "model", "time", "outcome", ...}]}."""
+
+    authentication_classes = [AgentTokenAuthentication]
+    permission_classes = [IsAgent]
+
+    @extend_schema(request=dict, responses={200: dict, 400: dict})
+    def post(self, request: Request) -> HttpResponse:
+        received = timezone.now()
+        try:
+            data = orjson.loads(request.body)
+        except orjson.JSONDecodeError as exc:
+            return _json({"errors": {"batch": f"not JSON: {exc}"}}, status.HTTP_400_BAD_REQUEST)
+        try:
+            batch = parse_batch(data)
+        except BadBatch as exc:
+            return _json({"errors": exc.errors}, status.HTTP_400_BAD_REQUEST)
+        agent: Agent = request.auth
+        receipt = take_in(agent, batch, received)
+        if receipt.model_ids:
+            try:
+                evaluate(receipt.model_ids)
+            except DatabaseError as exc:
+                log.warning("status derivation deferred: %s", exc)  # stored; the next batch derives again
+        return _json(
+            {
+                "stored": receipt.stored,
+                "duplicates": receipt.duplicates,
+                "dropped": receipt.dropped,
+                "rejected": receipt.rejected,
+                "last_seq": receipt.last_seq,
+                "clock_skew_s": round(receipt.skew_s, 3),
+                "clock_skewed": receipt.skewed,
+                "assignment_hint": assignment.change_hint(),
+            }
+        )
+
+
+class AgentSerializer(serializers.ModelSerializer):
+    last_seen = serializers.DateTimeField(source="last_seen_at", allow_null=True)
+
+    class Meta:
+        model = Agent
+        fields = [
+            "id", "name", "region", "active", "last_seen", "version", "results_per_s", "spool_depth",
+            "spool_dropped", "last_error", "clock_skew_s", "clock_skewed", "sent", "stored", "dropped", "rejected",
+            "last_seq", "created_at",
+        ]  # fmt: skip
+
+
+class AgentListView(ListAPIView):
+    """Every agent with its health and counts (staff only)."""
+
+    permission_classes = [IsAdminUser]
+    serializer_class = AgentSerializer
+    queryset = Agent.objects.all()
+    pagination_class = None
