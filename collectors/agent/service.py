@@ -152,7 +152,8 @@ class Agent:
                     self._spool_outbox()
         log.info("agent stopped: %d result(s) acknowledged, %d spooled", self.spool.acknowledged, self.spool.depth)
 
-    def health(self, batch_size: int) -> dict[str, Any]:
+    def health(self, batch_size: int, from_spool: bool = False) -> dict[str, Any]:
+        """What rides on a batch of `batch_size` results: the spool depth and `sent` count as if it is taken."""
         now = time.monotonic()
         self._rate_window = [(t, n) for t, n in self._rate_window if now - t <= 10.0]
         self._rate_window.append((now, self._produced))
@@ -161,7 +162,7 @@ class Agent:
         return {
             "version": VERSION,
             "results_per_s": round(rate, 2),
-            "spool_depth": self.spool.depth,
+            "spool_depth": self.spool.depth - (batch_size if from_spool else 0),
             "spool_dropped": self.spool.dropped,
             "last_error": self.last_error,
             "sent": self.spool.acknowledged + batch_size,
@@ -343,13 +344,13 @@ class Agent:
 
     async def _push_spooled(self, results_json: bytes) -> bool:
         count = results_json.count(b'"seq":')
-        if not await self._push(results_json, count):
+        if not await self._push(results_json, count, from_spool=True):
             return False
         self.spool.remove_oldest()
         return True
 
-    async def _push(self, results_json: bytes, count: int) -> bool:
-        health = orjson.dumps(self.health(count))
+    async def _push(self, results_json: bytes, count: int, from_spool: bool = False) -> bool:
+        health = orjson.dumps(self.health(count, from_spool))
         body = b'{"agent_time":%s,"health":%s,"results":%s}' % (repr(time.time()).encode(), health, results_json)
         try:
             receipt = await self._site.push(body)
