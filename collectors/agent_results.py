@@ -22,6 +22,7 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models import F
 
+from collectors.assignment import change_hint
 from collectors.models import Agent
 from collectors.probes.base import ProbeResult
 from collectors.storage import Observation, insert_rows
@@ -67,6 +68,7 @@ class Receipt:
     skew_s: float = 0.0
     skewed: bool = False
     model_ids: set[int] = field(default_factory=set)
+    hint: str = ""  # the assignment's change hint (collectors.assignment.change_hint)
 
 
 def _number(value: Any) -> bool:
@@ -188,6 +190,7 @@ def take_in(agent: Agent, batch: Batch, received: datetime) -> Receipt:
             clock_skewed=receipt.skewed,
             **_health_fields(batch.health),
         )
+    receipt.hint = change_hint()
     return receipt
 
 

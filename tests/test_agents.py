@@ -15,7 +15,15 @@ from collectors.models import Agent, CheckResult, CredentialShare
 from monitoring.models import AIModel, Credential, ModelStatus, RegionStatus
 from monitoring.status import Status
 
-pytestmark = pytest.mark.django_db
+# Committed data: the results endpoint stores batches on worker threads, with connections of their own.
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture(autouse=True)
+def evaluate_in_the_request(settings):
+    # Derive in the request, so a test reads the status right after its batch. The deferred (coalesced)
+    # path is proven against the real server by tests/test_agent_processes.py.
+    settings.AGENT_EVALUATION_DELAY_S = 0
 
 
 def create_agent(name: str, region: str) -> str:
