@@ -170,6 +170,8 @@ class Agent(models.Model):
 
     class Meta:
         ordering = ["region", "name"]
+        verbose_name = _("remote agent")
+        verbose_name_plural = _("remote agents")
 
     def __str__(self) -> str:
         return f"{self.name} ({self.region})"
@@ -201,6 +203,10 @@ class CredentialShare(models.Model):
     regions = models.CharField(
         max_length=300, help_text=_("Comma-separated regions whose agents may receive this credential's key.")
     )
+
+    class Meta:
+        verbose_name = _("credential shared with agents")
+        verbose_name_plural = _("credentials shared with agents")
 
     def __str__(self) -> str:
         return f"{self.credential} -> {self.regions}"
