@@ -218,3 +218,15 @@ def test_the_api_shows_each_regions_status_last_check_and_latency(model):
     regions = {r["region"]: r for r in APIClient().get(f"/api/v1/models/{model.pk}/").json()["regions"]}
     assert regions["us"]["status"] == "operational" and regions["us"]["last_latency_ms"] == 100
     assert regions["eu"]["status"] == "unknown"  # its last word is stale
+
+
+def test_the_admin_lists_agents_with_health_flags_a_skewed_clock_and_revokes(model, eu, client, django_user_model):
+    now = time.time()
+    push(eu, batch((1, model.pk, "ok", now + 898), agent_time=now + 900, spool_depth=3))
+    client.force_login(django_user_model.objects.create_superuser("root", "root@example.com", "pw-root-123"))
+    page = client.get("/admin/collectors/agent/").content.decode()
+    assert "eu-1" in page and "⚠" in page and ("+899." in page or "+900." in page)
+    agent = Agent.objects.get()
+    client.post("/admin/collectors/agent/", {"action": "revoke", "_selected_action": [agent.pk]})
+    assert not Agent.objects.get().active
+    assert push(eu, batch((2, model.pk, "ok"))).status_code == 401

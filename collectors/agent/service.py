@@ -111,6 +111,7 @@ class Agent:
         self._heap: list[tuple[float, int, int]] = []  # (due, generation, model id)
         self._etag = ""
         self._hint = ""
+        self._refresh_seconds = 30.0
         self._refresh_now = asyncio.Event()
         self._assignment_changed = asyncio.Event()
         self._stopping = asyncio.Event()
@@ -201,6 +202,7 @@ class Agent:
 
     def _apply(self, document: dict[str, Any]) -> None:
         self.region = str(document.get("region") or "default")
+        self._refresh_seconds = max(float(document.get("refresh_seconds") or 30), 1.0)
         fresh = targets_of(document, self.region, self._warned)
         now = time.monotonic()
         for model_id in self.assigned.keys() - fresh.keys():
@@ -218,9 +220,8 @@ class Agent:
 
     async def _assignment_loop(self) -> None:
         while True:
-            refresh = 30.0
             try:
-                await asyncio.wait_for(self._refresh_now.wait(), refresh)
+                await asyncio.wait_for(self._refresh_now.wait(), self._refresh_seconds)
             except TimeoutError:
                 pass
             self._refresh_now.clear()
