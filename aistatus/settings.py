@@ -206,6 +206,8 @@ AGENT_CLOCK_SKEW_LIMIT_S = env.float("AGENT_CLOCK_SKEW_LIMIT_S", default=10.0)
 AGENT_MAX_FUTURE_S = env.float("AGENT_MAX_FUTURE_S", default=60.0)
 # Pushed batches that arrive within this many seconds are derived together (0: each at once, in its request).
 AGENT_EVALUATION_DELAY_S = env.float("AGENT_EVALUATION_DELAY_S", default=0.25)
+# How often agents ask for their assignment again without a hint of a change (seconds).
+AGENT_ASSIGNMENT_REFRESH_S = env.float("AGENT_ASSIGNMENT_REFRESH_S", default=30.0)
 RESULT_RETENTION_DAYS = env.int("RESULT_RETENTION_DAYS", default=14)
 MINUTE_ROLLUP_RETENTION_DAYS = env.int("MINUTE_ROLLUP_RETENTION_DAYS", default=7)
 HOUR_ROLLUP_RETENTION_DAYS = env.int("HOUR_ROLLUP_RETENTION_DAYS", default=90)

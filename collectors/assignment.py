@@ -11,13 +11,11 @@ import hashlib
 import json
 from typing import Any
 
+from django.conf import settings
 from django.db.models import Count, Max
 
 from collectors.models import CredentialShare
 from monitoring.models import AIModel, ProbeKind
-
-# How often an agent asks again without a hint (seconds).
-REFRESH_SECONDS = 30
 
 _FIELDS = (
     "pk", "provider__slug", "slug", "probe_kind", "endpoint", "upstream_model", "probe_config", "interval_seconds",
@@ -61,7 +59,7 @@ def assignment(region: str, *, secure: bool) -> dict[str, Any]:
                 "credential": credential,
             }
         )
-    return {"region": region, "refresh_seconds": REFRESH_SECONDS, "models": models}
+    return {"region": region, "refresh_seconds": settings.AGENT_ASSIGNMENT_REFRESH_S, "models": models}
 
 
 def encode(document: dict[str, Any]) -> tuple[bytes, str]:

@@ -175,3 +175,31 @@ def test_three_regional_agents_tell_the_truth_and_lose_nothing_while_the_site_is
         # None lost, none twice: what the agent says it sent is what the site stored, row for row.
         assert agent.sent == agent.stored == stored_rows, (agent.region, agent.sent, agent.stored, stored_rows)
         assert agent.sent > 0 and agent.spool_depth == 0
+
+
+def test_a_model_added_on_the_site_reaches_a_running_agent_before_its_next_refresh(simulator, tmp_path):
+    patch_simulator(simulator.base_url, "sim-first", {})
+    patch_simulator(simulator.base_url, "sim-second", {})
+    provider = Provider.objects.create(name="Sim", slug="sim")
+    settings = {"interval_seconds": INTERVAL, "timeout_seconds": 5, "endpoint": simulator.base_url}
+    first = AIModel.objects.create(
+        provider=provider, name="first", slug="first", upstream_model="sim-first", **settings
+    )
+    token = create_agent("us-agent", "us")
+    # The periodic refresh is far off: only the hint riding on a batch's answer can bring the change.
+    with serve(tmp_path / "web.log", AGENT_ASSIGNMENT_REFRESH_S="600") as url:
+        agent = start_agent(url, token, tmp_path / "spool", tmp_path / "agent.log")
+        try:
+            wait_for(lambda: CheckResult.objects.filter(model=first).exists(), 2 * INTERVAL, "the first model probed")
+            second = AIModel.objects.create(
+                provider=provider, name="second", slug="second", upstream_model="sim-second", **settings
+            )
+            started = time.monotonic()
+            wait_for(lambda: CheckResult.objects.filter(model=second).exists(), 3 * INTERVAL, "the new model probed")
+            # The next batch's answer (within an interval: the first model's next result) hints at the
+            # change; the new model's first probe comes within one more interval. Far from 600 s.
+            assert time.monotonic() - started < 2 * INTERVAL + 5
+        finally:
+            agent.terminate()
+            agent.wait(timeout=15)
+    assert (tmp_path / "agent.log").read_text().count("assignment: 2 model(s)") == 1
