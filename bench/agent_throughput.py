@@ -105,8 +105,10 @@ def run_agent(endpoint: str, models: int, interval: float, warmup: float, durati
         time.sleep(duration)
         counted, elapsed = site.results - before, time.monotonic() - started
         cpu = meter.stop()
+        rate = counted / elapsed
         figures = {
-            "models": models, "interval_s": interval, "offered": models / interval, "rate": counted / elapsed,
+            "models": models, "interval_s": interval, "offered": models / interval, "rate": rate,
+            "cpu_ms_per_probe": 10 * cpu["agent"] / rate if rate else None,
             "rss_mb": rss_mb(agent.pid), "peak_rss_mb": rss_mb(agent.pid, "VmHWM:"), "cpu": cpu,
         }  # fmt: skip
     finally:
@@ -121,10 +123,12 @@ def child_raw(endpoint: str, concurrency: int, duration: float) -> dict[str, Any
 
     targets = [ProbeTarget(i, "openai_chat", endpoint, UPSTREAM, timeout_s=10) for i in range(concurrency)]
     counted = {"n": 0}
+    meter: list[CpuMeter] = []
 
     async def run() -> float:
         async with make_session(limit=concurrency) as session:
             await asyncio.gather(*(run_probe(t, session) for t in targets))  # warm the pool
+            meter.append(CpuMeter({"raw": os.getpid()}))
             deadline = time.monotonic() + duration
             started = time.monotonic()
 
@@ -137,7 +141,8 @@ def child_raw(endpoint: str, concurrency: int, duration: float) -> dict[str, Any
             return time.monotonic() - started
 
     elapsed = asyncio.run(run())
-    return {"rate": counted["n"] / elapsed}
+    cpu = meter[0].stop()["raw"]
+    return {"rate": counted["n"] / elapsed, "cpu": cpu, "cpu_ms_per_probe": 10 * cpu / (counted["n"] / elapsed)}
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
@@ -169,10 +174,13 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     raw, agent, memory = figures["raw"], figures["agent"], figures["memory"]
     print_table(
         [
-            ["raw client (make_session + run_probe), nothing sent", f"{raw['rate']:,.0f} probes/s", "", "", ""],
+            ["raw client (make_session + run_probe), nothing sent",
+             f"{raw['rate']:,.0f} probes/s, {raw['cpu_ms_per_probe']:.2f} ms CPU each", "", "", ""],
             [f"agent: {agent['models']:,} models every {agent['interval_s']:g} s ({agent['offered']:,.0f}/s offered)",
-             f"{agent['rate']:,.0f} probes/s", f"{agent['rate'] / raw['rate']:.2f} x raw", ">= 2,000/s",
-             "met" if agent["rate"] >= 2000 else "NOT met"],
+             f"{agent['rate']:,.0f} probes/s, {agent['cpu_ms_per_probe']:.2f} ms CPU each",
+             f"{agent['rate'] / raw['rate']:.2f} x raw", ">= 2,000/s", "met" if agent["rate"] >= 2000 else "NOT met"],
+            ["  one core's worth at that CPU cost", f"{1000 / agent['cpu_ms_per_probe']:,.0f} probes/s",
+             f"raw: {1000 / raw['cpu_ms_per_probe']:,.0f}/s", "", ""],
             ["  agent CPU / simulator CPU (% of one core)",
              f"{agent['cpu']['agent']:.0f} % / {agent['cpu']['simulator']:.0f} %", "", "", ""],
             [f"agent memory, {memory['models']:,} models ({memory['rate']:,.0f} probes/s)",

@@ -82,6 +82,13 @@ def test_the_sequence_goes_on_after_a_restart(tmp_path):
     assert Spool(tmp_path, max_results=10).seq_reserved > 41
 
 
+def test_a_lost_counter_still_goes_on_past_the_spooled_batches(tmp_path):
+    spool = Spool(tmp_path, max_results=100)
+    spool.append(b"[]", 70_001, 50)  # sequences 70,001 to 70,050 wait on disk
+    (tmp_path / "state.json").unlink()
+    assert Spool(tmp_path, max_results=100).seq_reserved >= 70_050
+
+
 def test_the_simulator_fails_a_model_for_one_region_only():
     app = build_app({"models": {"m": {}}})
     app.patch_model("m", {"regions": {"eu": {"error_rate": 1.0}}})

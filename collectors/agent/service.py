@@ -32,6 +32,8 @@ from .spool import Spool
 log = logging.getLogger("collectors.agent")
 
 REGION_HEADER = "X-Probe-Region"
+# The probe loop's coarsest sleep: well within the ±5 % jitter of a 10 s interval.
+SLEEP_GRANULARITY_S = 0.01
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,9 +82,11 @@ def targets_of(document: dict[str, Any], region: str, warned: set[tuple[int, str
                     warned.add((model_id, kind))
                     log.warning("skipping model %s: this agent has no probe for the kind %r", model.get("name"), kind)
                 continue
-            credential = model.get("credential") or {}
-            # A shared key comes with the assignment; otherwise the agent's own environment holds it.
-            api_key = credential.get("api_key") or os.environ.get(credential.get("env") or "", "")
+            credential = model.get("credential")
+            api_key = ""
+            if credential:
+                # A shared key comes with the assignment; otherwise the agent's own environment holds it.
+                api_key = credential.get("api_key") or os.environ.get(credential.get("env") or "", "")
             target = ProbeTarget(
                 model_id=model_id,
                 probe_kind=kind,
@@ -113,7 +117,6 @@ class Agent:
         self._hint = ""
         self._refresh_seconds = 30.0
         self._refresh_now = asyncio.Event()
-        self._assignment_changed = asyncio.Event()
         self._stopping = asyncio.Event()
         self._warned: set[tuple[int, str]] = set()
         self._seq = self.spool.seq_reserved
@@ -215,7 +218,6 @@ class Agent:
             self._generation[model_id] = generation
             heapq.heappush(self._heap, (now + first_delay(assigned.interval_s), generation, model_id))
         self.assigned = fresh
-        self._assignment_changed.set()
         log.info("assignment: %d model(s) to probe in region %s", len(fresh), self.region)
 
     async def _assignment_loop(self) -> None:
@@ -264,13 +266,10 @@ class Agent:
                 task = asyncio.create_task(self._probe(assigned.target, session))
                 self._probes.add(task)
                 task.add_done_callback(self._probes.discard)
+            # Sleep until the next is due, but never less than SLEEP_GRANULARITY_S: at thousands of probes a
+            # second, waking for each one would cost more than the probes. New models wait at most a second.
             wait = min(heap[0][0] - time.monotonic(), 1.0) if heap else 1.0
-            self._assignment_changed.clear()
-            if wait > 0:
-                try:
-                    await asyncio.wait_for(self._assignment_changed.wait(), wait)
-                except TimeoutError:
-                    pass
+            await asyncio.sleep(max(wait, SLEEP_GRANULARITY_S))
 
     async def _probe(self, target: ProbeTarget, session) -> None:
         started = time.time()

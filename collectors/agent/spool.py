@@ -32,7 +32,9 @@ class Spool:
         self.depth = sum(count for _, count in self._files)
         self.dropped = 0
         state = self._read_state()
-        self.seq_reserved: int = state.get("seq_reserved", 0)
+        # Spooled batches count too (named first sequence-count; a batch's sequences are consecutive).
+        spooled = max((int(p.stem.split("-")[0]) + n for p, n in self._files), default=0)
+        self.seq_reserved: int = max(state.get("seq_reserved", 0), spooled)
         self.acknowledged: int = state.get("acknowledged", 0)
         self.dropped = state.get("dropped", 0)
 
@@ -45,8 +47,10 @@ class Spool:
             return {}
 
     def save_state(self) -> None:
+        # Not synced to disk (it is written with every acknowledged batch): should a crash lose it, the
+        # site's highest stored sequence, sent with the assignment, puts the counter back past it.
         state = {"seq_reserved": self.seq_reserved, "acknowledged": self.acknowledged, "dropped": self.dropped}
-        self._write(self.directory / "state.json", json.dumps(state).encode())
+        self._write(self.directory / "state.json", json.dumps(state).encode(), sync=False)
 
     def reserve(self, upto: int) -> None:
         """Record that sequence numbers up to `upto` (plus a block) may be in use."""
@@ -81,10 +85,11 @@ class Spool:
         return len(self._files)
 
     @staticmethod
-    def _write(path: Path, data: bytes) -> None:
+    def _write(path: Path, data: bytes, sync: bool = True) -> None:
         temporary = path.with_suffix(".tmp")
         with open(temporary, "wb") as f:
             f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
+            if sync:
+                f.flush()
+                os.fsync(f.fileno())
         os.replace(temporary, path)
