@@ -230,3 +230,19 @@ def test_the_admin_lists_agents_with_health_flags_a_skewed_clock_and_revokes(mod
     client.post("/admin/collectors/agent/", {"action": "revoke", "_selected_action": [agent.pk]})
     assert not Agent.objects.get().active
     assert push(eu, batch((2, model.pk, "ok"))).status_code == 401
+
+
+def test_the_statuspage_json_stays_per_model_while_the_page_shows_regions(model, renew_snapshot):
+    now = timezone.now()
+    results(model, "us", ["ok", "ok"], now)
+    results(model, "eu", ["provider_fault", "provider_fault"], now)
+    evaluate([model.pk], now)
+    renew_snapshot()
+    client = APIClient()
+    components = client.get("/api/v2/components.json").json()["components"]
+    [component] = [c for c in components if c["name"] == model.name]
+    assert component["status"] == "partial_outage"  # one of two regions down
+    assert "regions" not in component and "eu" not in str(component.get("description"))
+    page = client.get("/en/models/openai/gpt-4o/").content.decode()
+    assert 'data-region="eu" data-status="major_outage"' in page
+    assert 'data-region="us" data-status="operational"' in page
