@@ -143,6 +143,9 @@ def test_a_malformed_batch_gets_400_naming_the_bad_items(model, eu):
     errors = response.json()["errors"]
     assert set(errors) == {"results[0].seq", "results[1].outcome", "results[2].latency_ms"}
     assert push(eu, {"results": [], "agent_time": 1}).json()["errors"]["results"] == "must be a non-empty list"
+    not_json = eu.post("/api/v1/agents/results/", "{oops", content_type="application/json")
+    assert not_json.status_code == 400 and "not JSON" in not_json.json()["errors"]["batch"]
+    assert push(agent_client("agt_wrong"), {"results": "nope"}).status_code == 401
     assert CheckResult.objects.count() == 0
 
 

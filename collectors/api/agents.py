@@ -120,16 +120,13 @@ async def agent_results(request: HttpRequest) -> HttpResponse:
     if scheme.lower() != "bearer" or not token.strip():
         return unauthorized
     try:
-        data = orjson.loads(request.body)
-    except orjson.JSONDecodeError as exc:
-        return _json({"errors": {"batch": f"not JSON: {exc}"}}, status.HTTP_400_BAD_REQUEST)
-    try:
-        batch = parse_batch(data)
-    except BadBatch as exc:
-        # Checked before the token only in order: a bad token with a bad batch still never stores anything.
+        batch = parse_batch(orjson.loads(request.body))
+    except (BadBatch, orjson.JSONDecodeError) as exc:
+        # The token still decides first: a wrong one gets 401 whatever it sent.
         if await sync_to_async(_authenticate, thread_sensitive=False)(token.strip()) is None:
             return unauthorized
-        return _json({"errors": exc.errors}, status.HTTP_400_BAD_REQUEST)
+        errors = exc.errors if isinstance(exc, BadBatch) else {"batch": f"not JSON: {exc}"}
+        return _json({"errors": errors}, status.HTTP_400_BAD_REQUEST)
     receipt = await sync_to_async(_take_in, thread_sensitive=False)(token.strip(), batch, received)
     if receipt is None:
         return unauthorized
