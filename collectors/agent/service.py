@@ -126,6 +126,7 @@ class Agent:
         self._probes: set[asyncio.Task] = set()
         self.last_error = ""
         self._unauthorized = False
+        self._unavailable = False
         self._rate_window: list[tuple[float, int]] = []
         self._produced = 0
 
@@ -190,10 +191,10 @@ class Agent:
             self._note_unauthorized(exc)
             return False
         except (Unavailable, Rejected) as exc:
-            self.last_error = f"assignment: {exc}"
-            log.warning("could not fetch the assignment from %s: %s", self.config.server, exc)
+            self._note_unavailable(exc)
             return False
         self._authorized()
+        self._available()
         if answer.last_seq >= self._seq:
             # The site holds results numbered past our counter (our state was lost): go on after them.
             self._seq = answer.last_seq
@@ -239,6 +240,23 @@ class Agent:
                 self.config.server,
                 exc,
             )
+
+    def _note_unavailable(self, exc: Exception) -> None:
+        self.last_error = f"site unavailable: {exc}"
+        if not self._unavailable:  # one line per outage, not one per attempt
+            self._unavailable = True
+            log.warning(
+                "the site %s is unavailable (%s): spooling results to %s and retrying with backoff",
+                self.config.server,
+                exc,
+                self.config.spool_dir,
+            )
+
+    def _available(self) -> None:
+        if self._unavailable:
+            self._unavailable = False
+            self.last_error = ""
+            log.warning("the site answers again; sending spooled results first")
 
     def _authorized(self) -> None:
         if self._unauthorized:
@@ -358,10 +376,7 @@ class Agent:
             self._note_unauthorized(exc)
             return False
         except Unavailable as exc:
-            if not self.last_error.startswith("site unavailable"):
-                log.warning("the site %s is unavailable (%s): spooling results to %s", self.config.server, exc,
-                            self.config.spool_dir)  # fmt: skip
-            self.last_error = f"site unavailable: {exc}"
+            self._note_unavailable(exc)
             return False
         except Rejected as exc:
             # A malformed batch cannot become valid by waiting; keep the evidence of why and go on.
@@ -369,9 +384,7 @@ class Agent:
             log.error("the site rejected a batch of %d result(s) as malformed: %s", count, exc)
             return True
         self._authorized()
-        if self.last_error.startswith("site unavailable"):
-            log.warning("the site answers again; sending spooled results")
-            self.last_error = ""
+        self._available()
         self.spool.acknowledged += count
         self.spool.save_state()
         hint = receipt.get("assignment_hint", "")
