@@ -263,6 +263,14 @@ COLLECTOR_REGIONS = env.list("COLLECTOR_REGIONS", default=["default"])
 COLLECTOR_CONCURRENCY = env.int("COLLECTOR_CONCURRENCY", default=1000)
 COLLECTOR_BATCH_LIMIT = env.int("COLLECTOR_BATCH_LIMIT", default=5000)
 COLLECTOR_SPOOL_DIR = env.path("COLLECTOR_SPOOL_DIR", default=VAR_DIR / "spool")
+# Remote agents: a batch sent by a clock this far off the site's is flagged and placed by the receive time;
+# a result dated this far after its receipt is rejected.
+AGENT_CLOCK_SKEW_LIMIT_S = env.float("AGENT_CLOCK_SKEW_LIMIT_S", default=10.0)
+AGENT_MAX_FUTURE_S = env.float("AGENT_MAX_FUTURE_S", default=60.0)
+# Pushed batches that arrive within this many seconds are derived together (0: each at once, in its request).
+AGENT_EVALUATION_DELAY_S = env.float("AGENT_EVALUATION_DELAY_S", default=0.25)
+# How often agents ask for their assignment again without a hint of a change (seconds).
+AGENT_ASSIGNMENT_REFRESH_S = env.float("AGENT_ASSIGNMENT_REFRESH_S", default=30.0)
 RESULT_RETENTION_DAYS = env.int("RESULT_RETENTION_DAYS", default=14)
 MINUTE_ROLLUP_RETENTION_DAYS = env.int("MINUTE_ROLLUP_RETENTION_DAYS", default=7)
 HOUR_ROLLUP_RETENTION_DAYS = env.int("HOUR_ROLLUP_RETENTION_DAYS", default=90)

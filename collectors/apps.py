@@ -8,6 +8,6 @@ class CollectorsConfig(AppConfig):
 
     def ready(self) -> None:
         from collectors import checks  # noqa: F401  (registers the system checks)
-        from collectors.probes import register_probe_kinds
+        from collectors.probe_rules import register_probe_kinds
 
         register_probe_kinds()

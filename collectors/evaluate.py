@@ -12,8 +12,8 @@ from django.db.models.functions import RowNumber
 from django.utils import timezone
 
 from collectors.models import CheckResult
-from monitoring.derivation import Evidence, Thresholds, derive, history_length
-from monitoring.models import AIModel, Maintenance, ModelStatus, StatusChange
+from monitoring.derivation import Evidence, Thresholds, derive, history_length, region_statuses
+from monitoring.models import AIModel, Maintenance, ModelStatus, RegionStatus, StatusChange
 from monitoring.status import stale_after
 from monitoring.transitions import StatusUpdate, record_statuses, update_status_rows
 
@@ -92,14 +92,46 @@ def _save_evidence(rows: list[tuple[int, datetime, float | None, str]]) -> None:
 
 
 def _derived(
-    subject: _Subject, by_region: dict[str, list[Recent]], in_maintenance: bool, now: datetime
+    subject: _Subject,
+    by_region: dict[str, list[Recent]],
+    in_maintenance: bool,
+    now: datetime,
+    region_rows: list[RegionStatus],
 ) -> tuple[str, str, datetime | None, float | None]:
-    """(status, reason, time and latency of the latest result) of one model; no result gives None, None."""
+    """(status, reason, time and latency of the latest result) of one model; no result gives None, None.
+
+    Each region with fresh results also gets its own row in region_rows. A region without fresh results
+    is absent: it contributes no evidence, neither good nor bad.
+    """
     stale = now - stale_after(subject.interval_seconds)
     regions = {region: [Evidence(*r[1:]) for r in rows if r[0] >= stale] for region, rows in by_region.items()}
     latest = max((rows[0] for rows in by_region.values()), key=lambda r: r[0], default=None)
     status, reason = derive(regions, subject.thresholds, in_maintenance=in_maintenance)
+    for region, (region_status, message) in region_statuses(regions, subject.thresholds).items():
+        newest = by_region[region][0]
+        region_rows.append(
+            RegionStatus(
+                model_id=subject.model_id,
+                region=region,
+                status=region_status,
+                last_checked_at=newest[0],
+                last_latency_ms=newest[2],
+                message=message[:500],
+            )
+        )
     return status, reason, latest[0] if latest else None, latest[2] if latest else None
+
+
+def _save_region_statuses(rows: list[RegionStatus]) -> None:
+    """Upsert each (model, region) row in one statement."""
+    if rows:
+        RegionStatus.objects.bulk_create(
+            rows,
+            update_conflicts=True,
+            unique_fields=["model", "region"],
+            update_fields=["status", "last_checked_at", "last_latency_ms", "message"],
+            batch_size=2000,
+        )
 
 
 def evaluate(model_ids: Iterable[int], now: datetime | None = None) -> list[StatusChange]:
@@ -112,9 +144,10 @@ def evaluate(model_ids: Iterable[int], now: datetime | None = None) -> list[Stat
     maintenance = Maintenance.active_model_ids(now, [s.model_id for s in subjects])
     updates: list[StatusUpdate] = []
     refreshed: list[tuple[int, datetime, float | None, str]] = []
+    region_rows: list[RegionStatus] = []
     for subject in subjects:
         paused = subject.model_id in maintenance
-        status, reason, at, latency = _derived(subject, recent.get(subject.model_id, {}), paused, now)
+        status, reason, at, latency = _derived(subject, recent.get(subject.model_id, {}), paused, now, region_rows)
         if subject.manual or status == subject.status:
             # No transition: only the evidence timestamps move (written below in one statement).
             if at is not None and (subject.last_checked_at is None or at > subject.last_checked_at):
@@ -135,4 +168,5 @@ def evaluate(model_ids: Iterable[int], now: datetime | None = None) -> list[Stat
     changes = record_statuses(updates)  # one transaction for all: a provider outage moves many at once
     if refreshed:
         _save_evidence(refreshed)
+    _save_region_statuses(region_rows)
     return changes

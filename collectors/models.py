@@ -16,7 +16,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from timescale.db.models.fields import TimescaleDateTimeField
 
-from monitoring.models import AIModel
+from monitoring.models import AIModel, Credential
 from monitoring.outcomes import Outcome
 
 
@@ -135,3 +135,81 @@ class CollectorToken(models.Model):
     @classmethod
     def authenticate(cls, token: str) -> CollectorToken | None:
         return cls.objects.filter(token_hash=_hash_token(token), active=True).first()
+
+
+class Agent(models.Model):
+    """A remote collector agent: probes from its region and pushes results. Only a hash of its token is stored.
+
+    The health fields are what the agent reported with its latest batch; `stored` and `last_seq` are the
+    site's own count. A result is stored once: a batch's results with a sequence at or below `last_seq`
+    were stored before (the agent sends in order), so a retried batch never counts twice.
+    """
+
+    name = models.CharField(max_length=100, unique=True)
+    region = models.CharField(max_length=32, help_text=_("Region its results are recorded under."))
+    token_hash = models.CharField(max_length=64, unique=True, editable=False)
+    active = models.BooleanField(default=True, help_text=_("Clear to revoke the agent's token."))
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    last_seen_at = models.DateTimeField(null=True, blank=True, editable=False)
+    version = models.CharField(max_length=40, blank=True, default="", editable=False)
+    results_per_s = models.FloatField(default=0, editable=False)
+    spool_depth = models.PositiveIntegerField(default=0, editable=False)
+    spool_dropped = models.PositiveBigIntegerField(default=0, editable=False)
+    last_error = models.TextField(blank=True, default="", editable=False)
+    clock_skew_s = models.FloatField(null=True, blank=True, editable=False)
+    clock_skewed = models.BooleanField(default=False, editable=False)
+    sent = models.PositiveBigIntegerField(default=0, editable=False)
+    stored = models.PositiveBigIntegerField(default=0, editable=False)
+    dropped = models.PositiveBigIntegerField(
+        default=0, editable=False, help_text=_("Results for unknown or disabled models, counted and dropped.")
+    )
+    rejected = models.PositiveBigIntegerField(
+        default=0, editable=False, help_text=_("Results dated too far in the future, rejected.")
+    )
+    last_seq = models.PositiveBigIntegerField(default=0, editable=False)
+
+    class Meta:
+        ordering = ["region", "name"]
+        verbose_name = _("remote agent")
+        verbose_name_plural = _("remote agents")
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.region})"
+
+    @classmethod
+    def issue(cls, name: str, region: str) -> tuple[Agent, str]:
+        token = "agt_" + secrets.token_urlsafe(32)
+        return cls.objects.create(name=name, region=region, token_hash=_hash_token(token)), token
+
+    def reissue(self, region: str) -> str:
+        """A new token (the old one stops working), active again, for `region`."""
+        token = "agt_" + secrets.token_urlsafe(32)
+        self.token_hash, self.region, self.active = _hash_token(token), region, True
+        self.save(update_fields=["token_hash", "region", "active"])
+        return token
+
+    @classmethod
+    def authenticate(cls, token: str) -> Agent | None:
+        return cls.objects.filter(token_hash=_hash_token(token), active=True).first()
+
+
+class CredentialShare(models.Model):
+    """An operator's choice to send a credential to the agents of some regions (over HTTPS only).
+
+    Without one, agents never receive a credential: they resolve its environment variable themselves.
+    """
+
+    credential = models.OneToOneField(Credential, on_delete=models.CASCADE, related_name="agent_share")
+    regions = models.CharField(
+        max_length=300, help_text=_("Comma-separated regions whose agents may receive this credential's key.")
+    )
+
+    class Meta:
+        verbose_name = _("credential shared with agents")
+        verbose_name_plural = _("credentials shared with agents")
+
+    def __str__(self) -> str:
+        return f"{self.credential} -> {self.regions}"
+
+    def region_list(self) -> list[str]:
+        return [r.strip() for r in self.regions.split(",") if r.strip()]

@@ -2,23 +2,20 @@
 
 from __future__ import annotations
 
-import random
 from datetime import datetime, timedelta
 
 from django.db import connection, transaction
 from django.utils import timezone
 
+from collectors.jitter import JITTER, first_delay, next_delay
 from collectors.models import ProbeSlot
 from collectors.probes.base import ProbeTarget
 from collectors.targets import target_of
 from monitoring.models import AIModel, ProbeKind
 
-# Each next run lands within ±5% of the interval so that models registered together drift apart.
-JITTER = 0.05
-
 
 def next_due(now: datetime, interval_seconds: int) -> datetime:
-    return now + timedelta(seconds=interval_seconds * random.uniform(1 - JITTER, 1 + JITTER))
+    return now + timedelta(seconds=next_delay(interval_seconds))
 
 
 def ensure_slots(region: str, now: datetime | None = None) -> int:
@@ -31,7 +28,7 @@ def ensure_slots(region: str, now: datetime | None = None) -> int:
         .values_list("pk", "interval_seconds")
     )
     slots = [
-        ProbeSlot(model_id=pk, region=region, next_due_at=now + timedelta(seconds=random.uniform(0, interval)))
+        ProbeSlot(model_id=pk, region=region, next_due_at=now + timedelta(seconds=first_delay(interval)))
         for pk, interval in missing
     ]
     ProbeSlot.objects.bulk_create(slots, ignore_conflicts=True)

@@ -137,3 +137,25 @@ def derive(
         where = "" if len(known) == 1 else f" in {', '.join(degraded)} of {len(known)} regions"
         return Status.DEGRADED_PERFORMANCE, f"degraded{where}: {example}"
     return Status.OPERATIONAL, example
+
+
+_VERDICT_STATUS = {
+    UP: Status.OPERATIONAL,
+    DEGRADED: Status.DEGRADED_PERFORMANCE,
+    DOWN: Status.MAJOR_OUTAGE,
+    NO_EVIDENCE: Status.UNKNOWN,
+}
+
+
+def region_statuses(regions: Mapping[str, Sequence[Evidence]], thresholds: Thresholds) -> dict[str, tuple[str, str]]:
+    """Each region's own (status, reason) from its fresh results, newest first: what that vantage point sees.
+
+    The model's status combines them (derive); this is the per-region breakdown shown beside it.
+    """
+    statuses = {}
+    for region, results in regions.items():
+        if not results:
+            continue
+        verdict = region_verdict(results, thresholds)
+        statuses[region] = (_VERDICT_STATUS[verdict], _describe(results[0], thresholds))
+    return statuses

@@ -168,6 +168,25 @@ class AIModel(models.Model):
             now=now or timezone.now(),
         )
 
+    def shown_regions(self, now: datetime | None = None) -> list[dict]:
+        """Each region's view of the model (status as shown, last check, latency, reason), by region name.
+
+        Reads `region_statuses` (prefetch it for many models). A region whose evidence is stale shows
+        unknown: it contributes nothing to the model's status.
+        """
+        now = now or timezone.now()
+        rows = sorted(self.region_statuses.all(), key=lambda r: r.region)
+        return [
+            {
+                "region": r.region,
+                "status": r.shown_status(self.interval_seconds, now),
+                "last_checked_at": r.last_checked_at,
+                "last_latency_ms": r.last_latency_ms,
+                "message": r.message,
+            }
+            for r in rows
+        ]
+
     def clean(self) -> None:
         # The probe kind's own rules (endpoint form, unknown options, bad values), as collectors registered them.
         errors = probe_kinds.errors_for(self.probe_kind, self.endpoint, self.probe_config)
@@ -205,6 +224,39 @@ class ModelStatus(models.Model):
 
     def __str__(self) -> str:
         return f"{self.model_id}: {self.status}"
+
+
+class RegionStatus(models.Model):
+    """One region's view of a model: the verdict of that region's own evidence, its last check and latency.
+
+    Written with every evaluation; the model's status combines the regions (ModelStatus). A region whose
+    evidence went stale is shown unknown and counts for nothing.
+    """
+
+    model = models.ForeignKey(AIModel, on_delete=models.CASCADE, related_name="region_statuses")
+    region = models.CharField(max_length=32)
+    status = models.CharField(max_length=30, choices=Status.choices, default=Status.UNKNOWN)
+    last_checked_at = models.DateTimeField()
+    last_latency_ms = models.FloatField(null=True, blank=True)
+    message = models.TextField(blank=True, default="")
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["model", "region"], name="unique_region_status")]
+        verbose_name = _("region status")
+        verbose_name_plural = _("region statuses")
+
+    def __str__(self) -> str:
+        return f"{self.model_id}@{self.region}: {self.status}"
+
+    def shown_status(self, interval_seconds: int, now: datetime | None = None) -> str:
+        """The region's status, or unknown once its evidence is stale."""
+        return displayed_status(
+            self.status,
+            last_checked_at=self.last_checked_at,
+            interval_seconds=interval_seconds,
+            manual=False,
+            now=now or timezone.now(),
+        )
 
 
 class StatusChange(models.Model):

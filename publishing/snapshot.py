@@ -277,6 +277,7 @@ def build_snapshot(now: datetime | None = None) -> Snapshot:
             *("status_row__status", "status_row__since", "status_row__last_checked_at"),
             *("status_row__message", "status_row__manual", "status_row__model_id", "status_row__last_latency_ms"),
         )
+        .prefetch_related("region_statuses")
         .order_by("provider__display_order", "provider__name", "display_order", "name")
     )
     ids = [m.pk for m in models]
@@ -292,6 +293,10 @@ def build_snapshot(now: datetime | None = None) -> Snapshot:
         status, since, reason = model.shown_record(now)
         if status == row.status and not row.manual and row.last_checked_at and status != Status.UNKNOWN:
             valid_until = min(valid_until, row.last_checked_at + stale_after(model.interval_seconds))
+        regions = model.shown_regions(now)
+        for region in regions:
+            if region["status"] != Status.UNKNOWN:  # a region going stale changes what the page shows
+                valid_until = min(valid_until, region["last_checked_at"] + stale_after(model.interval_seconds))
         counts[status] += 1
         provider = providers.setdefault(
             model.provider_id,
@@ -335,6 +340,7 @@ def build_snapshot(now: datetime | None = None) -> Snapshot:
                 "last_latency_ms": row.last_latency_ms,
                 "latency": latency[model.pk],
                 "uptime": uptime[model.pk],
+                "regions": regions,
             }
         )
     for provider in providers.values():

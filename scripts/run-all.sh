@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Runs every process of the product on this machine (simulator, Celery worker and beat, web) and
-# stops them all together on Ctrl-C or when any of them exits. Refuses to start when a port is taken.
+# Runs every process of the product on this machine (simulator, Celery worker and beat, web, one remote
+# agent in the region "local") and stops them all together on Ctrl-C or when any of them exits. Refuses to
+# start when a port is taken.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PY:-.venv/bin/python}
@@ -19,6 +20,10 @@ pids=($!)
 "$(dirname "$PY")/celery" -A aistatus worker -Q celery,probes.default --pool threads --concurrency 8 --loglevel WARNING &
 pids+=($!)
 "$(dirname "$PY")/celery" -A aistatus beat --loglevel WARNING &
+pids+=($!)
+# One remote agent beside the worker: the demo shows two regions (the worker's "default" and "local").
+AGENT_TOKEN=$($PY manage.py create_agent demo-local-agent --region local --replace | tail -n 1)
+AGENT_SERVER="http://127.0.0.1:$PORT" AGENT_TOKEN="$AGENT_TOKEN" LOG_LEVEL=WARNING $PY -m collectors.agent &
 pids+=($!)
 $PY -m uvicorn aistatus.asgi:application --host "$HOST" --port "$PORT" --no-access-log \
   --ws-per-message-deflate false &

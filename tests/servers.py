@@ -47,11 +47,11 @@ def server_env(**overrides: str) -> dict[str, str]:
 
 
 @contextmanager
-def serve(log_path: Path, **env: str) -> Iterator[str]:
-    """uvicorn with aistatus.asgi (edges, WebSocket, lifespan) on a free port; yields its base URL."""
+def serve(log_path: Path, port: int | None = None, **env: str) -> Iterator[str]:
+    """uvicorn with aistatus.asgi (edges, WebSocket, lifespan) on `port` (a free one if None); yields its base URL."""
     with suppress(Exception):
         cache.delete(snapshot_store.CACHE_KEY)  # another test's snapshot must not be picked up
-    port = free_port()
+    port = port or free_port()
     command = [sys.executable, "-m", "uvicorn", "aistatus.asgi:application", "--host", "127.0.0.1"]
     command += ["--port", str(port), "--log-level", "warning", "--no-access-log"]
     url = f"http://127.0.0.1:{port}"

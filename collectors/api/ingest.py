@@ -15,9 +15,10 @@ from rest_framework.views import APIView
 
 from collectors.evaluate import evaluate
 from collectors.models import CollectorToken
-from collectors.probes.base import Outcome, ProbeResult
+from collectors.probes.base import ProbeResult
 from collectors.storage import Observation, ResultStore
 from monitoring.models import AIModel
+from monitoring.outcomes import Outcome
 
 MAX_RESULTS = 5000
 

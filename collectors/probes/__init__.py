@@ -9,8 +9,6 @@ from typing import Any
 
 import aiohttp
 
-from monitoring import probe_kinds
-
 from . import anthropic_messages, http, openai_chat, openai_embeddings, tcp
 from .base import Outcome, ProbeConfigError, ProbeResult, ProbeTarget, check_keys
 
@@ -27,13 +25,6 @@ PROBES: dict[str, ModuleType] = {
 PUSH = "push"
 
 
-def register_probe_kinds() -> None:
-    """Tell the registry each kind's rules, so that models are validated without the core importing probes."""
-    for kind, module in PROBES.items():
-        probe_kinds.register(kind, probe_kinds.ProbeKindRules(module.ENDPOINT, module.validate_config))
-    probe_kinds.register(PUSH, probe_kinds.ProbeKindRules("none", lambda config: check_keys(config, frozenset())))
-
-
 def validate_probe_config(probe_kind: str, config: Any) -> None:
     """Raise ProbeConfigError, naming the field, when config is unusable for probe_kind."""
     if probe_kind == PUSH:
@@ -45,16 +36,18 @@ def validate_probe_config(probe_kind: str, config: Any) -> None:
     module.validate_config(config)
 
 
-def make_session(limit: int = 1000) -> aiohttp.ClientSession:
+def make_session(limit: int = 1000, headers: dict[str, str] | None = None) -> aiohttp.ClientSession:
     """One session for many concurrent probes: pooled keep-alive connections, cached DNS, no cookies.
 
     Call it inside the running event loop. It sets no overall timeout: run_probe enforces each target's own.
+    `headers` go on every probe request (the remote agent names its region with X-Probe-Region).
     """
     connector = aiohttp.TCPConnector(limit=limit, limit_per_host=limit, ttl_dns_cache=300)
     return aiohttp.ClientSession(
         connector=connector,
         cookie_jar=aiohttp.DummyCookieJar(),
         timeout=aiohttp.ClientTimeout(total=None),
+        headers=headers,
     )
 
 
@@ -94,7 +87,6 @@ __all__ = [
     "ProbeResult",
     "ProbeTarget",
     "make_session",
-    "register_probe_kinds",
     "run_probe",
     "validate_probe_config",
 ]

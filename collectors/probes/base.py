@@ -7,11 +7,24 @@ import re
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any
 
 import aiohttp
 
-from monitoring.outcomes import Outcome
+
+class Outcome(StrEnum):
+    """What one probe result says. Plain strings, so probes run without Django (the remote agent has none).
+
+    The core's stored vocabulary (monitoring.outcomes.Outcome) mirrors these values; a test keeps them equal.
+    """
+
+    OK = "ok"
+    PROVIDER_FAULT = "provider_fault"
+    PROBE_FAULT = "probe_fault"
+    RATE_LIMITED = "rate_limited"
+    TIMEOUT = "timeout"
+    BROKEN_STREAM = "broken_stream"
 
 
 @dataclass(frozen=True, slots=True)

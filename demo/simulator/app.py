@@ -222,6 +222,8 @@ class SimulatorApp:
             await ex.json(400, endpoint.error_body(400, str(exc)))
             return
         behaviour = self._behaviours.get(model)
+        if behaviour is not None:
+            behaviour = behaviour.for_region(_header(scope, b"x-probe-region"))
         if behaviour is None:
             self._unknown_models += 1
             message = f"The model `{model}` does not exist or you do not have access to it."

@@ -24,7 +24,7 @@ BREAK = Verdict("break", "broken_stream")
 class Behaviour:
     """A model's spec together with its own random stream, seeded per model so traffic to one never shifts another."""
 
-    __slots__ = ("spec", "rng", "_faults", "_outage_verdicts", "_flap_verdict", "_interval")
+    __slots__ = ("spec", "rng", "_faults", "_outage_verdicts", "_flap_verdict", "_interval", "regions")
 
     def __init__(self, spec: ModelSpec, seed: int | None = None) -> None:
         self.spec = spec
@@ -47,6 +47,14 @@ class Behaviour:
         self._outage_verdicts = tuple((window, Verdict("fail", "outage", window.status)) for window in spec.outages)
         self._flap_verdict = Verdict("fail", "flap_down", spec.flap.down_status) if spec.flap else None
         self._interval = 1.0 / spec.tokens_per_s if spec.tokens_per_s > 0 else 0.0
+        # Each region named in the spec behaves on its own, with its own random stream.
+        self.regions = {region: Behaviour(regional, seed) for region, regional in spec.regions.items()}
+
+    def for_region(self, region: bytes | None) -> Behaviour:
+        """The behaviour for a request from `region` (its X-Probe-Region header): the model's own when not named."""
+        if region is None or not self.regions:
+            return self
+        return self.regions.get(region.decode("latin-1").strip(), self)
 
     def judge(self, now: float) -> Verdict:
         """The verdict for a request arriving at `now` (epoch seconds): scheduled downtime first, then chance."""

@@ -102,6 +102,9 @@ class ModelSpec:
     flap: Flap | None
     require_api_key: str | None
     embedding_dim: int
+    # Per-region behaviour, chosen by the request's X-Probe-Region header: the model's settings with the
+    # region's on top. A region not named here gets the model's own behaviour.
+    regions: Mapping[str, ModelSpec] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -260,6 +263,23 @@ def _api_key(value: Any, path: str) -> str | None:
     return value
 
 
+def _regions(value: Any, path: str) -> dict[str, Any]:
+    if not isinstance(value, Mapping):
+        raise ScenarioError(f"{path}: must be a mapping from region name to settings")
+    regions = {}
+    for region, own in value.items():
+        if not isinstance(region, str) or not region.strip():
+            raise ScenarioError(f"{path}: region names must be non-empty strings, got {region!r}")
+        own = own or {}
+        if not isinstance(own, Mapping):
+            raise ScenarioError(f"{path}.{region}: must be a mapping of settings")
+        if "regions" in own:
+            raise ScenarioError(f"{path}.{region}.regions: regions do not nest")
+        _parse_settings(own, f"{path}.{region}")
+        regions[region] = _plain(own)
+    return regions
+
+
 _FIELDS: dict[str, Callable[[Any, str], Any]] = {
     "ttft_ms": _distribution,
     "latency_ms": _optional_distribution,
@@ -277,6 +297,7 @@ _FIELDS: dict[str, Callable[[Any, str], Any]] = {
     "flap": _flap,
     "require_api_key": _api_key,
     "embedding_dim": _bounded_int(MAX_EMBEDDING_DIM),
+    "regions": _regions,
 }
 
 # What a setting is when neither the model nor `defaults` says: a healthy, instant model.
@@ -297,6 +318,7 @@ _BASE: dict[str, Any] = {
     "flap": None,  # {up_s, down_s, down_status}: up first, from load time
     "require_api_key": None,  # otherwise 401
     "embedding_dim": 8,
+    "regions": {},  # {region: {settings}}: per X-Probe-Region header, e.g. {"eu": {"error_rate": 1.0}}
 }
 
 SETTINGS = tuple(_FIELDS)
@@ -342,6 +364,12 @@ def _build_model(name: str, own: Mapping[str, Any], defaults: Mapping[str, Any],
             raise ScenarioError(f"{spec.path}.end: must be after start")
         windows.append(Window(start, end, spec.status))
     flap = merged["flap"]
+    plain_defaults = {key: value for key, value in defaults.items() if key != "regions"}
+    own_settings = {key: value for key, value in own.items() if key != "regions"}
+    regions = {
+        region: _build_model(name, {**own_settings, **settings}, plain_defaults, anchor)
+        for region, settings in merged["regions"].items()
+    }
     return ModelSpec(
         name=name,
         settings=_plain(own),
@@ -362,6 +390,7 @@ def _build_model(name: str, own: Mapping[str, Any], defaults: Mapping[str, Any],
         flap=Flap(flap.up_s, flap.down_s, flap.down_status, anchor) if flap else None,
         require_api_key=merged["require_api_key"],
         embedding_dim=merged["embedding_dim"],
+        regions=regions,
     )
 
 

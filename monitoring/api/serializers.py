@@ -37,11 +37,20 @@ class StatusSerializer(serializers.Serializer):
     manual = serializers.BooleanField()
 
 
+class RegionViewSerializer(serializers.Serializer):
+    region = serializers.CharField()
+    status = serializers.ChoiceField(choices=Status.choices)
+    last_checked_at = serializers.DateTimeField()
+    last_latency_ms = serializers.FloatField(allow_null=True)
+    message = serializers.CharField()
+
+
 class AIModelSerializer(CleanedByTheModel):
     provider = serializers.SlugRelatedField(slug_field="slug", queryset=Provider.objects.all())
     provider_name = serializers.CharField(source="provider.name", read_only=True)
     public_slug = serializers.CharField(read_only=True)
     status = serializers.SerializerMethodField()
+    regions = serializers.SerializerMethodField(help_text="Each region's own view; stale regions show unknown.")
     credential = serializers.SlugRelatedField(
         slug_field="name", queryset=Credential.objects.all(), required=False, allow_null=True
     )
@@ -76,6 +85,7 @@ class AIModelSerializer(CleanedByTheModel):
             "public",
             "display_order",
             "status",
+            "regions",
             "endpoint",
             "upstream_model",
             "probe_config",
@@ -106,6 +116,10 @@ class AIModelSerializer(CleanedByTheModel):
             "message": message,
             "manual": row.manual,
         }
+
+    @extend_schema_field(RegionViewSerializer(many=True))
+    def get_regions(self, obj: AIModel) -> list[dict]:
+        return obj.shown_regions()
 
     def validate(self, attrs: dict) -> dict:
         self.clean_as_model({**self.current_values(), **attrs})

@@ -41,6 +41,7 @@ class AIModelViewSet(
 
     def get_queryset(self) -> QuerySet[AIModel]:
         queryset = AIModel.objects.select_related("provider", "status_row", "credential")
+        queryset = queryset.prefetch_related("region_statuses")
         if not sees_everything(self.request.user):
             queryset = queryset.filter(public=True)
         return queryset
