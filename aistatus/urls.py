@@ -5,6 +5,7 @@ from drf_spectacular.views import SpectacularAPIView
 
 from aistatus import health, metrics
 from statuspage.urls import localized_urlpatterns
+from subscriptions.urls import localized_urlpatterns as subscription_pages
 
 urlpatterns = [
     path("healthz", health.healthz, name="healthz"),
@@ -16,6 +17,7 @@ urlpatterns = [
     path("api/", include("publishing.urls")),
     path("api/", include("collectors.urls")),
     path("api/", include("alerts.urls")),
+    path("api/", include("subscriptions.urls")),
     path("", include("statuspage.urls")),
-    *i18n_patterns(*localized_urlpatterns, prefix_default_language=True),
+    *i18n_patterns(*localized_urlpatterns, *subscription_pages, prefix_default_language=True),
 ]
