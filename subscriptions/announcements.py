@@ -75,7 +75,9 @@ def announce_status_change(change: StatusChange, now: datetime) -> int:
     if not model.public:
         return 0
     payload = {"model": model_data(model), **change_data(change)}
-    return announce(f"status-change:{change.pk}", Announcement.Kind.STATUS, payload, {model.provider_id}, {model.pk}, now)
+    return announce(
+        f"status-change:{change.pk}", Announcement.Kind.STATUS, payload, {model.provider_id}, {model.pk}, now
+    )
 
 
 def announce_incident_updates(now: datetime) -> int:

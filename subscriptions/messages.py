@@ -1,4 +1,4 @@
-"""What subscribers read, in their language: announcements through alerts' renderers, maintenance and confirmations here."""
+"""What subscribers read, in their language: announcements via alerts' renderers; maintenance and confirmations."""
 
 from __future__ import annotations
 

@@ -8,83 +8,145 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('monitoring', '0006_incident_translations'),
+        ("monitoring", "0006_incident_translations"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='Announcement',
+            name="Announcement",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('key', models.CharField(max_length=200, unique=True)),
-                ('kind', models.CharField(choices=[('incident', 'Incident update'), ('maintenance', 'Maintenance'), ('status', 'Status change')], max_length=12)),
-                ('payload', models.JSONField(default=dict)),
-                ('recipients', models.PositiveIntegerField(default=0)),
-                ('created_at', models.DateTimeField(db_index=True, default=django.utils.timezone.now)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("key", models.CharField(max_length=200, unique=True)),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[
+                            ("incident", "Incident update"),
+                            ("maintenance", "Maintenance"),
+                            ("status", "Status change"),
+                        ],
+                        max_length=12,
+                    ),
+                ),
+                ("payload", models.JSONField(default=dict)),
+                ("recipients", models.PositiveIntegerField(default=0)),
+                ("created_at", models.DateTimeField(db_index=True, default=django.utils.timezone.now)),
             ],
             options={
-                'ordering': ['-id'],
+                "ordering": ["-id"],
             },
         ),
         migrations.CreateModel(
-            name='Subscriber',
+            name="Subscriber",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('channel', models.CharField(choices=[('email', 'Email')], default='email', max_length=10)),
-                ('email', models.EmailField(blank=True, max_length=254, null=True, unique=True)),
-                ('language', models.CharField(choices=[('ko', '한국어'), ('en', 'English'), ('ja', '日本語')], default=subscriptions.models.default_language, max_length=10)),
-                ('whole_page', models.BooleanField(default=False, verbose_name='whole page')),
-                ('key', models.CharField(default=subscriptions.models.new_key, editable=False, max_length=40)),
-                ('requested_at', models.DateTimeField(default=django.utils.timezone.now, help_text='Last sign-up request.')),
-                ('confirmed_at', models.DateTimeField(blank=True, null=True)),
-                ('consecutive_failures', models.PositiveIntegerField(default=0, editable=False)),
-                ('paused_at', models.DateTimeField(blank=True, null=True)),
-                ('paused_reason', models.TextField(blank=True)),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now, editable=False)),
-                ('ai_models', models.ManyToManyField(blank=True, related_name='subscribers', to='monitoring.aimodel', verbose_name='models')),
-                ('providers', models.ManyToManyField(blank=True, related_name='subscribers', to='monitoring.provider')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("channel", models.CharField(choices=[("email", "Email")], default="email", max_length=10)),
+                ("email", models.EmailField(blank=True, max_length=254, null=True, unique=True)),
+                (
+                    "language",
+                    models.CharField(
+                        choices=[("ko", "한국어"), ("en", "English"), ("ja", "日本語")],
+                        default=subscriptions.models.default_language,
+                        max_length=10,
+                    ),
+                ),
+                ("whole_page", models.BooleanField(default=False, verbose_name="whole page")),
+                ("key", models.CharField(default=subscriptions.models.new_key, editable=False, max_length=40)),
+                (
+                    "requested_at",
+                    models.DateTimeField(default=django.utils.timezone.now, help_text="Last sign-up request."),
+                ),
+                ("confirmed_at", models.DateTimeField(blank=True, null=True)),
+                ("consecutive_failures", models.PositiveIntegerField(default=0, editable=False)),
+                ("paused_at", models.DateTimeField(blank=True, null=True)),
+                ("paused_reason", models.TextField(blank=True)),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now, editable=False)),
+                (
+                    "ai_models",
+                    models.ManyToManyField(
+                        blank=True, related_name="subscribers", to="monitoring.aimodel", verbose_name="models"
+                    ),
+                ),
+                ("providers", models.ManyToManyField(blank=True, related_name="subscribers", to="monitoring.provider")),
             ],
             options={
-                'verbose_name': 'subscriber',
-                'ordering': ['-id'],
+                "verbose_name": "subscriber",
+                "ordering": ["-id"],
             },
         ),
         migrations.CreateModel(
-            name='SubscriberMessage',
+            name="SubscriberMessage",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('message_id', models.CharField(default=alerts.models.new_message_id, editable=False, max_length=40, unique=True)),
-                ('state', models.CharField(choices=[('pending', 'Pending'), ('sent', 'Sent'), ('failed', 'Given up'), ('cancelled', 'Cancelled')], default='pending', max_length=10)),
-                ('attempts', models.PositiveIntegerField(default=0)),
-                ('next_attempt_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('claimed_by', models.CharField(blank=True, max_length=40)),
-                ('claimed_until', models.DateTimeField(blank=True, null=True)),
-                ('sent_at', models.DateTimeField(blank=True, null=True)),
-                ('last_error', models.TextField(blank=True)),
-                ('created_at', models.DateTimeField(db_index=True, default=django.utils.timezone.now)),
-                ('kind', models.CharField(choices=[('confirmation', 'Confirmation'), ('announcement', 'Announcement')], max_length=12)),
-                ('payload', models.JSONField(blank=True, default=dict)),
-                ('announcement', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.CASCADE, related_name='messages', to='subscriptions.announcement')),
-                ('subscriber', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='messages', to='subscriptions.subscriber')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                (
+                    "message_id",
+                    models.CharField(default=alerts.models.new_message_id, editable=False, max_length=40, unique=True),
+                ),
+                (
+                    "state",
+                    models.CharField(
+                        choices=[
+                            ("pending", "Pending"),
+                            ("sent", "Sent"),
+                            ("failed", "Given up"),
+                            ("cancelled", "Cancelled"),
+                        ],
+                        default="pending",
+                        max_length=10,
+                    ),
+                ),
+                ("attempts", models.PositiveIntegerField(default=0)),
+                ("next_attempt_at", models.DateTimeField(default=django.utils.timezone.now)),
+                ("claimed_by", models.CharField(blank=True, max_length=40)),
+                ("claimed_until", models.DateTimeField(blank=True, null=True)),
+                ("sent_at", models.DateTimeField(blank=True, null=True)),
+                ("last_error", models.TextField(blank=True)),
+                ("created_at", models.DateTimeField(db_index=True, default=django.utils.timezone.now)),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[("confirmation", "Confirmation"), ("announcement", "Announcement")], max_length=12
+                    ),
+                ),
+                ("payload", models.JSONField(blank=True, default=dict)),
+                (
+                    "announcement",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="messages",
+                        to="subscriptions.announcement",
+                    ),
+                ),
+                (
+                    "subscriber",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="messages",
+                        to="subscriptions.subscriber",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-id'],
+                "ordering": ["-id"],
             },
         ),
         migrations.AddIndex(
-            model_name='subscriber',
-            index=models.Index(fields=['confirmed_at', 'paused_at'], name='subscriber_active'),
+            model_name="subscriber",
+            index=models.Index(fields=["confirmed_at", "paused_at"], name="subscriber_active"),
         ),
         migrations.AddIndex(
-            model_name='subscribermessage',
-            index=models.Index(fields=['state', 'next_attempt_at'], name='subscriber_message_due'),
+            model_name="subscribermessage",
+            index=models.Index(fields=["state", "next_attempt_at"], name="subscriber_message_due"),
         ),
         migrations.AddConstraint(
-            model_name='subscribermessage',
-            constraint=models.UniqueConstraint(fields=('subscriber', 'announcement'), name='one_message_per_subscriber_event'),
+            model_name="subscribermessage",
+            constraint=models.UniqueConstraint(
+                fields=("subscriber", "announcement"), name="one_message_per_subscriber_event"
+            ),
         ),
     ]
