@@ -1,4 +1,4 @@
-"""POST /api/v1/subscriptions/: sign up by email; answers 202 whether or not the address was known."""
+"""POST /api/v1/subscriptions/: sign up by email (202 whether or not the address was known) or by webhook."""
 
 from __future__ import annotations
 
@@ -10,8 +10,15 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from subscriptions.signup import RateLimited, choice_of, normalized_email, request_email_subscription
+from subscriptions.signup import (
+    RateLimited,
+    choice_of,
+    normalized_email,
+    request_email_subscription,
+    request_webhook_subscription,
+)
 from subscriptions.views import client_ip
+from subscriptions.webhooks import ChallengeFailed
 
 
 class SubscriptionCreate(APIView):
@@ -21,15 +28,21 @@ class SubscriptionCreate(APIView):
 
     def post(self, request: Request) -> Response:
         data = request.data if isinstance(request.data, dict) else {}
-        if "email" not in data:
-            return Response({"email": [_("Give an email address.")]}, status=status.HTTP_400_BAD_REQUEST)
+        if "email" not in data and "webhook" not in data:
+            return Response(
+                {"email": [_("Give an email address (or a webhook URL).")]}, status=status.HTTP_400_BAD_REQUEST
+            )
         try:
-            address = normalized_email(data.get("email"))
             choice = choice_of(data.get("providers"), data.get("models"), data.get("language"))
+            if "webhook" in data:
+                request_webhook_subscription(data["webhook"], choice, ip=client_ip(request))
+            else:
+                request_email_subscription(normalized_email(data.get("email")), choice, ip=client_ip(request))
         except ValidationError as exc:
             return Response(exc.message_dict, status=status.HTTP_400_BAD_REQUEST)
-        try:
-            request_email_subscription(address, choice, ip=client_ip(request))
+        except ChallengeFailed as exc:
+            message = _("The endpoint did not answer the challenge: %(error)s") % {"error": exc}
+            return Response({"webhook": [message]}, status=status.HTTP_400_BAD_REQUEST)
         except RateLimited:
             return Response({"detail": _("Too many sign-ups from your address; try again later.")}, status=429)
         return Response(

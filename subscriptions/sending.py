@@ -1,7 +1,8 @@
 """Delivering subscriber messages with alerts' machinery: claims, settled outcomes, backoff, stable ids.
 
-What is subscriber-specific: a batch is sent over one SMTP connection, and a subscriber whose
-address keeps being refused is paused after SUBSCRIPTIONS_PAUSE_AFTER failures in a row.
+What is subscriber-specific: a batch of mail is sent over one SMTP connection (webhooks are posted
+several at a time), and a subscriber whose address keeps being refused, or whose endpoint keeps
+failing, is paused after SUBSCRIPTIONS_PAUSE_AFTER failures in a row.
 """
 
 from __future__ import annotations
@@ -14,17 +15,24 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from alerts.delivery import claim, claim_batch, settle_batch
-from subscriptions import email
+from subscriptions import email, webhooks
 from subscriptions.models import Subscriber, SubscriberMessage
 
 
 def _deliver(ids: list[int], token: str, now: datetime, rendered_cache: dict | None = None) -> email.BatchOutcome:
-    items = (
+    items = list(
         SubscriberMessage.objects.filter(pk__in=ids, claimed_by=token)
         .select_related("subscriber", "announcement")
         .order_by("id")
     )
-    outcome = email.send_batch(items, rendered_cache)
+    by_mail = [item for item in items if item.subscriber.channel == Subscriber.Channel.EMAIL]
+    by_webhook = [item for item in items if item.subscriber.channel == Subscriber.Channel.WEBHOOK]
+    outcome = email.send_batch(by_mail, rendered_cache) if by_mail else email.BatchOutcome()
+    if by_webhook:
+        posted = webhooks.send_batch(by_webhook)
+        outcome.sent += posted.sent
+        outcome.failed.update(posted.failed)
+        outcome.refused += posted.refused
     settle_batch(SubscriberMessage, token, outcome.sent, outcome.failed, now, settings.SUBSCRIPTIONS_MAX_ATTEMPTS)
     _count(outcome, now)
     return outcome
@@ -40,7 +48,8 @@ def _count(outcome: email.BatchOutcome, now: datetime) -> None:
         subscriber = Subscriber.objects.filter(pk=subscriber_id).first()
         if subscriber and subscriber.consecutive_failures >= settings.SUBSCRIPTIONS_PAUSE_AFTER:
             subscriber.pause(
-                _("Paused after %(n)d refused deliveries in a row.") % {"n": subscriber.consecutive_failures}, now
+                _("Paused after %(n)d refused or failed deliveries in a row.") % {"n": subscriber.consecutive_failures},
+                now,
             )
 
 

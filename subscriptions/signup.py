@@ -128,6 +128,36 @@ def request_email_subscription(address: str, choice: Choice, ip: str = "", now: 
     send_one(message.pk)
 
 
+def request_webhook_subscription(url: object, choice: Choice, ip: str = "", now: datetime | None = None) -> None:
+    """Subscribe a webhook endpoint once it has answered the challenge (which hands it its signing secret)."""
+    from alerts.outbound import validate_http_url
+    from subscriptions.webhooks import challenge
+
+    if ip:
+        _count_ip(ip)
+    if not isinstance(url, str) or not url.strip():
+        raise ValidationError({"webhook": _("Enter a full http(s) URL, for example https://example.com/hooks/status.")})
+    url = url.strip()
+    try:
+        validate_http_url(url)
+    except ValidationError as exc:
+        raise ValidationError({"webhook": exc.messages}) from None
+    follows = {
+        "providers": sorted(Provider.objects.filter(pk__in=choice.providers).values_list("slug", flat=True)),
+        "models": sorted(
+            m.public_slug for m in AIModel.objects.filter(pk__in=choice.models).select_related("provider")
+        ),
+    }
+    secret = challenge(url, follows)  # raises ChallengeFailed
+    with transaction.atomic():
+        subscriber, _created = Subscriber.objects.get_or_create(
+            webhook_url=url, defaults={"channel": Subscriber.Channel.WEBHOOK, "language": choice.language}
+        )
+        subscriber.secret, subscriber.requested_at = secret, now or timezone.now()
+        subscriber.save(update_fields=["secret", "requested_at"])
+        confirm(subscriber, asdict(choice), now)
+
+
 def confirm(subscriber: Subscriber, choice: dict, now: datetime | None = None) -> Subscriber:
     """Apply a confirmed choice: the subscription is active (again) and follows what the link says."""
     now = now or timezone.now()
