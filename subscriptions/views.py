@@ -51,7 +51,13 @@ def subscribe(request: HttpRequest) -> HttpResponse:
         else:
             return render(request, "subscriptions/check_inbox.html")
     status = 400 if request.method == "POST" else 200
-    return render(request, "subscriptions/subscribe.html", {"form": form}, status=status)
+    context = {
+        "form": form,
+        # Feeds of what the visitor came from (the model page's control names its model).
+        "feed_models": [m for m in initial["models"] if m in dict(form.fields["models"].choices)],
+        "feed_providers": [p for p in initial["providers"] if p in dict(form.fields["providers"].choices)],
+    }
+    return render(request, "subscriptions/subscribe.html", context, status=status)
 
 
 @never_cache

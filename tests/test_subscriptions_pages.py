@@ -58,6 +58,7 @@ def test_the_model_page_control_opens_the_form_with_that_model_ticked(client, ca
     page = client.get("/en/subscribe/?model=anthropic/claude").content.decode()
     assert re.search(r'value="anthropic/claude"[^>]*checked', page)
     assert "anthropic/secret" not in page  # private models are not offered
+    assert 'href="/feeds/models/anthropic/claude.atom"' in page and 'href="/feeds/maintenance.ics"' in page
 
 
 def test_the_form_signs_up_with_a_csrf_token(smtp, cast):
