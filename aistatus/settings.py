@@ -270,3 +270,7 @@ SUBSCRIPTIONS_PAUSE_AFTER = env.int("SUBSCRIPTIONS_PAUSE_AFTER", default=5)
 SUBSCRIPTIONS_MAX_ATTEMPTS = env.int("SUBSCRIPTIONS_MAX_ATTEMPTS", default=12)
 # Messages sent per claim, over one SMTP connection.
 SUBSCRIPTIONS_BATCH = env.int("SUBSCRIPTIONS_BATCH", default=500)
+# Web Push: the VAPID private key (base64url raw or PEM; `manage.py vapid_keys` makes one) and the
+# contact push services may write to. Without a key the page offers no browser notifications.
+VAPID_PRIVATE_KEY = env("VAPID_PRIVATE_KEY", default="")
+VAPID_SUBJECT = env("VAPID_SUBJECT", default=f"mailto:{DEFAULT_FROM_EMAIL}")

@@ -1,4 +1,4 @@
-"""POST /api/v1/subscriptions/: sign up by email (202 whether or not the address was known) or by webhook."""
+"""POST /api/v1/subscriptions/: sign up by email (202 whether or not the address was known), webhook or Web Push."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from subscriptions.signup import (
     choice_of,
     normalized_email,
     request_email_subscription,
+    request_push_subscription,
     request_webhook_subscription,
 )
 from subscriptions.views import client_ip
@@ -28,13 +29,16 @@ class SubscriptionCreate(APIView):
 
     def post(self, request: Request) -> Response:
         data = request.data if isinstance(request.data, dict) else {}
-        if "email" not in data and "webhook" not in data:
+        if not {"email", "webhook", "push"} & set(data):
             return Response(
-                {"email": [_("Give an email address (or a webhook URL).")]}, status=status.HTTP_400_BAD_REQUEST
+                {"email": [_("Give an email address (or a webhook URL, or a push subscription).")]},
+                status=status.HTTP_400_BAD_REQUEST,
             )
         try:
             choice = choice_of(data.get("providers"), data.get("models"), data.get("language"))
-            if "webhook" in data:
+            if "push" in data:
+                request_push_subscription(data["push"], choice, ip=client_ip(request))
+            elif "webhook" in data:
                 request_webhook_subscription(data["webhook"], choice, ip=client_ip(request))
             else:
                 request_email_subscription(normalized_email(data.get("email")), choice, ip=client_ip(request))

@@ -31,6 +31,7 @@ class Subscriber(models.Model):
     class Channel(models.TextChoices):
         EMAIL = "email", _("Email")
         WEBHOOK = "webhook", _("Webhook")
+        PUSH = "push", _("Web Push")
 
     channel = models.CharField(max_length=10, choices=Channel.choices, default=Channel.EMAIL)
     # Stored lowercased; never shown on a public page or API.
@@ -38,6 +39,9 @@ class Subscriber(models.Model):
     # A webhook subscriber's endpoint and its signing secret (handed to the endpoint in the challenge).
     webhook_url = models.URLField(max_length=2000, unique=True, null=True, blank=True)
     secret = models.CharField(max_length=200, blank=True, editable=False)
+    # A browser's push subscription: the push service's endpoint and the keys payloads are encrypted to.
+    push_endpoint = models.URLField(max_length=2000, unique=True, null=True, blank=True)
+    push_keys = models.JSONField(default=dict, blank=True, editable=False)
     language = models.CharField(max_length=10, choices=settings.LANGUAGES, default=default_language)
     whole_page = models.BooleanField(default=False, verbose_name=_("whole page"))
     providers = models.ManyToManyField(Provider, blank=True, related_name="subscribers")
@@ -58,7 +62,7 @@ class Subscriber(models.Model):
         indexes = [models.Index(fields=["confirmed_at", "paused_at"], name="subscriber_active")]
 
     def __str__(self) -> str:
-        return self.email or self.webhook_url or f"#{self.pk}"
+        return self.email or self.webhook_url or (f"push #{self.pk}" if self.push_endpoint else f"#{self.pk}")
 
     @property
     def active(self) -> bool:

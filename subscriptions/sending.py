@@ -15,7 +15,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from alerts.delivery import claim, claim_batch, settle_batch
-from subscriptions import email, webhooks
+from subscriptions import email, push, webhooks
 from subscriptions.models import Subscriber, SubscriberMessage
 
 
@@ -28,11 +28,13 @@ def _deliver(ids: list[int], token: str, now: datetime, rendered_cache: dict | N
     by_mail = [item for item in items if item.subscriber.channel == Subscriber.Channel.EMAIL]
     by_webhook = [item for item in items if item.subscriber.channel == Subscriber.Channel.WEBHOOK]
     outcome = email.send_batch(by_mail, rendered_cache) if by_mail else email.BatchOutcome()
-    if by_webhook:
-        posted = webhooks.send_batch(by_webhook)
-        outcome.sent += posted.sent
-        outcome.failed.update(posted.failed)
-        outcome.refused += posted.refused
+    by_push = [item for item in items if item.subscriber.channel == Subscriber.Channel.PUSH]
+    for sender, batch in ((webhooks.send_batch, by_webhook), (push.send_batch, by_push)):
+        if batch:
+            posted = sender(batch)
+            outcome.sent += posted.sent
+            outcome.failed.update(posted.failed)
+            outcome.refused += posted.refused
     settle_batch(SubscriberMessage, token, outcome.sent, outcome.failed, now, settings.SUBSCRIPTIONS_MAX_ATTEMPTS)
     _count(outcome, now)
     return outcome

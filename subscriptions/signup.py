@@ -158,6 +158,22 @@ def request_webhook_subscription(url: object, choice: Choice, ip: str = "", now:
         confirm(subscriber, asdict(choice), now)
 
 
+def request_push_subscription(subscription: object, choice: Choice, ip: str = "", now: datetime | None = None) -> None:
+    """Subscribe a browser: its permission prompt was the opt-in, so the subscription is active at once."""
+    from subscriptions.push import validate
+
+    if ip:
+        _count_ip(ip)
+    endpoint, keys = validate(subscription)
+    with transaction.atomic():
+        subscriber, _created = Subscriber.objects.get_or_create(
+            push_endpoint=endpoint, defaults={"channel": Subscriber.Channel.PUSH, "language": choice.language}
+        )
+        subscriber.push_keys, subscriber.requested_at = keys, now or timezone.now()
+        subscriber.save(update_fields=["push_keys", "requested_at"])
+        confirm(subscriber, asdict(choice), now)
+
+
 def confirm(subscriber: Subscriber, choice: dict, now: datetime | None = None) -> Subscriber:
     """Apply a confirmed choice: the subscription is active (again) and follows what the link says."""
     now = now or timezone.now()

@@ -10,6 +10,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
+from subscriptions import push
 from subscriptions.forms import SubscribeForm
 from subscriptions.signup import (
     RateLimited,
@@ -56,6 +57,7 @@ def subscribe(request: HttpRequest) -> HttpResponse:
         # Feeds of what the visitor came from (the model page's control names its model).
         "feed_models": [m for m in initial["models"] if m in dict(form.fields["models"].choices)],
         "feed_providers": [p for p in initial["providers"] if p in dict(form.fields["providers"].choices)],
+        "vapid_key": push.public_key(),
     }
     return render(request, "subscriptions/subscribe.html", context, status=status)
 

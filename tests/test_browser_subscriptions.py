@@ -91,3 +91,53 @@ def test_a_visitor_who_gives_no_valid_address_sees_why(browser, mailed_site):  #
         assert capture.messages == [] and not Subscriber.objects.exists()
     finally:
         context.close()
+
+
+def test_the_service_worker_shows_a_pushed_update_as_a_notification(browser, mailed_site):  # noqa: F811
+    # Chromium cannot reach a real push service here: the push event is dispatched to the worker itself.
+    base, _capture = mailed_site
+    context = browser.new_context(locale="en-US")
+    context.grant_permissions(["notifications"], origin=base)
+    page = context.new_page()
+    try:
+        context.set_default_timeout(15_000)
+        page.goto(base + "/en/subscribe/")
+        registered = page.evaluate(
+            "navigator.serviceWorker.register('/static/subscriptions/push-worker.js')"
+            ".then(registration => registration.scope, error => String(error))"
+        )
+        assert registered == base + "/static/subscriptions/"
+        deadline = time.monotonic() + 10
+        while not context.service_workers:
+            assert time.monotonic() < deadline, "the service worker did not start"
+            time.sleep(0.1)
+        [worker] = context.service_workers
+        # Playwright's evaluate has no timeout of its own: bound every wait inside the worker.
+        shown = worker.evaluate(
+            """async (payload) => {
+                self.dispatchEvent(new PushEvent("push", {data: JSON.stringify(payload)}));
+                for (let i = 0; i < 50; i++) {
+                    const found = await self.registration.getNotifications();
+                    const shown = n => ({title: n.title, body: n.body, tag: n.tag, url: n.data.url});
+                    if (found.length) return found.map(shown);
+                    await new Promise(resolve => setTimeout(resolve, 100));
+                }
+                return [];
+            }""",
+            {
+                "title": "Investigating: Anthropic Claude is unavailable",
+                "body": "We are investigating.",
+                "url": base + "/en/",
+                "tag": "incident-update:7",
+            },
+        )
+        assert shown == [
+            {
+                "title": "Investigating: Anthropic Claude is unavailable",
+                "body": "We are investigating.",
+                "tag": "incident-update:7",
+                "url": base + "/en/",
+            }
+        ]
+    finally:
+        context.close()
