@@ -18,6 +18,7 @@ def schedule_periodic_tasks(sender: Celery, **kwargs) -> None:
     from alerts.tasks import process_alerts
     from collectors.rollup_reader import on_timescale
     from collectors.tasks import apply_retention, run_due_probes, sweep_statuses, update_rollups
+    from subscriptions.tasks import notify_subscribers
 
     for region in settings.COLLECTOR_REGIONS:
         # A round every second picks up whatever is due; a round nobody took within 5 s is dropped,
@@ -35,3 +36,5 @@ def schedule_periodic_tasks(sender: Celery, **kwargs) -> None:
         sender.add_periodic_task(3600.0, apply_retention.s(), name="apply retention", options={"expires": 3600})
     # Alerts: plan notifications from new status changes, keep incidents, hand due sends to workers.
     sender.add_periodic_task(1.0, process_alerts.s(), name="process alerts", options={"expires": 5})
+    # Subscribers: announce incident updates, maintenance (and flips, when on); send what is due in batches.
+    sender.add_periodic_task(1.0, notify_subscribers.s(), name="notify subscribers", options={"expires": 5})

@@ -51,6 +51,7 @@ INSTALLED_APPS = [
     "publishing",
     "statuspage",
     "alerts",
+    "subscriptions",
     "demo",
 ]
 
@@ -316,6 +317,31 @@ INCIDENT_RESOLVE_AFTER_SECONDS = env.int("INCIDENT_RESOLVE_AFTER_SECONDS", defau
 # Queue an alerts round the moment status changes commit (the periodic round runs every second anyway).
 ALERTS_WAKE_ON_CHANGE = env.bool("ALERTS_WAKE_ON_CHANGE", default=True)
 DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="status@localhost")
-# Django's email backend from one URL, for example smtp+tls://user:password@smtp.example.com:587.
+# Django's own email settings, or the backend from one URL (EMAIL_URL wins), for example
+# smtp+tls://user:password@smtp.example.com:587.
+EMAIL_HOST = env("EMAIL_HOST", default="localhost")
+EMAIL_PORT = env.int("EMAIL_PORT", default=25)
+EMAIL_HOST_USER = env("EMAIL_HOST_USER", default="")
+EMAIL_HOST_PASSWORD = env("EMAIL_HOST_PASSWORD", default="")
+EMAIL_USE_TLS = env.bool("EMAIL_USE_TLS", default=False)
+EMAIL_USE_SSL = env.bool("EMAIL_USE_SSL", default=False)
+EMAIL_TIMEOUT = env.float("EMAIL_TIMEOUT", default=10.0)
 if env("EMAIL_URL", default=""):
     globals().update(env.email_url("EMAIL_URL"))
+
+# Visitors' subscriptions. Confirmation links last a day (and unconfirmed sign-ups with them); an
+# address gets at most a few confirmation mails a day and an IP address a few sign-ups an hour;
+# status flips go to subscribers only when turned on here (incidents and maintenance always do);
+# a subscription is paused after this many failed deliveries in a row.
+SUBSCRIPTIONS_CONFIRM_HOURS = env.int("SUBSCRIPTIONS_CONFIRM_HOURS", default=24)
+SUBSCRIPTIONS_CONFIRMATIONS_PER_ADDRESS_PER_DAY = env.int("SUBSCRIPTIONS_CONFIRMATIONS_PER_ADDRESS_PER_DAY", default=3)
+SUBSCRIPTIONS_SIGNUPS_PER_IP_PER_HOUR = env.int("SUBSCRIPTIONS_SIGNUPS_PER_IP_PER_HOUR", default=20)
+SUBSCRIPTIONS_STATUS_CHANGES = env.bool("SUBSCRIPTIONS_STATUS_CHANGES", default=False)
+SUBSCRIPTIONS_PAUSE_AFTER = env.int("SUBSCRIPTIONS_PAUSE_AFTER", default=5)
+SUBSCRIPTIONS_MAX_ATTEMPTS = env.int("SUBSCRIPTIONS_MAX_ATTEMPTS", default=12)
+# Messages sent per claim, over one SMTP connection.
+SUBSCRIPTIONS_BATCH = env.int("SUBSCRIPTIONS_BATCH", default=500)
+# Web Push: the VAPID private key (base64url raw or PEM; `manage.py vapid_keys` makes one) and the
+# contact push services may write to. Without a key the page offers no browser notifications.
+VAPID_PRIVATE_KEY = env("VAPID_PRIVATE_KEY", default="")
+VAPID_SUBJECT = env("VAPID_SUBJECT", default=f"mailto:{DEFAULT_FROM_EMAIL}")

@@ -6,6 +6,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, Spec
 from aistatus import health, metrics, replica_admin
 from aistatus.openapi import describe_read_side
 from statuspage.urls import localized_urlpatterns
+from subscriptions.urls import localized_urlpatterns as subscription_pages
 
 describe_read_side()
 
@@ -23,6 +24,7 @@ urlpatterns = [
     path("api/", include("publishing.urls")),
     path("api/", include("collectors.urls")),
     path("api/", include("alerts.urls")),
+    path("api/", include("subscriptions.urls")),
     path("", include("statuspage.urls")),
-    *i18n_patterns(*localized_urlpatterns, prefix_default_language=True),
+    *i18n_patterns(*localized_urlpatterns, *subscription_pages, prefix_default_language=True),
 ]

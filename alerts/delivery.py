@@ -16,12 +16,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db.models import Exists, F, OuterRef, Q
+from django.db.models import Exists, F, OuterRef, Q, QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from alerts.messages import render
-from alerts.models import Channel, DeliveryAttempt, Notification
+from alerts.models import Channel, DeliveryAttempt, Notification, Outbox
 from alerts.transports import Delivered, DeliveryFailed, Envelope, transport_for
 
 log = logging.getLogger(__name__)
@@ -52,13 +52,66 @@ def _unclaimed(now: datetime) -> Q:
     return Q(claimed_until__isnull=True) | Q(claimed_until__lt=now)
 
 
-def claim(notification_id: int, now: datetime, token: str | None = None) -> str | None:
-    """Take a pending notification for one send. Returns the token, or None when someone else holds it."""
+def claim(
+    notification_id: int, now: datetime, token: str | None = None, *, outbox: type[Outbox] = Notification
+) -> str | None:
+    """Take a pending message for one send. Returns the token, or None when someone else holds it."""
     token = token or uuid.uuid4().hex
-    taken = Notification.objects.filter(_unclaimed(now), pk=notification_id, state=Notification.State.PENDING).update(
+    taken = outbox.objects.filter(_unclaimed(now), pk=notification_id, state=Outbox.State.PENDING).update(
         claimed_by=token, claimed_until=now + lease()
     )
     return token if taken else None
+
+
+def claim_batch(due: QuerySet, now: datetime, limit: int) -> tuple[str, list[int]]:
+    """Claim up to `limit` due messages of an outbox under one token, with one conditional update.
+
+    `due` narrows the outbox (a kind, an enabled receiver); what is pending, due and unheld is
+    taken here. Rows another worker took between the look and the update are simply not ours.
+    """
+    token = uuid.uuid4().hex
+    pending = due.filter(_unclaimed(now), state=Outbox.State.PENDING, next_attempt_at__lte=now)
+    ids = list(pending.order_by("next_attempt_at", "id").values_list("id", flat=True)[:limit])
+    if not ids:
+        return token, []
+    outbox = due.model
+    outbox.objects.filter(_unclaimed(now), pk__in=ids, state=Outbox.State.PENDING).update(
+        claimed_by=token, claimed_until=now + lease()
+    )
+    return token, sorted(outbox.objects.filter(pk__in=ids, claimed_by=token).values_list("id", flat=True))
+
+
+def after_attempt(attempts: int, ok: bool, error: str, now: datetime, max_attempts: int) -> tuple[str, dict]:
+    """The state and fields of a message after its n-th attempt: sent, retried later with backoff, or given up."""
+    if ok:
+        return Outbox.State.SENT, {"sent_at": now, "last_error": ""}
+    if attempts >= max_attempts:
+        return Outbox.State.FAILED, {"last_error": error}
+    return Outbox.State.PENDING, {"last_error": error, "next_attempt_at": now + backoff(attempts)}
+
+
+def settle_batch(
+    outbox: type[Outbox],
+    token: str,
+    sent: list[int],
+    failed: dict[int, tuple[int, str]],
+    now: datetime,
+    max_attempts: int,
+) -> None:
+    """Record a batch's outcomes under its claim token: the sent in one update, each failure with its backoff.
+
+    `failed` maps a message id to (its attempts before this one, the error).
+    """
+    released = {"claimed_by": "", "claimed_until": None}
+    if sent:
+        outbox.objects.filter(pk__in=sent, claimed_by=token).update(
+            state=Outbox.State.SENT, sent_at=now, last_error="", attempts=F("attempts") + 1, **released
+        )
+    for message_id, (attempts, error) in failed.items():
+        state, fields = after_attempt(attempts + 1, False, error[:MAX_LOGGED], now, max_attempts)
+        outbox.objects.filter(pk=message_id, claimed_by=token).update(
+            state=state, attempts=attempts + 1, **fields, **released
+        )
 
 
 def due(now: datetime, limit: int) -> list[int]:
@@ -147,12 +200,7 @@ def _record(
     )
     # A test is tried once: the operator is waiting for the answer.
     max_attempts = 1 if notification.kind == Notification.Kind.TEST else settings.ALERT_MAX_ATTEMPTS
-    if ok:
-        state, fields = Notification.State.SENT, {"sent_at": now, "last_error": ""}
-    elif attempts >= max_attempts:
-        state, fields = Notification.State.FAILED, {"last_error": error}
-    else:
-        state, fields = Notification.State.PENDING, {"last_error": error, "next_attempt_at": now + backoff(attempts)}
+    state, fields = after_attempt(attempts, ok, error, now, max_attempts)
     Notification.objects.filter(pk=notification.pk, claimed_by=token).update(
         state=state, attempts=attempts, claimed_by="", claimed_until=None, **fields
     )

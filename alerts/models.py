@@ -176,7 +176,36 @@ class EventCursor(models.Model):
         return f"{self.name} @ {self.last_id}"
 
 
-class Notification(models.Model):
+class Outbox(models.Model):
+    """A message waiting to be sent, with what delivery needs: state, attempts, a lease, a stable id.
+
+    Alerts' notifications and visitors' subscription messages both build on it, so that one
+    delivery machinery (alerts.delivery) claims, retries and settles either.
+    """
+
+    class State(models.TextChoices):
+        PENDING = "pending", _("Pending")
+        SENT = "sent", _("Sent")
+        FAILED = "failed", _("Given up")
+        CANCELLED = "cancelled", _("Cancelled")
+
+    # Sent to receivers (the webhook-id header, the Message-ID): the same on every retry.
+    message_id = models.CharField(max_length=40, unique=True, default=new_message_id, editable=False)
+
+    state = models.CharField(max_length=10, choices=State.choices, default=State.PENDING)
+    attempts = models.PositiveIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(default=timezone.now)
+    claimed_by = models.CharField(max_length=40, blank=True)
+    claimed_until = models.DateTimeField(null=True, blank=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.TextField(blank=True)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        abstract = True
+
+
+class Notification(Outbox):
     """One message for one channel. Workers claim it with one conditional update, send it, retry it."""
 
     class Kind(models.TextChoices):
@@ -187,12 +216,6 @@ class Notification(models.Model):
         SETTLED = "settled", _("Stable again")
         INCIDENT = "incident", _("Incident update")
         TEST = "test", _("Test")
-
-    class State(models.TextChoices):
-        PENDING = "pending", _("Pending")
-        SENT = "sent", _("Sent")
-        FAILED = "failed", _("Given up")
-        CANCELLED = "cancelled", _("Cancelled")
 
     channel = models.ForeignKey(Channel, on_delete=models.CASCADE, related_name="notifications")
     kind = models.CharField(max_length=10, choices=Kind.choices)
@@ -205,17 +228,6 @@ class Notification(models.Model):
     payload = models.JSONField(default=dict)
     # One notification per event and channel, however often the event is processed.
     dedupe_key = models.CharField(max_length=200)
-    # Sent to receivers (the webhook-id header): the same on every retry.
-    message_id = models.CharField(max_length=40, unique=True, default=new_message_id, editable=False)
-
-    state = models.CharField(max_length=10, choices=State.choices, default=State.PENDING)
-    attempts = models.PositiveIntegerField(default=0)
-    next_attempt_at = models.DateTimeField(default=timezone.now)
-    claimed_by = models.CharField(max_length=40, blank=True)
-    claimed_until = models.DateTimeField(null=True, blank=True)
-    sent_at = models.DateTimeField(null=True, blank=True)
-    last_error = models.TextField(blank=True)
-    created_at = models.DateTimeField(default=timezone.now, db_index=True)
 
     class Meta:
         ordering = ["-id"]

@@ -3,7 +3,7 @@
 from django.conf import settings
 from django.urls import path, re_path
 
-from statuspage import badges, feeds, statuspage_api, views
+from statuspage import badges, calendar, feeds, statuspage_api, views
 
 _languages = "|".join(code for code, _name in settings.LANGUAGES)
 
@@ -33,6 +33,9 @@ urlpatterns = [
     path("badge/<slug:provider>/<slug:model>/uptime.svg", badges.uptime_badge, name="statuspage-badge-uptime"),
     path("badge/<slug:provider>/<slug:model>/latency.svg", badges.latency_badge, name="statuspage-badge-latency"),
     path("feeds/incidents.atom", feeds.incidents_atom, name="statuspage-feed-incidents"),
+    path("feeds/providers/<slug:provider>.atom", feeds.provider_atom, name="statuspage-feed-provider"),
+    path("feeds/models/<slug:provider>/<slug:model>.atom", feeds.model_atom, name="statuspage-feed-model"),
+    path("feeds/maintenance.ics", calendar.maintenance_ics, name="statuspage-feed-maintenance"),
     # Last: a language prefix the site does not have (`/fr/`, `/ko-kr/`) falls back to one it has.
     re_path(
         rf"^(?!(?:{_languages})/)(?P<code>[a-zA-Z]{{2,3}}(?:[-_][a-zA-Z0-9]{{2,8}})*)/(?P<rest>.*)$",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -22,9 +23,13 @@ class Received:
 class Receiver:
     """Listens on 127.0.0.1; answers the queued status codes in turn (then 200), after an optional delay."""
 
-    def __init__(self, statuses: list[int] | None = None, delay: float = 0.0) -> None:
+    def __init__(
+        self, statuses: list[int] | None = None, delay: float = 0.0, reply: Callable[[Received], bytes] | None = None
+    ) -> None:
         self.statuses = list(statuses or [])
         self.delay = delay
+        # What a 2xx answer says, from the request (a webhook subscriber echoing its challenge); else "ok".
+        self.reply = reply
         self.requests: list[Received] = []
         self.answered: list[int] = []
         self._lock = threading.Lock()
@@ -37,10 +42,11 @@ class Receiver:
                     status = receiver.statuses.pop(0) if receiver.statuses else 200
                 if receiver.delay:
                     time.sleep(receiver.delay)
+                received = Received(self.path, dict(self.headers.items()), body)
                 with receiver._lock:
-                    receiver.requests.append(Received(self.path, dict(self.headers.items()), body))
+                    receiver.requests.append(received)
                     receiver.answered.append(status)
-                payload = b"ok" if status < 400 else b"receiver error"
+                payload = b"receiver error" if status >= 400 else receiver.reply(received) if receiver.reply else b"ok"
                 try:
                     self.send_response(status)
                     self.send_header("Content-Length", str(len(payload)))

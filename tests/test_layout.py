@@ -11,16 +11,18 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 PROJECT = "aistatus"
-APPS = ["monitoring", "collectors", "publishing", "statuspage", "alerts", "demo"]
+APPS = ["monitoring", "collectors", "publishing", "statuspage", "alerts", "subscriptions", "demo"]
 
 # What each app may not import (beyond the project package, which no app imports but for the Celery app).
 FORBIDDEN = {
-    "monitoring": {"collectors", "publishing", "statuspage", "alerts", "demo"},
-    "collectors": {"publishing", "statuspage", "alerts", "demo"},
-    "publishing": {"statuspage", "alerts", "demo"},
-    "statuspage": {"alerts", "demo"},
-    "alerts": {"publishing", "statuspage", "demo"},
-    "demo": {"publishing", "statuspage", "alerts"},
+    "monitoring": {"collectors", "publishing", "statuspage", "alerts", "subscriptions", "demo"},
+    "collectors": {"publishing", "statuspage", "alerts", "subscriptions", "demo"},
+    "publishing": {"statuspage", "alerts", "subscriptions", "demo"},
+    "statuspage": {"alerts", "subscriptions", "demo"},
+    "alerts": {"publishing", "statuspage", "subscriptions", "demo"},
+    # Visitors' subscriptions build on the core and on alerts' delivery; nothing imports them.
+    "subscriptions": {"collectors", "publishing", "statuspage", "demo"},
+    "demo": {"publishing", "statuspage", "alerts", "subscriptions"},
 }
 
 

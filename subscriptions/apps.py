@@ -1,0 +1,9 @@
+"""The subscriptions app: downstream of monitoring and alerts, whose delivery machinery it reuses."""
+
+from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
+
+
+class SubscriptionsConfig(AppConfig):
+    name = "subscriptions"
+    verbose_name = _("Subscriptions")
