@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 
 import orjson
 from django.conf import settings
-from django.db import connection
+from django.db import connections, router
 from django.db.models import Max, Q
 from django.utils import timezone
 
@@ -74,7 +74,8 @@ def content_mark() -> tuple:
         f"(SELECT MAX(updated_at) FROM {tables[Maintenance]})",
         f"(SELECT COUNT(*) FROM {tables[Maintenance]})",
     ]
-    with connection.cursor() as cursor:
+    # Raw SQL passes no router by itself: ask it, so that a public read goes to a replica like the ORM's.
+    with connections[router.db_for_read(StatusChange)].cursor() as cursor:
         cursor.execute("SELECT " + ", ".join(parts))
         row = cursor.fetchone()
     return (row[0] or 0, *row[1:])
