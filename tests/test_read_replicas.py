@@ -21,6 +21,7 @@ import uuid
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 from django.db import transaction
+from django.db.models import Max
 from django.test import RequestFactory
 
 from aistatus import replica_monitor
@@ -28,11 +29,15 @@ from aistatus.db_router import ReplicaRouter
 from aistatus.read_routing import READ_YOUR_WRITES_COOKIE, is_public_read
 from aistatus.replica_monitor import DOWN, LAGGING, OK, ReplicaMonitor
 from aistatus.replica_settings import MaxLag, ReplicaSetting, parse_max_lag, parse_replicas
+from monitoring.models import StatusChange
 from publishing.read_scope import public_read, public_reads
+from publishing.snapshot import content_mark
 from tests import pg_cluster
 from tests.servers import ROOT, serve
 
 PRIMARY_URL = "postgres://postgres@db.example:5432/aistatus"
+# A public read that goes to the database on every request (the pages and the model list come from the snapshot).
+HISTORY = "/api/v1/models/openai/gpt-4o/history/"
 
 
 # -- settings --------------------------------------------------------------------------------------
@@ -172,6 +177,21 @@ def test_a_public_read_moves_on_when_its_replica_is_behind_and_ends_on_the_prima
     assert seen == ["replica1", "default"]
 
 
+def test_the_snapshots_content_mark_is_read_where_the_router_sends_it(db, settings):
+    # Its raw SQL would otherwise always read the primary: never a replica, and nothing with the primary down.
+    asked = []
+
+    class Recording:
+        def db_for_read(self, model, **hints) -> str:
+            asked.append(model)
+            return "default"
+
+    settings.DATABASE_ROUTERS = [Recording()]
+    mark = content_mark()
+    assert asked == [StatusChange]
+    assert mark[0] == (StatusChange.objects.aggregate(m=Max("id"))["m"] or 0)
+
+
 @pytest.mark.parametrize(
     ("method", "path", "extra", "public"),
     [
@@ -277,12 +297,18 @@ def eu_site(replication, tmp_path_factory):
 
 
 def test_a_process_in_region_eu_reads_from_the_eu_replica(replication, eu_site):
+    # The pages and the model list are answered from the snapshot, whose checks and builds read the database.
     for path in ["/en/", "/ko/", "/api/v1/models/", "/api/v2/summary.json", "/en/models/openai/gpt-4o/"]:
         assert fetch(f"{eu_site}{path}")[0] == 200, path
+    assert public_reads_by(eu_site)["replica2"] >= 1
+    # A model's history is read from the database on each request.
+    before = public_reads_by(eu_site)
+    for _ in range(4):
+        assert fetch(f"{eu_site}{HISTORY}")[0] == 200
     assert site_readers(replication.eu, "aistatus@eu") >= 1
     assert site_readers(replication.us, "aistatus@eu") == 0
     reads = public_reads_by(eu_site)
-    assert reads["replica2"] >= 4 and reads["replica1"] == 0
+    assert reads["replica2"] >= before["replica2"] + 4 and reads["replica1"] == 0
     status, body = readyz(eu_site)
     assert status == 200 and body["status"] == "ok"
     assert [(r["alias"], r["region"], r["state"]) for r in body["replicas"]] == [
@@ -332,7 +358,8 @@ def hey(url: str, seconds: float, results: dict) -> None:
 def test_a_replica_stopped_under_load_costs_no_request_and_is_read_again_once_back(replication, eu_site):
     results: dict = {}
     loads = [
-        threading.Thread(target=hey, args=(f"{eu_site}{path}", 5, results)) for path in ("/en/", "/api/v1/models/")
+        threading.Thread(target=hey, args=(f"{eu_site}{path}", 5, results))
+        for path in ("/en/", "/api/v1/models/", HISTORY)
     ]
     for load in loads:
         load.start()
@@ -353,7 +380,7 @@ def test_a_replica_stopped_under_load_costs_no_request_and_is_read_again_once_ba
         replication.eu.start()
     wait_for(lambda: readyz(eu_site)[1]["replicas"][1]["state"] == OK, 15, "the eu replica is read again")
     for _ in range(10):
-        assert fetch(f"{eu_site}/api/v1/models/")[0] == 200
+        assert fetch(f"{eu_site}{HISTORY}")[0] == 200
     assert public_reads_by(eu_site)["replica2"] >= before["replica2"] + 10
     assert site_readers(replication.eu, "aistatus@eu") >= 1
 
@@ -368,7 +395,7 @@ def test_a_server_that_is_no_standby_is_never_read_and_logged_once(replication, 
     }
     with serve(tmp_path / "uvicorn.log", **env) as base:
         for _ in range(5):
-            assert fetch(f"{base}/api/v1/models/")[0] == 200
+            assert fetch(f"{base}{HISTORY}")[0] == 200
         time.sleep(1.2)  # a few more checks
         status, body = readyz(base)
         assert status == 200 and body["replicas"][0]["state"] == "not_in_recovery"
