@@ -115,3 +115,17 @@ class CollectorTokenScheme(OpenApiAuthenticationExtension):
             "scheme": "bearer",
             "description": "A collector token (manage.py create_collector_token).",
         }
+
+
+class AgentTokenScheme(OpenApiAuthenticationExtension):
+    """A remote agent's token on /api/v1/agents/."""
+
+    target_class = "collectors.api.agents.AgentTokenAuthentication"
+    name = "agentToken"
+
+    def get_security_definition(self, auto_schema):
+        return {
+            "type": "http",
+            "scheme": "bearer",
+            "description": "A remote agent's token (manage.py create_agent).",
+        }

@@ -176,16 +176,7 @@ class AIModel(models.Model):
         """
         now = now or timezone.now()
         rows = sorted(self.region_statuses.all(), key=lambda r: r.region)
-        return [
-            {
-                "region": r.region,
-                "status": r.shown_status(self.interval_seconds, now),
-                "last_checked_at": r.last_checked_at,
-                "last_latency_ms": r.last_latency_ms,
-                "message": r.message,
-            }
-            for r in rows
-        ]
+        return [r.shown_view(self.interval_seconds, now) for r in rows]
 
     def clean(self) -> None:
         # The probe kind's own rules (endpoint form, unknown options, bad values), as collectors registered them.
@@ -257,6 +248,37 @@ class RegionStatus(models.Model):
             manual=False,
             now=now or timezone.now(),
         )
+
+    # The fields region_view() reads, in its order: a listing passes them as values rows.
+    VIEW_FIELDS = ("region", "status", "last_checked_at", "last_latency_ms", "message")
+
+    def shown_view(self, interval_seconds: int, now: datetime | None = None) -> dict:
+        """The region's view as readers get it (AIModel.shown_regions; the API's `regions`)."""
+        values = (getattr(self, name) for name in self.VIEW_FIELDS)
+        return region_view(*values, interval_seconds=interval_seconds, now=now or timezone.now())
+
+
+def region_view(
+    region: str,
+    status: str,
+    last_checked_at: datetime,
+    last_latency_ms: float | None,
+    message: str,
+    *,
+    interval_seconds: int,
+    now: datetime,
+) -> dict:
+    """One region's view of a model: its status as shown (unknown once stale), last check, latency and reason."""
+    shown = displayed_status(
+        status, last_checked_at=last_checked_at, interval_seconds=interval_seconds, manual=False, now=now
+    )
+    return {
+        "region": region,
+        "status": shown,
+        "last_checked_at": last_checked_at,
+        "last_latency_ms": last_latency_ms,
+        "message": message,
+    }
 
 
 class StatusChange(models.Model):

@@ -57,6 +57,7 @@ def _document(item: dict) -> dict:
             "message": item["message"],
             "manual": item["manual"],
         },
+        "regions": item["regions"],
     }
 
 

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext as _
-from rest_framework import status
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
+from rest_framework import serializers, status
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -22,11 +24,36 @@ from subscriptions.views import client_ip
 from subscriptions.webhooks import ChallengeFailed
 
 
+class SubscriptionRequestSerializer(serializers.Serializer):
+    """What the schema documents; the view reads the body itself (its errors come from subscriptions.signup)."""
+
+    email = serializers.EmailField(required=False, help_text="One of `email`, `webhook` or `push`.")
+    webhook = serializers.URLField(required=False, help_text="An HTTPS endpoint that answers the challenge.")
+    push = serializers.JSONField(required=False, help_text="A browser's PushSubscription (endpoint and keys).")
+    providers = serializers.ListField(child=serializers.CharField(), required=False, help_text="Provider slugs.")
+    models = serializers.ListField(
+        child=serializers.CharField(), required=False, help_text="Models as `<provider>/<model>`."
+    )
+    language = serializers.CharField(required=False, allow_blank=True, help_text="ko, en or ja.")
+
+
+_DETAIL = inline_serializer("SubscriptionDetail", {"detail": serializers.CharField()})
+
+
 class SubscriptionCreate(APIView):
     # No session: a cross-site form cannot ride a visitor's cookies, and no CSRF token is asked of API clients.
     authentication_classes: list = []
     permission_classes = [AllowAny]
 
+    @extend_schema(
+        request=SubscriptionRequestSerializer,
+        auth=[],
+        responses={
+            202: _DETAIL,
+            400: OpenApiResponse(OpenApiTypes.OBJECT, description="Errors by field."),
+            429: _DETAIL,
+        },
+    )
     def post(self, request: Request) -> Response:
         data = request.data if isinstance(request.data, dict) else {}
         if not {"email", "webhook", "push"} & set(data):

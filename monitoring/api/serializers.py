@@ -8,7 +8,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from monitoring.api.permissions import sees_everything
-from monitoring.models import AIModel, Credential, Provider
+from monitoring.models import AIModel, Credential, Provider, RegionStatus, region_view
 from monitoring.status import Status, shown_record
 
 
@@ -119,7 +119,7 @@ class AIModelSerializer(CleanedByTheModel):
 
     @extend_schema_field(RegionViewSerializer(many=True))
     def get_regions(self, obj: AIModel) -> list[dict]:
-        return obj.shown_regions()
+        return RegionViewSerializer(obj.shown_regions(), many=True).data
 
     def validate(self, attrs: dict) -> dict:
         self.clean_as_model({**self.current_values(), **attrs})
@@ -144,6 +144,7 @@ class AIModelSerializer(CleanedByTheModel):
         out = []
         now = timezone.now()
         zone = timezone.get_current_timezone()
+        regions = _regions_of(rows, now, zone)
         for row in rows:
             status, since, message = shown_record(
                 row["status_row__status"],
@@ -177,6 +178,7 @@ class AIModelSerializer(CleanedByTheModel):
                     "message": message,
                     "manual": row["status_row__manual"],
                 },
+                "regions": regions.get(row["id"], []),
             }
             if staff:
                 item |= {
@@ -191,6 +193,19 @@ class AIModelSerializer(CleanedByTheModel):
                 }
             out.append(item)
         return out
+
+
+def _regions_of(rows: list[dict], now, zone) -> dict[int, list[dict]]:
+    """Each listed model's `regions` as get_regions() writes them, read for the whole page in one query."""
+    intervals = {row["id"]: row["interval_seconds"] for row in rows}
+    found = RegionStatus.objects.filter(model_id__in=intervals).values_list("model_id", *RegionStatus.VIEW_FIELDS)
+    regions: dict[int, list[dict]] = {}
+    # Sorted here, as shown_regions() sorts them (the database's collation may order names otherwise).
+    for model_id, *values in sorted(found, key=lambda r: r[1]):
+        view = region_view(*values, interval_seconds=intervals[model_id], now=now)
+        view["last_checked_at"] = _iso(view["last_checked_at"], zone)
+        regions.setdefault(model_id, []).append(view)
+    return regions
 
 
 def _iso(moment, zone) -> str | None:
