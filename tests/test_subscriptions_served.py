@@ -49,8 +49,10 @@ def manage(env: dict, *args: str) -> None:
 def test_sign_up_confirm_outage_one_click_unsubscribe_with_real_processes(asgi_server, tmp_path, settings):
     a = Provider.objects.create(name="Anthropic", slug="anthropic")
     b = Provider.objects.create(name="Google", slug="google")
-    AIModel.objects.create(provider=a, name="Claude", slug="claude", endpoint="http://127.0.0.1:9/v1", enabled=False)
-    AIModel.objects.create(provider=b, name="Gemini", slug="gemini", endpoint="http://127.0.0.1:9/v1", enabled=False)
+    # Enabled (a disabled model's automatic incident is resolved at once), but never probed: the worker
+    # below serves only the "celery" queue, not the probing queues.
+    AIModel.objects.create(provider=a, name="Claude", slug="claude", endpoint="http://127.0.0.1:9/v1")
+    AIModel.objects.create(provider=b, name="Gemini", slug="gemini", endpoint="http://127.0.0.1:9/v1")
     capture = Capture()
     smtp = SMTPServer(capture)
     smtp.start()
