@@ -1,12 +1,13 @@
 """The registry's REST API: public reads, staff writes validated like the admin, statuses never invented."""
 
 import json
+from datetime import timedelta
 
 import pytest
 from django.core.management import call_command
 from django.utils import timezone
 
-from monitoring.models import AIModel, ModelStatus, Provider
+from monitoring.models import AIModel, ModelStatus, Provider, RegionStatus
 from monitoring.status import Status
 from monitoring.transitions import record_status
 
@@ -213,7 +214,13 @@ def test_the_listing_writes_the_same_documents_as_the_serializer(registry, staff
 
     from monitoring.api.serializers import AIModelSerializer
 
-    record_status(AIModel.objects.get(slug="claude").pk, Status.DEGRADED_PERFORMANCE, checked=True, latency_ms=812.25)
+    claude = AIModel.objects.get(slug="claude")
+    record_status(claude.pk, Status.DEGRADED_PERFORMANCE, checked=True, latency_ms=812.25)
+    # Regions: one current, one stale (shown unknown), named so that only a sort puts them in order.
+    now = timezone.now()
+    RegionStatus.objects.create(model=claude, region="us", status=Status.OPERATIONAL, last_checked_at=now)
+    stale = now - timedelta(seconds=10 * claude.interval_seconds)
+    RegionStatus.objects.create(model=claude, region="eu", status=Status.MAJOR_OUTAGE, last_checked_at=stale)
     models = list(AIModel.objects.select_related("provider", "status_row", "credential"))
     for user_is_staff in (True, False):
         request = RequestFactory().get("/")
@@ -223,5 +230,7 @@ def test_the_listing_writes_the_same_documents_as_the_serializer(registry, staff
         by_id = {row["id"]: row for row in rows}
         listed = AIModelSerializer.listing([by_id[m.pk] for m in models], staff=user_is_staff)
         assert json.loads(JSONRenderer().render(listed)) == json.loads(JSONRenderer().render(full))
+        shown = next(item for item in listed if item["id"] == claude.pk)["regions"]
+        assert [(r["region"], r["status"]) for r in shown] == [("eu", "unknown"), ("us", "operational")]
     staff_list = staff_api.get("/api/v1/models/").json()["results"]
     assert {m["public_slug"] for m in staff_list} >= {"anthropic/internal"} and "endpoint" in staff_list[0]

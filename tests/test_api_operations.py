@@ -11,7 +11,16 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from collectors.sweep import sweep
-from monitoring.models import AIModel, Incident, IncidentUpdate, Maintenance, ModelStatus, Provider, StatusChange
+from monitoring.models import (
+    AIModel,
+    Incident,
+    IncidentUpdate,
+    Maintenance,
+    ModelStatus,
+    Provider,
+    RegionStatus,
+    StatusChange,
+)
 from monitoring.status import Status
 from monitoring.transitions import record_status
 
@@ -293,6 +302,11 @@ def test_anonymous_model_reads_are_the_registry_api_s_documents_rendered_from_th
     AIModel.objects.create(provider=other, name="Claude", slug="claude", kind="embedding")
     AIModel.objects.create(provider=other, name="Hidden", slug="hidden", public=False)
     record_status(gpt.pk, Status.DEGRADED_PERFORMANCE, checked=True, latency_ms=1234.5, reason="slow")
+    now = timezone.now()
+    RegionStatus.objects.create(model=gpt, region="us", status=Status.DEGRADED_PERFORMANCE, last_checked_at=now)
+    RegionStatus.objects.create(
+        model=gpt, region="eu", status=Status.OPERATIONAL, last_checked_at=now - timedelta(days=1)
+    )
     factory = RequestFactory()
     for query in ("", "?provider=anthropic", "?kind=embedding", "?status=degraded_performance", "?page=1"):
         served = anon_api.get(f"/api/v1/models/{query}")
@@ -303,6 +317,10 @@ def test_anonymous_model_reads_are_the_registry_api_s_documents_rendered_from_th
     assert detail["X-Snapshot-Version"]
     from_database = model_detail(factory.get("/"), provider="openai", model="gpt-4o").render()
     assert detail.json() == json.loads(from_database.content)
+    assert [(r["region"], r["status"]) for r in detail.json()["regions"]] == [
+        ("eu", "unknown"),
+        ("us", Status.DEGRADED_PERFORMANCE),
+    ]
     assert anon_api.get("/api/v1/models/anthropic/hidden/").status_code == 404
     assert anon_api.get("/api/v1/models/?kind=nonsense").status_code == 400
     assert anon_api.get("/api/v1/models/?page=9").status_code == 404
