@@ -130,8 +130,9 @@ def test_a_burst_of_changes_costs_a_few_builds_not_one_each(provider, monkeypatc
     final = store.get()
     assert final.sequence == StatusChange.objects.latest("id").pk
     # At most one build per look at the log (POLL_INTERVAL), however many changes fell in between
-    # (a busy machine stretches the burst, so the bound follows its duration).
-    assert store.builds <= 2 + elapsed / 0.2
+    # (a busy machine stretches the burst, so the bound follows its duration): the opening build, one
+    # per interval the burst spans (both ends counted), and the final read's.
+    assert store.builds <= 3 + elapsed / 0.2
     assert store.builds < len(models) / 3
 
 
