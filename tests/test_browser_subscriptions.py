@@ -107,6 +107,17 @@ def test_the_service_worker_shows_a_pushed_update_as_a_notification(browser, mai
             ".then(registration => registration.scope, error => String(error))"
         )
         assert registered == base + "/static/subscriptions/"
+        # Notifications belong to an active registration: wait until the worker has activated.
+        assert (
+            page.evaluate(
+                "navigator.serviceWorker.getRegistration('/static/subscriptions/').then(registration =>"
+                " new Promise(resolve => { const worker = registration.active || registration.waiting ||"
+                " registration.installing; if (worker.state === 'activated') return resolve(worker.state);"
+                " worker.addEventListener('statechange', () => worker.state === 'activated' && resolve(worker.state));"
+                " setTimeout(() => resolve(worker.state), 10000); }))"
+            )
+            == "activated"
+        )
         deadline = time.monotonic() + 10
         while not context.service_workers:
             assert time.monotonic() < deadline, "the service worker did not start"
