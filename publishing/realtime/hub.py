@@ -23,7 +23,7 @@ from django.db import DatabaseError, connections
 from monitoring.events import WIRE, encode, status_change_event
 from monitoring.models import StatusChange
 from publishing.realtime.clients import Client
-from publishing.realtime.publisher import CHANNEL
+from publishing.realtime.publisher import channel
 from publishing.snapshot import latest_sequence
 from publishing.snapshot_store import snapshot_thread
 from publishing.snapshot_store import store as snapshot_store
@@ -231,7 +231,7 @@ class Hub:
             client = aioredis.Redis.from_url(settings.REDIS_URL, socket_connect_timeout=2, health_check_interval=10)
             try:
                 async with client.pubsub() as pubsub:
-                    await pubsub.subscribe(CHANNEL)
+                    await pubsub.subscribe(channel())
                     if not self.redis_connected:
                         log.info("event subscription on Redis active")
                     self.redis_connected = True

@@ -15,8 +15,19 @@ from monitoring.models import StatusChange
 
 log = logging.getLogger(__name__)
 
-CHANNEL = "aistatus:events"
 _publisher = None
+
+
+def channel() -> str:
+    """The pub/sub channel of this site's events.
+
+    Redis shares pub/sub channels across its database numbers, so the name carries the number: two sites
+    (or two test runs) on one Redis server with their own databases never hear each other's events.
+    """
+    from urllib.parse import urlparse
+
+    database = urlparse(settings.REDIS_URL).path.strip("/") or "0"
+    return f"aistatus:events:{database}"
 
 
 def _redis():
@@ -36,7 +47,7 @@ def publish_changes(sender, changes: list[StatusChange], **kwargs) -> None:
         if not change.model.public:
             continue
         try:
-            _redis().publish(CHANNEL, encode(status_change_event(change, change.model)))
+            _redis().publish(channel(), encode(status_change_event(change, change.model)))
         except Exception as exc:  # Redis away: subscribers fall back to the event log
             log.debug("event %s not published: %s", change.pk, exc)
             return
