@@ -29,6 +29,50 @@ SEVERITY = {
 }
 
 
+def page_indicator(counts: dict[str, int]) -> str:
+    """Statuspage's indicator from the known statuses; unknown models are counted apart, never as up."""
+    known = sum(n for status, n in counts.items() if status != Status.UNKNOWN)
+    major = counts.get(Status.MAJOR_OUTAGE, 0)
+    if major and 2 * major >= known:
+        return "critical"
+    if major:
+        return "major"
+    if counts.get(Status.PARTIAL_OUTAGE) or counts.get(Status.DEGRADED_PERFORMANCE):
+        return "minor"
+    if counts.get(Status.UNDER_MAINTENANCE):
+        return "maintenance"
+    return "none"
+
+
+# Statuspage's own words for its indicators: its clients read them as they are, so they stay in English.
+INDICATOR_DESCRIPTIONS = {
+    "none": "All Systems Operational",
+    "minor": "Minor Service Outage",
+    "major": "Partial System Outage",
+    "critical": "Major Service Outage",
+    "maintenance": "Service Under Maintenance",
+}
+
+
+def page_status(indicator: str, model_count: int, unknown_count: int) -> dict:
+    """Statuspage's `status` object; `none` ("All Systems Operational") only when every model is known to be up."""
+    if model_count == 0:
+        return {"indicator": "minor", "description": "No models are monitored", "unknown_count": 0, "model_count": 0}
+    if indicator == "none" and unknown_count:
+        indicator = "minor"
+        description = f"Status unknown for {unknown_count} of {model_count} models"
+    else:
+        description = INDICATOR_DESCRIPTIONS[indicator]
+        if unknown_count:
+            description += f"; status unknown for {unknown_count} of {model_count} models"
+    return {
+        "indicator": indicator,
+        "description": description,
+        "unknown_count": unknown_count,
+        "model_count": model_count,
+    }
+
+
 def label_of(choices: type[models.TextChoices], value: str) -> str:
     """A value's label from its TextChoices, in the active language; a value outside the choices as it is.
 

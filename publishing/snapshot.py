@@ -21,7 +21,7 @@ from collectors.models import Period
 from collectors.rollup_reader import rollup_reader
 from monitoring.incident_data import incident_data, public_incidents, with_models_and_updates
 from monitoring.models import AIModel, Incident, IncidentUpdate, Maintenance, StatusChange
-from monitoring.status import SEVERITY, Status, stale_after
+from monitoring.status import SEVERITY, Status, page_indicator, stale_after
 from monitoring.uptime import daily_uptime, daily_uptime_and_closing, midnight, percent
 from publishing.read_scope import paused_since
 
@@ -79,21 +79,6 @@ def content_mark() -> tuple:
         cursor.execute("SELECT " + ", ".join(parts))
         row = cursor.fetchone()
     return (row[0] or 0, *row[1:])
-
-
-def page_indicator(counts: dict[str, int]) -> str:
-    """Statuspage's indicator from the known statuses; unknown models are counted apart, never as up."""
-    known = sum(n for status, n in counts.items() if status != Status.UNKNOWN)
-    major = counts.get(Status.MAJOR_OUTAGE, 0)
-    if major and 2 * major >= known:
-        return "critical"
-    if major:
-        return "major"
-    if counts.get(Status.PARTIAL_OUTAGE) or counts.get(Status.DEGRADED_PERFORMANCE):
-        return "minor"
-    if counts.get(Status.UNDER_MAINTENANCE):
-        return "maintenance"
-    return "none"
 
 
 def _latency(model_ids: list[int], now: datetime) -> dict[int, dict]:

@@ -20,7 +20,7 @@ from django.utils import translation
 from django.utils.text import slugify
 from django.views.decorators.http import require_safe
 
-from monitoring.status import Status
+from monitoring.status import Status, page_status
 from publishing.edge import served_from_snapshot
 from publishing.snapshot import Snapshot
 from publishing.snapshot_store import current_snapshot
@@ -29,38 +29,10 @@ from statuspage.responses import site_url, snapshot_response
 UNKNOWN_AS = Status.DEGRADED_PERFORMANCE
 UNKNOWN_DESCRIPTION = "Status unknown: no recent evidence."
 
-INDICATOR_DESCRIPTIONS = {
-    "none": "All Systems Operational",
-    "minor": "Minor Service Outage",
-    "major": "Partial System Outage",
-    "critical": "Major Service Outage",
-    "maintenance": "Service Under Maintenance",
-}
-
 
 def component_status(status: str) -> str:
     """Our status in Statuspage's enum: the same word, except that unknown is never operational."""
     return UNKNOWN_AS if status == Status.UNKNOWN else status
-
-
-def page_status(page: dict) -> dict:
-    """Statuspage's `status` object; `none` ("All Systems Operational") only when every model is known to be up."""
-    indicator, model_count, unknown_count = page["indicator"], page["model_count"], page["unknown_count"]
-    if model_count == 0:
-        return {"indicator": "minor", "description": "No models are monitored", "unknown_count": 0, "model_count": 0}
-    if indicator == "none" and unknown_count:
-        indicator = "minor"
-        description = f"Status unknown for {unknown_count} of {model_count} models"
-    else:
-        description = INDICATOR_DESCRIPTIONS[indicator]
-        if unknown_count:
-            description += f"; status unknown for {unknown_count} of {model_count} models"
-    return {
-        "indicator": indicator,
-        "description": description,
-        "unknown_count": unknown_count,
-        "model_count": model_count,
-    }
 
 
 class Document:
@@ -86,7 +58,8 @@ class Document:
         }
 
     def status(self) -> dict:
-        return page_status(self.data["page"])
+        page = self.data["page"]
+        return page_status(page["indicator"], page["model_count"], page["unknown_count"])
 
     def _model_component(self, model: dict, position: int) -> dict:
         unknown = model["status"] == Status.UNKNOWN

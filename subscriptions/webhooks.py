@@ -13,6 +13,7 @@ import secrets
 import time
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 
 from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
@@ -21,6 +22,7 @@ from django.utils.translation import gettext as _
 from alerts import outbound
 from alerts.messages import page_url, site_url
 from alerts.transports.webhook import new_secret, sign
+from monitoring.page import current_page_status
 from subscriptions.email import BatchOutcome
 from subscriptions.messages import link
 from subscriptions.models import Subscriber, SubscriberMessage
@@ -67,8 +69,16 @@ def challenge(url: str, follows: dict) -> str:
     return secret
 
 
-def _page() -> dict:
-    return {"id": settings.SITE_NAME, "name": settings.SITE_NAME, "url": site_url()}
+def page_object() -> dict:
+    """Statuspage's `page` object: the site, and its overall status when the batch is sent."""
+    status = current_page_status()
+    return {
+        "id": settings.SITE_NAME,
+        "name": settings.SITE_NAME,
+        "url": site_url(),
+        "status_indicator": status["indicator"],
+        "status_description": status["description"],
+    }
 
 
 def _incident(payload: dict) -> dict:
@@ -123,14 +133,14 @@ def _maintenance(payload: dict) -> dict:
     }
 
 
-def document(kind: str, payload: dict, unsubscribe_url: str) -> dict:
+def document(kind: str, payload: dict, unsubscribe_url: str, page: dict) -> dict:
     """The Statuspage-shaped body of an announcement."""
     meta = {"unsubscribe": unsubscribe_url, "documentation": site_url() + "/api/schema/"}
     if kind == "status":
         model = payload["model"]
         return {
             "meta": meta,
-            "page": _page(),
+            "page": page,
             "component_update": {
                 "id": str(payload["change_id"]),
                 "component_id": model["public_slug"],
@@ -141,14 +151,14 @@ def document(kind: str, payload: dict, unsubscribe_url: str) -> dict:
             "component": {"id": model["public_slug"], "name": f"{model['provider_name']} {model['name']}"},
         }
     incident = _maintenance(payload) if kind == "maintenance" else _incident(payload)
-    return {"meta": meta, "page": _page(), "incident": incident}
+    return {"meta": meta, "page": page, "incident": incident}
 
 
-def _post(item: SubscriberMessage) -> tuple[int, str | None]:
+def _post(item: SubscriberMessage, page: dict) -> tuple[int, str | None]:
     subscriber: Subscriber = item.subscriber
     token = manage_token(subscriber.pk, subscriber.key)
     unsubscribe_url = link("subscriptions-unsubscribe", subscriber.language, token)
-    body = dumps(document(item.announcement.kind, item.announcement.payload, unsubscribe_url))
+    body = dumps(document(item.announcement.kind, item.announcement.payload, unsubscribe_url, page))
     try:
         outbound.post(
             subscriber.webhook_url,
@@ -168,8 +178,9 @@ def send_batch(items: Iterable[SubscriberMessage]) -> BatchOutcome:
     outcome = BatchOutcome()
     items = [item for item in items if item.announcement_id]
     by_id = {item.pk: item for item in items}
+    page = page_object() if items else {}
     with ThreadPoolExecutor(max_workers=PARALLEL) as pool:
-        for message_id, error in pool.map(_post, items):
+        for message_id, error in pool.map(partial(_post, page=page), items):
             if error is None:
                 outcome.sent.append(message_id)
             else:

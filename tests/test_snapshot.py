@@ -7,9 +7,10 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from monitoring.models import AIModel, StatusChange
+from monitoring.status import page_indicator
 from monitoring.transitions import record_status
 from monitoring.uptime import daily_uptime, midnight
-from publishing.snapshot import build_snapshot, page_indicator
+from publishing.snapshot import build_snapshot
 from publishing.snapshot_store import SnapshotStore
 
 pytestmark = pytest.mark.django_db

@@ -90,6 +90,9 @@ def test_an_endpoint_that_answers_the_challenge_is_active_and_gets_signed_status
     [news] = endpoint.requests[1:]
     document = verified(news, secret)
     assert set(document) == {"meta", "page", "incident"}
+    # The page's overall status as Statuspage's subscribers read it, unknown models counted apart.
+    assert document["page"]["status_indicator"] == "critical"
+    assert document["page"]["status_description"].startswith("Major Service Outage; status unknown for")
     assert document["meta"]["unsubscribe"].startswith("http://testserver/en/subscriptions/unsubscribe/")
     incident = document["incident"]
     assert incident["status"] == "investigating" and incident["impact"] == "critical"
