@@ -14,7 +14,7 @@ from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from alerts.delivery import claim, claim_batch, settle_batch
+from alerts.delivery import claim_batch, settle_batch
 from subscriptions import email, push, webhooks
 from subscriptions.models import Subscriber, SubscriberMessage
 
@@ -53,15 +53,6 @@ def _count(outcome: email.BatchOutcome, now: datetime) -> None:
                 _("Paused after %(n)d refused or failed deliveries in a row.") % {"n": subscriber.consecutive_failures},
                 now,
             )
-
-
-def send_one(message_id: int, now: datetime | None = None) -> bool:
-    """Send one message at once (a confirmation while the visitor waits); left for retries if it fails."""
-    now = now or timezone.now()
-    token = claim(message_id, now, outbox=SubscriberMessage)
-    if token is None:
-        return False
-    return bool(_deliver([message_id], token, now).sent)
 
 
 def due_messages():

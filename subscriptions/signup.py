@@ -93,7 +93,10 @@ def _count_ip(ip: str) -> None:
 
 
 def request_email_subscription(address: str, choice: Choice, ip: str = "", now: datetime | None = None) -> None:
-    """Queue a confirmation mail for `address`, and send it now if the mail server answers.
+    """Queue a confirmation mail for `address`; the next subscriptions round (every second) sends it.
+
+    Never sent while the visitor waits: a slow or absent mail server must not hold the request, nor
+    tell by its timing which addresses were sent a mail.
 
     Whether the address was unknown, waiting for confirmation or already subscribed, the caller
     learns nothing: the same mail goes out (its link applies the new choice), within the address's
@@ -116,16 +119,13 @@ def request_email_subscription(address: str, choice: Choice, ip: str = "", now: 
             subscriber.language = choice.language
             fields.append("language")
         subscriber.save(update_fields=fields)
-        message = SubscriberMessage.objects.create(
+        SubscriberMessage.objects.create(
             subscriber=subscriber,
             kind=SubscriberMessage.Kind.CONFIRMATION,
             payload=asdict(choice),
             next_attempt_at=now,
             created_at=now,
         )
-    from subscriptions.sending import send_one
-
-    send_one(message.pk)
 
 
 def request_webhook_subscription(url: object, choice: Choice, ip: str = "", now: datetime | None = None) -> None:

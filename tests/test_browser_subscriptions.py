@@ -11,6 +11,7 @@ import pytest
 
 from monitoring.models import AIModel, Provider
 from subscriptions.models import Subscriber
+from subscriptions.sending import send_all_due
 from tests.servers import serve
 from tests.smtp import Capture, SMTPServer
 from tests.test_browser_statuspage import CHROMIUM, browser  # noqa: F401  (the module's browser fixture)
@@ -23,7 +24,7 @@ pytestmark = [
 
 
 @pytest.fixture
-def mailed_site(transactional_db, tmp_path):
+def mailed_site(transactional_db, tmp_path, settings):
     a = Provider.objects.create(name="Anthropic", slug="anthropic")
     AIModel.objects.create(provider=a, name="Claude", slug="claude", endpoint="http://127.0.0.1:9/v1", enabled=False)
     b = Provider.objects.create(name="Google", slug="google")
@@ -31,6 +32,9 @@ def mailed_site(transactional_db, tmp_path):
     capture = Capture()
     smtp = SMTPServer(capture)
     smtp.start()
+    # The test itself runs the subscriptions round (see wait_for_mail): it mails like the site would.
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    settings.EMAIL_HOST, settings.EMAIL_PORT = "127.0.0.1", smtp.port
     try:
         with serve(tmp_path / "uvicorn.log", EMAIL_HOST="127.0.0.1", EMAIL_PORT=str(smtp.port)) as base:
             yield base, capture
@@ -42,6 +46,7 @@ def wait_for_mail(capture: Capture, count: int) -> None:
     deadline = time.monotonic() + 10
     while len(capture.messages) < count:
         assert time.monotonic() < deadline, "no confirmation mail"
+        send_all_due()  # the subscriptions round, as the worker runs it every second
         time.sleep(0.05)
 
 

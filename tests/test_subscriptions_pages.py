@@ -10,6 +10,7 @@ from django.test import Client
 
 from monitoring.models import AIModel, Provider
 from subscriptions.models import Subscriber
+from subscriptions.sending import send_all_due
 from tests.smtp import Capture, SMTPServer
 
 pytestmark = pytest.mark.django_db
@@ -67,6 +68,7 @@ def test_the_form_signs_up_with_a_csrf_token(smtp, cast):
         "/en/subscribe/", {"csrfmiddlewaretoken": token, "email": "f@example.com", "models": ["anthropic/claude"]}
     )
     assert answer.status_code == 200 and "Check your inbox" in answer.content.decode()
+    send_all_due()
     [confirmation] = smtp.messages
     assert confirmation["To"] == "f@example.com"
 
@@ -96,6 +98,7 @@ def test_an_invalid_address_gets_a_clear_form_error_in_the_page_language(smtp, c
 def test_the_form_signs_up_in_the_page_language(smtp, cast):
     client, token = csrf_client()
     client.post("/ja/subscribe/", {"csrfmiddlewaretoken": token, "email": "j@example.com"})
+    send_all_due()
     assert Subscriber.objects.get().language == "ja"
     assert "購読" in smtp.messages[0]["Subject"]
     assert "/ja/subscriptions/confirm/" in smtp.messages[0].get_body(preferencelist=("plain",)).get_content()
@@ -105,6 +108,7 @@ def test_the_manage_page_shows_what_is_followed_and_unsubscribes(client, smtp, c
     from subscriptions.tokens import manage_token
 
     client.post("/api/v1/subscriptions/", {"email": "m@example.com"}, content_type="application/json")
+    send_all_due()
     text = smtp.messages[0].get_body(preferencelist=("plain",)).get_content()
     client.get(re.search(r"http://testserver(/en/subscriptions/confirm/\S+/)", text).group(1))
     subscriber = Subscriber.objects.get()

@@ -61,11 +61,17 @@ def test_sign_up_confirm_outage_one_click_unsubscribe_with_real_processes(asgi_s
     worker = None
     try:
         url = asgi_server(**mail_env)
+        # The worker's subscriptions round (every second) sends the confirmations and the notices.
+        command = [sys.executable, "-m", "celery", "-A", "aistatus", "worker", "-B", "-Q", "celery"]
+        command += ["--pool", "threads", "--concurrency", "4", "--loglevel", "WARNING"]
+        command += ["-s", str(tmp_path / "beat-schedule")]
+        log = open(tmp_path / "worker.log", "w")
+        worker = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
 
         def sign_up(body: dict) -> None:
             before = len(capture.messages)
             assert post(url + "/api/v1/subscriptions/", json.dumps(body).encode(), "application/json") == 202
-            wait_until(lambda: len(capture.messages) == before + 1, 10, "a confirmation mail")
+            wait_until(lambda: len(capture.messages) == before + 1, 30, "a confirmation mail")
             with urllib.request.urlopen(url + confirm_path(capture.messages[-1]), timeout=10) as page:
                 assert page.status == 200
 
@@ -77,12 +83,6 @@ def test_sign_up_confirm_outage_one_click_unsubscribe_with_real_processes(asgi_s
         # Carol follows the whole page: she shows that the recovery is announced at all.
         sign_up({"email": "carol@example.com"})
         assert Subscriber.objects.filter(confirmed_at__isnull=False).count() == 3
-
-        command = [sys.executable, "-m", "celery", "-A", "aistatus", "worker", "-B", "-Q", "celery"]
-        command += ["--pool", "threads", "--concurrency", "4", "--loglevel", "WARNING"]
-        command += ["-s", str(tmp_path / "beat-schedule")]
-        log = open(tmp_path / "worker.log", "w")
-        worker = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
 
         manage(env, "set_status", "anthropic/claude", "major_outage", "--reason", "HTTP 503")
         wait_until(lambda: len(to("ann@example.com")) == 2 and len(to("carol@example.com")) == 2, 60, "incident mails")
