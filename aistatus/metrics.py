@@ -20,7 +20,7 @@ from django.views.decorators.http import require_safe
 from aistatus.replica_monitor import STATES as REPLICA_STATES
 from aistatus.replica_monitor import get_monitor
 from alerts.models import Notification
-from collectors.models import Period, ProbeSlot
+from collectors.models import Agent, Period, ProbeSlot
 from collectors.rollup_reader import rollup_reader
 from monitoring.status import Status
 from publishing import snapshot_store
@@ -158,6 +158,31 @@ def _notifications() -> list[tuple[dict, int]]:
     return [({"state": row["state"]}, row["n"]) for row in rows]
 
 
+def _agents():
+    return Agent.objects.filter(active=True).only(
+        "name", "region", "last_seen_at", "sent", "stored", "dropped", "rejected", "spool_depth"
+    )
+
+
+def _agent_seen() -> list[tuple[dict, float]]:
+    now = timezone.now()
+    return [
+        ({"agent": a.name, "region": a.region}, round((now - a.last_seen_at).total_seconds(), 3))
+        for a in _agents()
+        if a.last_seen_at is not None
+    ]
+
+
+def _agent_results() -> list[tuple[dict, int]]:
+    """What each agent says it sent, and what the site stored, dropped (unknown or disabled models) or rejected."""
+    kinds = ("sent", "stored", "dropped", "rejected")
+    return [({"agent": a.name, "region": a.region, "kind": k}, getattr(a, k)) for a in _agents() for k in kinds]
+
+
+def _agent_spool() -> list[tuple[dict, int]]:
+    return [({"agent": a.name, "region": a.region}, a.spool_depth) for a in _agents()]
+
+
 OPTIONAL_SOURCES = [
     (
         "checks",
@@ -179,6 +204,27 @@ OPTIONAL_SOURCES = [
         "gauge",
         "Alert notifications by state (pending, sent, failed, cancelled).",
         _notifications,
+    ),
+    (
+        "agents",
+        "aistatus_agent_last_seen_age_seconds",
+        "gauge",
+        "Seconds since each active remote agent's latest batch; absent for an agent never seen.",
+        _agent_seen,
+    ),
+    (
+        "agents",
+        "aistatus_agent_results_total",
+        "counter",
+        "Results each active agent reports it sent, and those the site stored, dropped or rejected.",
+        _agent_results,
+    ),
+    (
+        "agents",
+        "aistatus_agent_spool_depth",
+        "gauge",
+        "Results waiting in each active agent's spool, as it reported with its latest batch.",
+        _agent_spool,
     ),
 ]
 
@@ -239,17 +285,23 @@ def render_metrics(snapshot: Snapshot) -> str:
     out = Exposition()
     _model_families(out, snapshot)
     _replica_families(out)
-    health = []
+    health: dict[str, int] = {}
     for source, name, kind, help_text, read in OPTIONAL_SOURCES:
         try:
             samples = read()
         except DatabaseError as exc:
             log.warning("metrics source %s failed: %s", source, exc)
-            health.append(({"source": source}, 0))
+            health[source] = 0
             continue
-        health.append(({"source": source}, 1))
+        # A source of several families is up when every one of them could be read.
+        health[source] = health.get(source, 1)
         out.family(name, kind, help_text, samples)
-    out.family("aistatus_metrics_source_up", "gauge", "1 when the source of a metric family could be read.", health)
+    out.family(
+        "aistatus_metrics_source_up",
+        "gauge",
+        "1 when the source of a metric family could be read.",
+        (({"source": source}, up) for source, up in health.items()),
+    )
     return out.text()
 
 

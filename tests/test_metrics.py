@@ -38,6 +38,7 @@ def scrape(client) -> dict[str, dict[str, float]]:
         assert match, line
         name, labels, value = match.groups()
         assert name in typed, f"{name} has no TYPE line"
+        assert (labels or "") not in families[name], f"{line} repeats a series"
         families[name][labels or ""] = float(value)
     return families
 
@@ -105,3 +106,27 @@ def test_the_alerts_backlog_is_read_and_empty_without_notifications(model, clien
     families = scrape(client)
     assert families["aistatus_metrics_source_up"]['{source="alerts"}'] == 1
     assert families["aistatus_notifications"] == {}
+
+
+def test_each_active_agent_reports_its_age_its_counts_and_its_spool(model, client):
+    from collectors.models import Agent
+
+    eu, _token = Agent.issue("eu-1", "eu")
+    Agent.objects.filter(pk=eu.pk).update(
+        last_seen_at=timezone.now() - timedelta(seconds=30), sent=120, stored=118, dropped=2, spool_depth=5
+    )
+    revoked, _token = Agent.issue("old", "us")
+    Agent.objects.filter(pk=revoked.pk).update(active=False)
+    Agent.issue("ap-1", "ap")  # never seen: no age
+
+    families = scrape(client)
+
+    assert families["aistatus_metrics_source_up"]['{source="agents"}'] == 1
+    ages = families["aistatus_agent_last_seen_age_seconds"]
+    assert list(ages) == ['{agent="eu-1",region="eu"}'] and 30 <= ages['{agent="eu-1",region="eu"}'] < 60
+    results = families["aistatus_agent_results_total"]
+    assert results['{agent="eu-1",region="eu",kind="sent"}'] == 120
+    assert results['{agent="eu-1",region="eu",kind="stored"}'] == 118
+    assert results['{agent="eu-1",region="eu",kind="dropped"}'] == 2
+    assert not any('agent="old"' in labels for labels in results)
+    assert families["aistatus_agent_spool_depth"]['{agent="eu-1",region="eu"}'] == 5
