@@ -133,8 +133,9 @@ def test_a_burst_of_changes_costs_a_few_builds_not_one_each(provider, monkeypatc
     # At most one build per look at the log (POLL_INTERVAL), however many changes fell in between
     # (a busy machine stretches the burst, so the bound follows its duration): the opening build, one
     # per interval the burst spans (both ends counted), and the final read's.
+    # Only this bound holds on any machine: one saturated enough to spend 0.2 s per change would
+    # rightly build once per change.
     assert store.builds <= 3 + elapsed / 0.2
-    assert store.builds < len(models) / 3
 
 
 def test_uptime_is_never_negative_even_for_fractions_of_a_second(model):
