@@ -26,6 +26,10 @@ if not SECRET_KEY:
         "SECRET_KEY must be set when DEBUG is off (`make run` writes one to var/.env; "
         "or set SECRET_KEY, or DEBUG=1 for local development)."
     )
+# Secrets at rest (provider API keys, webhook secrets) are encrypted with these Fernet keys: the first
+# encrypts, all decrypt (`manage.py rotate_encryption_key` re-encrypts with the first). Unset, a key is
+# derived from SECRET_KEY (a system check warns about it when DEBUG is off). See monitoring/fields.py.
+FIELD_ENCRYPTION_KEYS = env.list("FIELD_ENCRYPTION_KEYS", default=[])
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 
