@@ -15,6 +15,8 @@ from urllib.parse import urlparse
 
 from django.conf import settings
 
+from publishing.security_headers import hsts_header, security_headers
+
 MAX_CACHED_FILE = 1 << 20  # larger files are read per request
 
 
@@ -24,7 +26,7 @@ class StaticEdge:
         self.prefix = "/" + urlparse(settings.STATIC_URL or "/static/").path.strip("/") + "/"
         self._whitenoise = None
         self._bytes: dict[str, bytes] = {}
-        self._security, self._hsts = _security_headers()
+        self._hsts = hsts_header()
 
     @property
     def whitenoise(self):
@@ -50,7 +52,7 @@ class StaticEdge:
         response = static_file.get_response(scope["method"], environ)
         body = self._body(response.file, cache=not whitenoise.autorefresh and response.status == 200)
         headers = [(name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in response.headers]
-        headers += self._security
+        headers += security_headers(path)
         if self._hsts and scope.get("scheme") == "https":
             headers.append(self._hsts)
         await send({"type": "http.response.start", "status": int(response.status), "headers": headers})
@@ -70,23 +72,3 @@ class StaticEdge:
         if cache and isinstance(name, str) and len(body) <= MAX_CACHED_FILE:
             self._bytes[name] = body
         return body
-
-
-def _security_headers() -> tuple[list[tuple[bytes, bytes]], tuple[bytes, bytes] | None]:
-    """The headers Django's SecurityMiddleware gives every response (static files pass it by)."""
-    headers = []
-    if settings.SECURE_CONTENT_TYPE_NOSNIFF:
-        headers.append((b"x-content-type-options", b"nosniff"))
-    policy = settings.SECURE_REFERRER_POLICY
-    if policy:
-        values = policy.split(",") if isinstance(policy, str) else policy
-        headers.append((b"referrer-policy", ",".join(v.strip() for v in values).encode()))
-    hsts = None
-    if settings.SECURE_HSTS_SECONDS:
-        value = f"max-age={settings.SECURE_HSTS_SECONDS}"
-        if settings.SECURE_HSTS_INCLUDE_SUBDOMAINS:
-            value += "; includeSubDomains"
-        if settings.SECURE_HSTS_PRELOAD:
-            value += "; preload"
-        hsts = (b"strict-transport-security", value.encode())
-    return headers, hsts
