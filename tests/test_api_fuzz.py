@@ -17,7 +17,7 @@ EXCLUDED += ["--exclude-path-regex", "^/api/v1/alert-channels/"]
 
 
 @pytest.fixture
-def served(transactional_db, tmp_path, django_user_model):
+def served(transactional_db, tmp_path, django_user_model, request):
     from rest_framework.authtoken.models import Token
 
     from demo.registry import seed_demo
@@ -26,7 +26,8 @@ def served(transactional_db, tmp_path, django_user_model):
     seed_demo()
     staff = django_user_model.objects.create_user("fuzz", password="pw-fuzz-12345", is_staff=True)
     token = Token.objects.create(user=staff).key
-    with serve(tmp_path / "uvicorn.log") as base:
+    env = getattr(request, "param", {})  # the suite turns throttles off; a test may turn them on
+    with serve(tmp_path / "uvicorn.log", **env) as base:
         yield base, token, tmp_path / "uvicorn.log"
 
 
@@ -49,3 +50,20 @@ def test_no_input_gets_a_server_error_or_an_answer_off_the_schema(served, signed
     report = result.stdout[-6000:] + result.stderr[-2000:]
     assert result.returncode == 0, report + "\n--- server log ---\n" + log.read_text()[-4000:]
     assert "No issues found" in result.stdout or "passed" in result.stdout.lower(), report
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("served", [{"API_THROTTLE_TOKEN": "30/min"}], indirect=True, ids=["throttled"])
+def test_throttled_clients_get_429s_that_keep_to_the_schema(served):
+    import urllib.error
+    import urllib.request
+
+    base, token, log = served
+    result = fuzz(base, log.parent, f"Authorization: Token {token}")
+    report = result.stdout[-6000:] + result.stderr[-2000:]
+    assert result.returncode == 0, report + "\n--- server log ---\n" + log.read_text()[-4000:]
+    # The run went over the rate: the API answers 429 now, with Retry-After.
+    request = urllib.request.Request(f"{base}/api/v1/incidents/", headers={"Authorization": f"Token {token}"})
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(request, timeout=10)
+    assert refused.value.code == 429 and int(refused.value.headers["Retry-After"]) > 0
