@@ -26,6 +26,8 @@ class StaticEdge:
         self.prefix = "/" + urlparse(settings.STATIC_URL or "/static/").path.strip("/") + "/"
         self._whitenoise = None
         self._bytes: dict[str, bytes] = {}
+        # Computed once: every static path gets the same set (a policy on a script or stylesheet is inert).
+        self._security = security_headers(self.prefix)
         self._hsts = hsts_header()
 
     @property
@@ -52,7 +54,7 @@ class StaticEdge:
         response = static_file.get_response(scope["method"], environ)
         body = self._body(response.file, cache=not whitenoise.autorefresh and response.status == 200)
         headers = [(name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in response.headers]
-        headers += security_headers(path)
+        headers += self._security
         if self._hsts and scope.get("scheme") == "https":
             headers.append(self._hsts)
         await send({"type": "http.response.start", "status": int(response.status), "headers": headers})
