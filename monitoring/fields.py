@@ -28,6 +28,7 @@ class UndecryptableSecret(ImproperlyConfigured):
     """A stored secret that none of FIELD_ENCRYPTION_KEYS opens: a key was removed or changed too early."""
 
 
+@lru_cache(maxsize=4)
 def derived_key(secret_key: str) -> str:
     """A Fernet key derived from SECRET_KEY, used when FIELD_ENCRYPTION_KEYS is not set."""
     digest = hashlib.sha256(b"aistatus field encryption\x00" + secret_key.encode()).digest()
@@ -57,8 +58,14 @@ def encrypt(value: str) -> str:
 def decrypt(stored: str) -> str:
     if not stored.startswith(PREFIX):
         return stored  # a clear value from before encryption: the field's migration encrypts it
+    return _decrypted(configured_keys(), stored)
+
+
+# Collectors read the same stored keys on every claim of due probes: each token is opened once.
+@lru_cache(maxsize=4096)
+def _decrypted(keys: tuple[str, ...], stored: str) -> str:
     try:
-        return _fernet(configured_keys()).decrypt(stored[len(PREFIX) :].encode()).decode()
+        return _fernet(keys).decrypt(stored[len(PREFIX) :].encode()).decode()
     except InvalidToken as exc:
         raise UndecryptableSecret(
             "A stored secret cannot be decrypted with any key of FIELD_ENCRYPTION_KEYS (or the key derived "
