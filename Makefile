@@ -36,12 +36,13 @@ browser:
 		{ apt-get update -qq && $(APT_INSTALL) chromium fonts-noto-cjk >/dev/null; }
 
 # Embedded defaults: SQLite under var/, no Redis, no broker server, DEBUG off (debug pages need an
-# explicit DEBUG=1). var/.env holds a SECRET_KEY generated once and ALLOW_SQLITE=1; the settings read
-# it, so every manage.py command works as written afterwards.
+# explicit DEBUG=1). var/.env holds a SECRET_KEY and a key for secrets at rest (FIELD_ENCRYPTION_KEYS,
+# a Fernet key: 32 random bytes, url-safe base64) generated once, and ALLOW_SQLITE=1; the settings
+# read it, so every manage.py command works as written afterwards.
 var/.env:
 	@mkdir -p var
-	@umask 077 && $(PYTHON) -c "import secrets; print('SECRET_KEY=' + secrets.token_urlsafe(50)); print('ALLOW_SQLITE=1')" > $@
-	@echo "Wrote $@ (a generated SECRET_KEY, ALLOW_SQLITE=1)"
+	@umask 077 && $(PYTHON) -c "import base64, os, secrets; print('SECRET_KEY=' + secrets.token_urlsafe(50)); print('FIELD_ENCRYPTION_KEYS=' + base64.urlsafe_b64encode(os.urandom(32)).decode()); print('ALLOW_SQLITE=1')" > $@
+	@echo "Wrote $@ (a generated SECRET_KEY and FIELD_ENCRYPTION_KEYS, ALLOW_SQLITE=1)"
 
 run: $(STAMP) messages var/.env
 	@HOST=$(HOST) PORT=$(PORT) SIMULATOR_PORT=$(SIMULATOR_PORT) $(PY) scripts/ports.py

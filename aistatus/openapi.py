@@ -24,6 +24,25 @@ class AIStatusSchema(AutoSchema):
         operation_id = super().get_operation_id()
         return f"{operation_id}_by_slug" if "{provider}" in self.path and "{model}" in self.path else operation_id
 
+    def _get_response_bodies(self, direction="response"):
+        responses = super()._get_response_bodies(direction)
+        # Every throttled view may answer 429 (monitoring/api/throttling.py).
+        if direction == "response" and getattr(self.view, "throttle_classes", None):
+            responses.setdefault("429", THROTTLED)
+        return responses
+
+
+RETRY_AFTER = {"Retry-After": {"schema": {"type": "integer"}, "description": "Seconds to wait before trying again."}}
+THROTTLED = {
+    "description": "Too many requests from this client (API_THROTTLE_ANON, API_THROTTLE_TOKEN).",
+    "headers": RETRY_AFTER,
+    "content": {
+        "application/json": {
+            "schema": {"type": "object", "properties": {"detail": {"type": "string"}}, "required": ["detail"]}
+        }
+    },
+}
+
 
 def _statuspage(name: str, fields: dict[str, serializers.Field], summary: str):
     body = inline_serializer(name, {"page": JSON_OBJECT, **fields})
@@ -44,7 +63,9 @@ def _view(name: str, decorator) -> type[APIView]:
     def get(self, request, *args, **kwargs):  # pragma: no cover - documentation only
         raise NotImplementedError
 
-    return type(name, (APIView,), {"get": decorator(get), "authentication_classes": [], "permission_classes": []})
+    # Not DRF views, so not throttled by DRF: no 429 unless the documentation names one.
+    attributes = {"get": decorator(get), "authentication_classes": [], "permission_classes": [], "throttle_classes": []}
+    return type(name, (APIView,), attributes)
 
 
 def describe_read_side() -> None:
@@ -82,7 +103,13 @@ def describe_read_side() -> None:
         summary="Live events as Server-Sent Events (resume with Last-Event-ID or ?last_seq=N)",
         tags=["live"],
         auth=[],
-        responses={(200, "text/event-stream"): OpenApiTypes.STR},
+        responses={
+            (200, "text/event-stream"): OpenApiTypes.STR,
+            429: OpenApiResponse(
+                inline_serializer("LiveConnectsRefused", {"error": serializers.CharField()}),
+                description="Too many live connects from this address (WS_CONNECTS_PER_MINUTE); see Retry-After.",
+            ),
+        },
     )
     _documented(sse.events_view, _view("EventsDocs", events))
 

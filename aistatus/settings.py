@@ -1,5 +1,6 @@
 """Settings: everything that varies between installs is read from the environment here, and only here."""
 
+from datetime import timedelta
 from pathlib import Path
 
 import environ
@@ -26,6 +27,10 @@ if not SECRET_KEY:
         "SECRET_KEY must be set when DEBUG is off (`make run` writes one to var/.env; "
         "or set SECRET_KEY, or DEBUG=1 for local development)."
     )
+# Secrets at rest (provider API keys, webhook secrets) are encrypted with these Fernet keys: the first
+# encrypts, all decrypt (`manage.py rotate_encryption_key` re-encrypts with the first). Unset, a key is
+# derived from SECRET_KEY (a system check warns about it when DEBUG is off). See monitoring/fields.py.
+FIELD_ENCRYPTION_KEYS = env.list("FIELD_ENCRYPTION_KEYS", default=[])
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 
@@ -45,6 +50,7 @@ INSTALLED_APPS = [
     "django_filters",
     "drf_spectacular",
     "drf_spectacular_sidecar",  # Swagger UI and Redoc, served from here (no CDN)
+    "axes",  # sign-in lockout (see "Sign-in lockout" below)
     # The core first; every other app is downstream of it (see README, "Layout").
     "monitoring",
     "collectors",
@@ -57,6 +63,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # CSP, Permissions-Policy and the rest: the same set the edges give (publishing/security_headers.py).
+    "publishing.security_headers.SecurityHeadersMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
@@ -65,6 +73,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Turns a locked-out sign-in into the lockout page (axes flags the request in authenticate()).
+    "axes.middleware.AxesMiddleware",
     # Last: it runs the view itself, so that a replica failing mid-request is retried elsewhere.
     "aistatus.read_routing.PublicReadMiddleware",
 ]
@@ -197,6 +207,27 @@ CELERY_TASK_IGNORE_RESULT = True
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 
+# Behind this many proxies that append to X-Forwarded-For, the client address is read from it (for
+# the sign-in lockout, API throttles and live connect limits); 0: REMOTE_ADDR, the header ignored.
+TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
+
+# Sign-in lockout (django-axes): after LOGIN_FAILURE_LIMIT failed sign-ins for one username from one
+# address, that pair is refused, right password included, for LOGIN_LOCKOUT_MINUTES (see README,
+# "Operators' side": `manage.py axes_reset_username <name>` lifts it sooner).
+LOGIN_FAILURE_LIMIT = env.int("LOGIN_FAILURE_LIMIT", default=10)
+LOGIN_LOCKOUT_MINUTES = env.int("LOGIN_LOCKOUT_MINUTES", default=15)
+AXES_FAILURE_LIMIT = LOGIN_FAILURE_LIMIT
+AXES_COOLOFF_TIME = timedelta(minutes=LOGIN_LOCKOUT_MINUTES)
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_CLIENT_IP_CALLABLE = "monitoring.client_address.request_address"
+AXES_LOCKOUT_CALLABLE = "aistatus.sign_in.lockout_response"
+AXES_VERBOSE = False
+AUTHENTICATION_BACKENDS = [
+    "aistatus.sign_in.LockoutBackend",  # first: refuses a locked-out pair before any password check
+    "django.contrib.auth.backends.ModelBackend",
+]
+
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
@@ -225,6 +256,10 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["monitoring.api.permissions.StaffWritesOnly"],
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
+    "DEFAULT_THROTTLE_CLASSES": [
+        "monitoring.api.throttling.AnonymousThrottle",
+        "monitoring.api.throttling.TokenThrottle",
+    ],
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
     "PAGE_SIZE": 100,
     "DEFAULT_SCHEMA_CLASS": "aistatus.openapi.AIStatusSchema",
@@ -284,6 +319,15 @@ REALTIME_POLL_SECONDS = env.float("REALTIME_POLL_SECONDS", default=5.0)
 REALTIME_FALLBACK_POLL_SECONDS = env.float("REALTIME_FALLBACK_POLL_SECONDS", default=1.0)
 REALTIME_MAX_CONNECTIONS = env.int("REALTIME_MAX_CONNECTIONS", default=20000)
 REALTIME_HEARTBEAT_SECONDS = env.float("REALTIME_HEARTBEAT_SECONDS", default=15.0)
+# Live connects (WebSocket and SSE) one client address may open per minute, per web process; beyond
+# it a WebSocket is closed with code 4429 and SSE answers 429 with Retry-After. 0: no limit.
+WS_CONNECTS_PER_MINUTE = env.int("WS_CONNECTS_PER_MINUTE", default=120)
+
+# API throttles (DRF rates such as "300/min"; "off" or empty: none). Anonymous clients per address,
+# signed-in ones (token or session) per user. Public reads served by the snapshot edge never reach
+# Django, so they are not counted.
+API_THROTTLE_ANON = env("API_THROTTLE_ANON", default="300/min")
+API_THROTTLE_TOKEN = env("API_THROTTLE_TOKEN", default="3000/min")
 
 # The public page's name, shown in its title and feeds.
 SITE_NAME = env("SITE_NAME", default="AI model status")
@@ -305,6 +349,15 @@ LOGGING = {
 # addresses that webhooks may reach, delivery retries with exponential backoff, flap damping and
 # the automatic resolution of incidents.
 SITE_URL = env("SITE_URL", default="http://127.0.0.1:8000")
+# Cookies over HTTPS: Secure when the site is served over HTTPS (HTTPS=1, or SITE_URL starting with
+# https://); HttpOnly session cookie and SameSite=Lax always. Behind a proxy that ends TLS, set
+# SECURE_PROXY_SSL_HEADER=X-Forwarded-Proto (the header the proxy sets, overwriting the client's).
+HTTPS = env.bool("HTTPS", default=SITE_URL.startswith("https://"))
+SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = LANGUAGE_COOKIE_SECURE = HTTPS
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = CSRF_COOKIE_SAMESITE = LANGUAGE_COOKIE_SAMESITE = "Lax"
+if env("SECURE_PROXY_SSL_HEADER", default=""):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_" + env("SECURE_PROXY_SSL_HEADER").upper().replace("-", "_"), "https")
 WEBHOOK_ALLOWED_HOSTS = env.list("WEBHOOK_ALLOWED_HOSTS", default=[])
 ALERT_TIMEOUT_SECONDS = env.float("ALERT_TIMEOUT_SECONDS", default=10.0)
 ALERT_MAX_ATTEMPTS = env.int("ALERT_MAX_ATTEMPTS", default=6)

@@ -10,6 +10,7 @@ from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from monitoring.fields import EncryptedTextField
 from monitoring.models import AIModel, IncidentUpdate, ModelKind, Provider, StatusChange
 
 
@@ -53,8 +54,8 @@ class Channel(models.Model):
             "Apprise: the service's Apprise URL."
         )
     )
-    # Webhook signing secret (whsec_...). Never shown after it is set.
-    secret = models.CharField(max_length=200, blank=True)
+    # Webhook signing secret (whsec_...). Never shown after it is set; encrypted at rest.
+    secret = EncryptedTextField(max_length=200, blank=True)
     language = models.CharField(max_length=10, choices=settings.LANGUAGES, default=default_language)
     enabled = models.BooleanField(default=True)
 

@@ -45,6 +45,10 @@ def bench_env(code: Path | None = None) -> dict[str, str]:
         "LOG_LEVEL": os.environ.get("LOG_LEVEL", "WARNING"),
         "PYTHONPATH": str(code),
         "BENCH_CODE_ROOT": str(code),
+        # Load generators connect thousands of clients from 127.0.0.1: no per-address limits.
+        "API_THROTTLE_ANON": "off",
+        "API_THROTTLE_TOKEN": "off",
+        "WS_CONNECTS_PER_MINUTE": "0",
     }
 
 

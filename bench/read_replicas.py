@@ -50,6 +50,10 @@ def env_for(primary: pg_cluster.Cluster, replicas: str) -> dict[str, str]:
         "CACHE_KEY_PREFIX": f"bench-replicas-{time.monotonic_ns()}",
         "SECRET_KEY": "bench-only-secret-key",
         "LOG_LEVEL": "WARNING",
+        # Load from 127.0.0.1 only: no per-address limits.
+        "API_THROTTLE_ANON": "off",
+        "API_THROTTLE_TOKEN": "off",
+        "WS_CONNECTS_PER_MINUTE": "0",
     }
 
 

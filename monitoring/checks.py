@@ -6,6 +6,7 @@ import os
 
 from django.conf import settings
 from django.core.checks import Error, Warning, register
+from django.core.exceptions import ImproperlyConfigured
 from django.db import DatabaseError, connections
 
 SERVERLESS_MARKERS = ("VERCEL", "AWS_LAMBDA_FUNCTION_NAME", "K_SERVICE", "NETLIFY", "FUNCTION_TARGET")
@@ -72,5 +73,29 @@ def every_model_has_a_status(app_configs=None, databases=None, **kwargs):
             f"{missing} model(s) have no status row and would be missing from the status page.",
             hint="Run `python manage.py reconcile_statuses`.",
             id="monitoring.W001",
+        )
+    ]
+
+
+@register("security")
+def secrets_have_their_own_key(app_configs=None, **kwargs):
+    """Without FIELD_ENCRYPTION_KEYS the secrets' key is derived from SECRET_KEY: allowed, but said."""
+    from monitoring.fields import _fernet, configured_keys
+
+    try:
+        _fernet(configured_keys())
+    except ImproperlyConfigured as exc:
+        return [Error(str(exc), id="monitoring.E004")]
+    if settings.DEBUG or settings.FIELD_ENCRYPTION_KEYS:
+        return []
+    return [
+        Warning(
+            "FIELD_ENCRYPTION_KEYS is not set: provider API keys and webhook secrets are encrypted with a key "
+            "derived from SECRET_KEY, so changing SECRET_KEY makes them unreadable, and whoever has "
+            "SECRET_KEY can read them from a database dump.",
+            hint='Set FIELD_ENCRYPTION_KEYS to a key of its own (python -c "from cryptography.fernet import '
+            'Fernet; print(Fernet.generate_key().decode())"), followed by the derived key until '
+            "`manage.py rotate_encryption_key` has run (see README, Secrets at rest).",
+            id="monitoring.W002",
         )
     ]

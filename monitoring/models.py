@@ -17,6 +17,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from monitoring import probe_kinds
+from monitoring.fields import EncryptedTextField
 from monitoring.status import Status, displayed_status, shown_record
 
 MIN_INTERVAL_SECONDS = 10
@@ -40,7 +41,8 @@ class Credential(models.Model):
     """An API key used by probes. Stored server-side; never rendered on a public page or API."""
 
     name = models.CharField(max_length=100, unique=True)
-    api_key = models.TextField(blank=True, help_text=_("Write-only. Leave empty to keep the current key."))
+    # Encrypted at rest (monitoring.fields).
+    api_key = EncryptedTextField(blank=True, help_text=_("Write-only. Leave empty to keep the current key."))
     api_key_env = models.CharField(
         max_length=100,
         blank=True,

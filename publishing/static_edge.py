@@ -15,6 +15,8 @@ from urllib.parse import urlparse
 
 from django.conf import settings
 
+from publishing.security_headers import hsts_header, security_headers
+
 MAX_CACHED_FILE = 1 << 20  # larger files are read per request
 
 
@@ -24,7 +26,9 @@ class StaticEdge:
         self.prefix = "/" + urlparse(settings.STATIC_URL or "/static/").path.strip("/") + "/"
         self._whitenoise = None
         self._bytes: dict[str, bytes] = {}
-        self._security, self._hsts = _security_headers()
+        # Computed once: every static path gets the same set (a policy on a script or stylesheet is inert).
+        self._security = security_headers(self.prefix)
+        self._hsts = hsts_header()
 
     @property
     def whitenoise(self):
@@ -70,23 +74,3 @@ class StaticEdge:
         if cache and isinstance(name, str) and len(body) <= MAX_CACHED_FILE:
             self._bytes[name] = body
         return body
-
-
-def _security_headers() -> tuple[list[tuple[bytes, bytes]], tuple[bytes, bytes] | None]:
-    """The headers Django's SecurityMiddleware gives every response (static files pass it by)."""
-    headers = []
-    if settings.SECURE_CONTENT_TYPE_NOSNIFF:
-        headers.append((b"x-content-type-options", b"nosniff"))
-    policy = settings.SECURE_REFERRER_POLICY
-    if policy:
-        values = policy.split(",") if isinstance(policy, str) else policy
-        headers.append((b"referrer-policy", ",".join(v.strip() for v in values).encode()))
-    hsts = None
-    if settings.SECURE_HSTS_SECONDS:
-        value = f"max-age={settings.SECURE_HSTS_SECONDS}"
-        if settings.SECURE_HSTS_INCLUDE_SUBDOMAINS:
-            value += "; includeSubDomains"
-        if settings.SECURE_HSTS_PRELOAD:
-            value += "; preload"
-        hsts = (b"strict-transport-security", value.encode())
-    return headers, hsts

@@ -11,6 +11,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from alerts.models import Outbox
+from monitoring.fields import EncryptedTextField
 from monitoring.models import AIModel, Provider
 
 
@@ -38,7 +39,7 @@ class Subscriber(models.Model):
     email = models.EmailField(max_length=254, unique=True, null=True, blank=True)
     # A webhook subscriber's endpoint and its signing secret (handed to the endpoint in the challenge).
     webhook_url = models.URLField(max_length=2000, unique=True, null=True, blank=True)
-    secret = models.CharField(max_length=200, blank=True, editable=False)
+    secret = EncryptedTextField(max_length=200, blank=True, editable=False)  # encrypted at rest
     # A browser's push subscription: the push service's endpoint and the keys payloads are encrypted to.
     push_endpoint = models.URLField(max_length=2000, unique=True, null=True, blank=True)
     push_keys = models.JSONField(default=dict, blank=True, editable=False)

@@ -9,6 +9,11 @@ os.environ.setdefault("SECRET_KEY", "test-only-secret-key")
 os.environ.setdefault("ENV_FILE", "")
 # Tests run alerts rounds themselves; the one test of the wake-up turns it on.
 os.environ.setdefault("ALERTS_WAKE_ON_CHANGE", "0")
+# Tests and the servers they start (which inherit this environment) connect hundreds of clients from
+# 127.0.0.1: no API throttles, no live connect limit. The tests of the throttles turn them on.
+os.environ.setdefault("API_THROTTLE_ANON", "off")
+os.environ.setdefault("API_THROTTLE_TOKEN", "off")
+os.environ.setdefault("WS_CONNECTS_PER_MINUTE", "0")
 
 if not os.environ["DATABASE_URL"].startswith(("postgres", "timescale")) and not os.environ.get("TEST_ALLOW_SQLITE"):
     raise SystemExit(

@@ -309,7 +309,8 @@ def test_an_old_page_shows_placeholders_until_the_current_snapshot_arrives(site,
         )
 
     page = open_page(f"{site}/en/", before=restored_from_a_cache)
-    page.wait_for_function("document.documentElement.classList.contains('is-refreshing')")
+    # Predicates as functions: a bare expression would be eval()ed in the page, which its CSP forbids.
+    page.wait_for_function("() => document.documentElement.classList.contains('is-refreshing')")
     skeleton = page.eval_on_selector('[data-model="openai/gpt-4o"] .status', "e => getComputedStyle(e).color")
     assert skeleton == "rgba(0, 0, 0, 0)"  # the text is hidden behind the placeholder
     deadline = time.monotonic() + 10
@@ -318,5 +319,5 @@ def test_an_old_page_shows_placeholders_until_the_current_snapshot_arrives(site,
     assert held, "the page did not ask for the current snapshot"
     for route in held:
         route.continue_()
-    page.wait_for_function("!document.documentElement.classList.contains('is-refreshing')")
+    page.wait_for_function("() => !document.documentElement.classList.contains('is-refreshing')")
     assert page.text_content('[data-model="openai/gpt-4o"] .status-label') == "Unknown"

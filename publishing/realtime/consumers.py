@@ -10,8 +10,10 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
 from monitoring import json_limits
+from monitoring.client_address import scope_address
 from monitoring.events import encode
 from publishing.realtime.clients import PushClient
+from publishing.realtime.connect_limit import REFUSED_CLOSE_CODE, connect_limit
 from publishing.realtime.hub import hub
 from publishing.realtime.session import EventSession, parse_last_seq
 
@@ -37,6 +39,12 @@ class StatusConsumer(AsyncWebsocketConsumer):
         await handler(message)
 
     async def connect(self) -> None:
+        retry_after = connect_limit.admit(scope_address(self.scope))
+        if retry_after:
+            # Refused before any work: accepted only to say why (close code 4429) and when to come back.
+            await self.accept()
+            await self.close(code=REFUSED_CLOSE_CODE, reason=f"too many connects; retry in {retry_after:.0f} s")
+            return
         await hub.ensure_started()
         await self.accept()
         if hub.connection_count >= settings.REALTIME_MAX_CONNECTIONS:

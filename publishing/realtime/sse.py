@@ -7,8 +7,10 @@ from collections.abc import AsyncIterator
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
 
+from monitoring.client_address import request_address
 from monitoring.events import encode
 from publishing.realtime.clients import QueueClient
+from publishing.realtime.connect_limit import connect_limit
 from publishing.realtime.hub import hub
 from publishing.realtime.session import EventSession, parse_last_seq
 
@@ -27,6 +29,13 @@ async def events_view(request: HttpRequest) -> HttpResponse:
         last_seq = parse_last_seq(request.headers.get("Last-Event-ID") or request.GET.get("last_seq"))
     except ValueError:
         return JsonResponse({"error": "Last-Event-ID / last_seq must be a whole number"}, status=400)
+    retry_after = connect_limit.admit(request_address(request))
+    if retry_after:
+        return JsonResponse(
+            {"error": "too many live connects from this address; retry later"},
+            status=429,
+            headers={"Retry-After": f"{retry_after:.0f}"},
+        )
     await hub.ensure_started()
     if hub.connection_count >= settings.REALTIME_MAX_CONNECTIONS:
         return JsonResponse(

@@ -87,6 +87,10 @@
   // The script shows the figures itself, so the native <title> tooltips would double them: each title
   // ("2026-09-01 – 2026-09-04: 100% uptime") becomes the figures of its days, and goes.
   function enhance(root) {
+    // "Collecting since …" covers the days before the first figures (no style attribute under the CSP).
+    for (const note of root.querySelectorAll(".collecting[data-share]")) {
+      note.style.width = `${note.dataset.share}%`;
+    }
     for (const title of root.querySelectorAll("svg.bars rect > title")) {
       const text = title.textContent;
       title.parentNode.dataset.f = text.slice(text.indexOf(": ") + 2);
