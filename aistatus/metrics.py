@@ -20,6 +20,7 @@ from django.views.decorators.http import require_safe
 from aistatus.replica_monitor import STATES as REPLICA_STATES
 from aistatus.replica_monitor import get_monitor
 from alerts.models import Notification
+from anomalies.models import Metric, SeriesState
 from collectors.models import Period, ProbeSlot
 from collectors.rollup_reader import rollup_reader
 from monitoring.status import Status
@@ -100,6 +101,16 @@ def _model_families(out: Exposition, snapshot: Snapshot) -> None:
             if m["uptime"]["percent_90d"] is not None
         ),
     )
+    open_by_metric = dict.fromkeys(Metric.values, 0)
+    for model in models:
+        for anomaly in model.get("unusual", []):
+            open_by_metric[anomaly["metric"]] += 1
+    out.family(
+        "aistatus_anomalies_open",
+        "gauge",
+        "Open anomalies of public models, by metric (an annotation beside the status).",
+        (({"metric": metric}, count) for metric, count in open_by_metric.items()),
+    )
     page = snapshot.data["page"]
     out.family(
         "aistatus_models",
@@ -158,6 +169,14 @@ def _notifications() -> list[tuple[dict, int]]:
     return [({"state": row["state"]}, row["n"]) for row in rows]
 
 
+def _anomaly_input() -> list[tuple[dict, int]]:
+    """Values refused by the anomaly detectors, and detector errors, over every series."""
+    from django.db.models import Sum
+
+    totals = SeriesState.objects.aggregate(rejected=Sum("rejected"), errors=Sum("errors"))
+    return [({"kind": kind}, totals[kind] or 0) for kind in ("rejected", "errors")]
+
+
 OPTIONAL_SOURCES = [
     (
         "checks",
@@ -179,6 +198,13 @@ OPTIONAL_SOURCES = [
         "gauge",
         "Alert notifications by state (pending, sent, failed, cancelled).",
         _notifications,
+    ),
+    (
+        "anomalies",
+        "aistatus_anomaly_input_problems_total",
+        "counter",
+        "Anomaly detection: implausible values refused (rejected) and detector errors (errors), all series.",
+        _anomaly_input,
     ),
 ]
 
