@@ -250,3 +250,71 @@ def test_an_opted_in_model_without_fresh_evidence_stays_unknown_despite_an_open_
     evaluate([model.pk])
     model.status_row.refresh_from_db()
     assert model.status_row.status == Status.UNKNOWN
+
+
+# -- alert channels ------------------------------------------------------------------------------------
+
+
+def record_anomaly(model: AIModel, at: datetime, closed_after: timedelta | None = None) -> Anomaly:
+    """An anomaly and its events, as the detection run writes them."""
+    anomaly = Anomaly.objects.create(
+        model=model,
+        metric=Metric.LATENCY,
+        started_at=at,
+        last_unusual_at=at,
+        ended_at=at + closed_after if closed_after else None,
+        peak_score=0.9,
+        expected_low=200.0,
+        expected_high=420.0,
+        observed=2500.0,
+        direction=Direction.ABOVE,
+    )
+    AnomalyEvent.objects.create(anomaly=anomaly, kind="opened", at=at)
+    if closed_after:
+        AnomalyEvent.objects.create(anomaly=anomaly, kind="closed", at=at + closed_after)
+    return anomaly
+
+
+@pytest.fixture
+def anomaly_channels(db, settings):
+    from alerts.models import Channel, EventCursor
+
+    settings.ALERT_FLAP_CHANGES = 5
+    settings.ALERT_FLAP_MINUTES = 10
+    EventCursor.objects.create(name="anomalies", last_id=0)
+    opted = Channel.objects.create(name="ops", kind="email", url="mailto:ops@example.com", events=["anomaly"])
+    default = Channel.objects.create(name="pager", kind="email", url="mailto:pager@example.com")
+    return opted, default
+
+
+def test_channels_that_opted_in_hear_of_an_anomaly_opening_and_closing_and_others_do_not(model, anomaly_channels):
+    from alerts.anomaly_alerts import plan_anomalies
+    from alerts.messages import render
+    from alerts.models import Notification
+
+    opted, default = anomaly_channels
+    record_anomaly(model, timezone.now() - timedelta(minutes=20), closed_after=timedelta(minutes=3))
+    assert plan_anomalies() == 2
+    assert plan_anomalies() == 0  # the cursor moved: nothing twice
+    notices = list(Notification.objects.filter(channel=opted).order_by("id"))
+    assert [(n.kind, n.payload["state"]) for n in notices] == [("anomaly", "opened"), ("anomaly", "closed")]
+    assert not Notification.objects.filter(channel=default).exists()
+    opened = {language: render("anomaly", notices[0].payload, language) for language in ("en", "ko", "ja")}
+    assert opened["en"].title == "OpenAI GPT-4o: unusual latency"
+    assert "지연 시간" in opened["ko"].title and "レイテンシ" in opened["ja"].title
+    assert "does not change its status" in opened["en"].summary
+    assert render("anomaly", notices[1].payload, "en").title == "OpenAI GPT-4o: back to its usual range"
+
+
+def test_anomalies_opening_over_and_over_give_one_flapping_notice_like_status_flips(model, anomaly_channels):
+    from alerts.anomaly_alerts import plan_anomalies
+    from alerts.models import Notification
+
+    opted, _ = anomaly_channels
+    start = timezone.now() - timedelta(minutes=9)
+    for i in range(7):
+        record_anomaly(model, start + i * timedelta(minutes=1), closed_after=timedelta(seconds=30))
+    plan_anomalies()
+    kinds = list(Notification.objects.filter(channel=opted).order_by("id").values_list("kind", "payload__state"))
+    # Four anomalies told in full (opened and closed), the fifth opening as one flapping notice, the rest held.
+    assert kinds == [("anomaly", "opened"), ("anomaly", "closed")] * 4 + [("flapping", "opened")]
