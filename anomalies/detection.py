@@ -121,9 +121,8 @@ class Detection:
                     row.expected_low, row.expected_high = series.detector.expected()
             row.updated_at = self.now
             (existing if row.pk else new).append(row)
-        fields = ["state", "last_time", "window", "learning", "expected_low", "expected_high", "rejected", "errors"]
-        fields.append("updated_at")
-        SeriesState.objects.bulk_update(existing, fields, batch_size=500)
+        fields = ["state", "last_time", "window", "learning", "expected_low", "expected_high"]
+        SeriesState.objects.bulk_update(existing, [*fields, "rejected", "errors", "updated_at"], batch_size=500)
         SeriesState.objects.bulk_create(new, batch_size=500)
         for anomaly in self.changed.values():
             anomaly.updated_at = self.now

@@ -14,6 +14,7 @@ class Migration(migrations.Migration):
             name="anomaly_degrades",
             field=models.BooleanField(
                 default=False,
+                db_default=False,
                 help_text="Show the model as degraded while an anomaly is open on it (only when its evidence says operational).",
             ),
         ),
