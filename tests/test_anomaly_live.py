@@ -149,7 +149,7 @@ async def test_a_latency_level_shift_reaches_a_websocket_client_within_two_probe
     finally:
         probing.stop()
         detecting.stop()
-    assert opened, f"no anomaly event for {shifting.public_slug} within {2 * INTERVAL} s: {events}"
+    assert opened, await sync_to_async(why_not)(shifting, events)
     assert elapsed <= 2 * INTERVAL
     for event in (e for e in events if opened_for(e, shifting)):
         # Slower first tokens: TTFT and latency above their range; output speed (measured over the whole
@@ -161,6 +161,17 @@ async def test_a_latency_level_shift_reaches_a_websocket_client_within_two_probe
             assert anomaly["metric"] in {"ttft", "latency"}
             assert anomaly["direction"] == "above" and anomaly["observed"] > anomaly["expected"][1]
     assert not [e for e in events if e["model"] == steady.public_slug]
+
+
+def why_not(model: AIModel, events: list[dict]) -> str:
+    """What the pipeline saw, to tell a detector that scored low from a slow or broken delivery."""
+    from anomalies.models import Anomaly
+
+    recent = CheckResult.objects.filter(model=model).order_by("-time")[:4]
+    seen = [(r.time.strftime("%H:%M:%S"), r.outcome, round(r.ttft_ms or 0)) for r in recent]
+    anomalies = list(Anomaly.objects.filter(model=model).values("metric", "started_at", "peak_score"))
+    where = f"no anomaly event for {model.public_slug} within {2 * INTERVAL} s: {events}"
+    return f"{where}; latest results {seen}; anomalies {anomalies}"
 
 
 def opened_for(event: dict, model: AIModel) -> bool:
