@@ -18,6 +18,7 @@ from django.db.models import Max, Q
 from django.utils import timezone
 
 from anomalies.events import anomaly_data
+from anomalies.forecast import minutes_to_cross
 from anomalies.models import Anomaly, AnomalyEvent, Metric, SeriesState
 from collectors.models import Period
 from collectors.rollup_reader import rollup_reader
@@ -227,6 +228,35 @@ def _latency_cached(ids: list[int], now: datetime) -> dict[int, dict]:
     return cached
 
 
+# Minutes of minute rollups the latency trend is fitted on; recomputed when those rollups move.
+TREND_MINUTES = 30
+_trend_cache: dict[tuple, dict[int, int]] = {}
+
+
+def _threshold_crossings(thresholds: dict[int, int], now: datetime) -> dict[int, int]:
+    """Per model whose median latency is rising: whole minutes until the trend of the last TREND_MINUTES
+    crosses its latency threshold, when that is within the hour."""
+    minute = now.replace(second=0, microsecond=0)
+    since = minute - timedelta(minutes=TREND_MINUTES - 1)
+    reader = rollup_reader()
+    key = (minute, reader.mark(Period.MINUTE, since), tuple(sorted(thresholds.items())))
+    cached = _trend_cache.get(key)
+    if cached is not None:
+        return cached
+    points: dict[int, list[tuple[float, float]]] = defaultdict(list)
+    for model_id, bucket, p50 in reader.rows(Period.MINUTE, since, ["latency_p50_ms"], list(thresholds)):
+        if p50 is not None:
+            points[model_id].append(((bucket - minute).total_seconds() / 60.0, p50))
+    out = {}
+    for model_id, series in points.items():
+        minutes = minutes_to_cross(series, thresholds[model_id])
+        if minutes is not None:
+            out[model_id] = max(1, round(minutes))
+    _trend_cache.clear()
+    _trend_cache[key] = out
+    return out
+
+
 def _incidents(now: datetime) -> list[dict]:
     recent = Q(resolved_at__isnull=True) | Q(resolved_at__gte=now - timedelta(days=RECENT_INCIDENT_DAYS))
     incidents = with_models_and_updates(public_incidents(Incident.objects.filter(recent))).order_by("-started_at")
@@ -315,6 +345,7 @@ def build_snapshot(now: datetime | None = None) -> Snapshot:
     latency = _latency_cached(ids, now)
     uptime = _uptime(ids, now, {m.pk: m.created_at for m in models})
     anomalies = _anomalies(ids, now)
+    crossings = _threshold_crossings({m.pk: m.latency_threshold_ms for m in models}, now)
     valid_until = now + MAX_AGE
     counts = dict.fromkeys(Status.values, 0)
     providers: dict[int, dict] = {}
@@ -377,6 +408,8 @@ def build_snapshot(now: datetime | None = None) -> Snapshot:
                 "unusual": anomalies[model.pk]["open"],
                 "anomalies": anomalies[model.pk]["recent"],
                 "expected": anomalies[model.pk]["expected"],
+                # The latency trend of the last half hour reaches the threshold in about this many minutes.
+                "threshold_crossing_minutes": crossings.get(model.pk),
             }
         )
     for provider in providers.values():

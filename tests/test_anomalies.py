@@ -318,3 +318,41 @@ def test_anomalies_opening_over_and_over_give_one_flapping_notice_like_status_fl
     kinds = list(Notification.objects.filter(channel=opted).order_by("id").values_list("kind", "payload__state"))
     # Four anomalies told in full (opened and closed), the fifth opening as one flapping notice, the rest held.
     assert kinds == [("anomaly", "opened"), ("anomaly", "closed")] * 4 + [("flapping", "opened")]
+
+
+# -- forecast: when the latency trend crosses the threshold ---------------------------------------------
+
+
+def test_a_rising_trend_projects_when_it_crosses_the_threshold_and_a_flat_or_falling_one_does_not():
+    from anomalies.forecast import minutes_to_cross
+
+    rising = [(-m, 1000.0 + 50.0 * (29 - m)) for m in range(30)]  # 2,450 ms now, 50 ms a minute
+    assert minutes_to_cross(rising, 4000.0) == pytest.approx(31.0)
+    assert minutes_to_cross(rising, 9000.0) is None  # beyond the hour
+    assert minutes_to_cross([(-m, 1000.0) for m in range(30)], 4000.0) is None
+    assert minutes_to_cross([(-m, 1000.0 + 50.0 * m) for m in range(30)], 4000.0) is None
+    assert minutes_to_cross(rising[:5], 4000.0) is None  # too few minutes to say
+    assert minutes_to_cross([(-m, 5000.0 + m) for m in range(30)], 4000.0) is None  # already over
+
+
+def test_the_model_page_warns_when_rising_latency_will_cross_its_threshold(model, client):
+    from collectors.models import CheckRollup, Period
+
+    minute = timezone.now().replace(second=0, microsecond=0)
+    AIModel.objects.filter(pk=model.pk).update(latency_threshold_ms=4000)
+    CheckRollup.objects.bulk_create(
+        CheckRollup(
+            model=model,
+            period=Period.MINUTE,
+            bucket=minute - timedelta(minutes=m),
+            total=6,
+            ok=6,
+            latency_p50_ms=1000.0 + 100.0 * (29 - m),  # 3,900 ms now, 100 ms a minute
+            latency_p95_ms=5000.0,
+        )
+        for m in range(30)
+    )
+    page = client.get("/en/models/openai/gpt-4o/").content.decode()
+    assert "expected to cross its threshold (4000 ms) in about 1 minute." in page
+    ko = client.get("/ko/models/openai/gpt-4o/").content.decode()
+    assert "약 1분 후 임계값(4000 ms)을 넘을 것으로" in ko
