@@ -47,7 +47,7 @@ var/.env:
 run: $(STAMP) messages var/.env
 	@HOST=$(HOST) PORT=$(PORT) SIMULATOR_PORT=$(SIMULATOR_PORT) $(PY) scripts/ports.py
 	$(PY) manage.py migrate --noinput
-	SIMULATOR_URL=$(SIMULATOR_URL) $(PY) manage.py seed_demo
+	SIMULATOR_URL=$(SIMULATOR_URL) $(PY) manage.py seed_demo --history-hours 6
 	HOST=$(HOST) PORT=$(PORT) SITE_URL=$(SITE_URL) SIMULATOR_PORT=$(SIMULATOR_PORT) scripts/run-all.sh
 
 services:

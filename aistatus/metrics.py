@@ -20,6 +20,7 @@ from django.views.decorators.http import require_safe
 from aistatus.replica_monitor import STATES as REPLICA_STATES
 from aistatus.replica_monitor import get_monitor
 from alerts.models import Notification
+from anomalies.models import Metric, SeriesState
 from collectors.models import Agent, Period, ProbeSlot
 from collectors.rollup_reader import rollup_reader
 from monitoring.status import Status
@@ -99,6 +100,16 @@ def _model_families(out: Exposition, snapshot: Snapshot) -> None:
             for m in models
             if m["uptime"]["percent_90d"] is not None
         ),
+    )
+    open_by_metric = dict.fromkeys(Metric.values, 0)
+    for model in models:
+        for anomaly in model.get("unusual", []):
+            open_by_metric[anomaly["metric"]] += 1
+    out.family(
+        "aistatus_anomalies_open",
+        "gauge",
+        "Open anomalies of public models, by metric (an annotation beside the status).",
+        (({"metric": metric}, count) for metric, count in open_by_metric.items()),
     )
     page = snapshot.data["page"]
     out.family(
@@ -183,6 +194,14 @@ def _agent_spool() -> list[tuple[dict, int]]:
     return [({"agent": a.name, "region": a.region}, a.spool_depth) for a in _agents()]
 
 
+def _anomaly_input() -> list[tuple[dict, int]]:
+    """Values refused by the anomaly detectors, and detector errors, over every series."""
+    from django.db.models import Sum
+
+    totals = SeriesState.objects.aggregate(rejected=Sum("rejected"), errors=Sum("errors"))
+    return [({"kind": kind}, totals[kind] or 0) for kind in ("rejected", "errors")]
+
+
 OPTIONAL_SOURCES = [
     (
         "checks",
@@ -225,6 +244,11 @@ OPTIONAL_SOURCES = [
         "gauge",
         "Results waiting in each active agent's spool, as it reported with its latest batch.",
         _agent_spool,
+        "anomalies",
+        "aistatus_anomaly_input_problems_total",
+        "counter",
+        "Anomaly detection: implausible values refused (rejected) and detector errors (errors), all series.",
+        _anomaly_input,
     ),
 ]
 

@@ -56,6 +56,7 @@ INSTALLED_APPS = [
     "collectors",
     "publishing",
     "statuspage",
+    "anomalies",
     "alerts",
     "subscriptions",
     "demo",
@@ -398,3 +399,18 @@ SUBSCRIPTIONS_BATCH = env.int("SUBSCRIPTIONS_BATCH", default=500)
 # contact push services may write to. Without a key the page offers no browser notifications.
 VAPID_PRIVATE_KEY = env("VAPID_PRIVATE_KEY", default="")
 VAPID_SUBJECT = env("VAPID_SUBJECT", default=f"mailto:{DEFAULT_FROM_EMAIL}")
+
+# Anomaly detection (anomalies/): a run every ANOMALY_RUN_SECONDS feeds new results to each series'
+# detector. An anomaly opens when a point scores at least ANOMALY_THRESHOLD (0.5 is the detector's
+# alert level) and closes once the series has been quiet (no point over the threshold or outside the
+# expected range) for ANOMALY_QUIET_SECONDS. Results arriving later than ANOMALY_LATE_SECONDS after
+# the run that could have read them are not fed. A database without detector state starts from the
+# last ANOMALY_HISTORY_HOURS of stored results. The error ratio is over the last ANOMALY_ERROR_WINDOW
+# results of a series.
+ANOMALY_RUN_SECONDS = env.float("ANOMALY_RUN_SECONDS", default=2.0)
+ANOMALY_THRESHOLD = env.float("ANOMALY_THRESHOLD", default=0.5)
+ANOMALY_QUIET_SECONDS = env.int("ANOMALY_QUIET_SECONDS", default=600)
+ANOMALY_LATE_SECONDS = env.int("ANOMALY_LATE_SECONDS", default=30)
+ANOMALY_HISTORY_HOURS = env.int("ANOMALY_HISTORY_HOURS", default=24)
+ANOMALY_ERROR_WINDOW = env.int("ANOMALY_ERROR_WINDOW", default=20)
+ANOMALY_BATCH = env.int("ANOMALY_BATCH", default=50000)

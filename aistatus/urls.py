@@ -21,6 +21,8 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="api-schema"), name="api-docs"),
     path("api/docs/redoc/", SpectacularRedocView.as_view(url_name="api-schema"), name="api-docs-redoc"),
     path("api/", include("monitoring.api.urls")),
+    # Before the model detail's <provider>/<model>/, which `<id>/anomalies/` would otherwise match.
+    path("api/", include("anomalies.urls")),
     path("api/", include("statuspage.models_api")),
     path("api/", include("publishing.urls")),
     path("api/", include("collectors.urls")),

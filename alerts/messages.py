@@ -10,6 +10,7 @@ from django.urls import reverse
 from django.utils import translation
 from django.utils.translation import gettext as _
 
+from anomalies.models import Direction, Metric
 from monitoring.durations import format_duration
 from monitoring.models import Incident
 from monitoring.status import Status, label_of, status_label
@@ -210,6 +211,37 @@ def _incident(payload: dict, language: str) -> Message:
     )
 
 
+def _anomaly(payload: dict, language: str) -> Message:
+    model = model_label(payload["model"])
+    anomaly = payload["anomaly"]
+    what = f"{label_of(Metric, anomaly['metric'])} {label_of(Direction, anomaly['direction'])}"
+    facts = [
+        (_("Model"), model),
+        (_("What"), what + (f" ({anomaly['region']})" if anomaly.get("region") else "")),
+        (_("Started"), format_time(anomaly["started_at"])),
+        (_("Expected"), f"{anomaly['expected'][0]:g} – {anomaly['expected'][1]:g}"),
+        (_("Seen"), f"{anomaly['observed']:g}"),
+    ]
+    if payload["state"] == "closed":
+        facts.append((_("Ended"), format_time(anomaly["ended_at"])))
+        return Message(
+            title=_("%(model)s: back to its usual range") % {"model": model},
+            summary=_("%(model)s: %(what)s has ended. Its status was not changed by it.")
+            % {"model": model, "what": what},
+            facts=facts,
+            url=page_url(language, payload["model"]),
+            tone="good",
+        )
+    return Message(
+        title=_("%(model)s: unusual %(metric)s") % {"model": model, "metric": label_of(Metric, anomaly["metric"])},
+        summary=_("%(model)s: %(what)s, outside its own learned normal. This alone does not change its status.")
+        % {"model": model, "what": what},
+        facts=facts,
+        url=page_url(language, payload["model"]),
+        tone="warning",
+    )
+
+
 def _test(payload: dict, language: str) -> Message:
     return Message(
         title=_("Test notification"),
@@ -227,5 +259,6 @@ _RENDERERS = {
     "flapping": _flapping,
     "settled": _settled,
     "incident": _incident,
+    "anomaly": _anomaly,
     "test": _test,
 }

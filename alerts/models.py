@@ -44,6 +44,8 @@ class Channel(models.Model):
         OUTAGE = "outage", _("Into partial or major outage")
         DEGRADED = "degraded", _("Into degraded performance")
         RECOVERY = "recovery", _("Recovery")
+        # Opt-in: unusual behaviour for the model (an anomaly opened or closed); never a status change.
+        ANOMALY = "anomaly", _("Unusual behaviour (anomaly opened or closed)")
         INCIDENTS = "incidents", _("Incident updates")
 
     name = models.CharField(max_length=100)
@@ -216,6 +218,7 @@ class Notification(Outbox):
         FLAPPING = "flapping", _("Flapping")
         SETTLED = "settled", _("Stable again")
         INCIDENT = "incident", _("Incident update")
+        ANOMALY = "anomaly", _("Anomaly")
         TEST = "test", _("Test")
 
     channel = models.ForeignKey(Channel, on_delete=models.CASCADE, related_name="notifications")

@@ -7,6 +7,7 @@ import logging
 from celery import shared_task
 from django.utils import timezone
 
+from alerts.anomaly_alerts import plan_anomalies
 from alerts.delivery import claim_due, deliver
 from alerts.incidents import update_incidents
 from alerts.planner import plan
@@ -18,7 +19,7 @@ log = logging.getLogger(__name__)
 def alerts_round() -> dict:
     """Plan, keep incidents, dispatch: the body of the periodic task."""
     now = timezone.now()
-    planned = plan(now)
+    planned = plan(now) + plan_anomalies(now)
     incidents = update_incidents(now)
     dispatched = 0
     for notification_id, token in claim_due(now):

@@ -12,6 +12,7 @@ from django.db.models.functions import RowNumber
 from django.utils import timezone
 
 from collectors.models import CheckResult
+from monitoring.annotations import degrading_reasons
 from monitoring.derivation import Evidence, Thresholds, derive, history_length, region_statuses
 from monitoring.models import AIModel, Maintenance, ModelStatus, RegionStatus, StatusChange
 from monitoring.status import stale_after
@@ -35,6 +36,7 @@ class _Subject:
     since: datetime
     last_checked_at: datetime | None
     message: str
+    anomaly_degrades: bool
 
 
 _SUBJECT_COLUMNS = (
@@ -50,6 +52,7 @@ _SUBJECT_COLUMNS = (
     "status_row__since",
     "status_row__last_checked_at",
     "status_row__message",
+    "anomaly_degrades",
 )
 
 
@@ -97,6 +100,7 @@ def _derived(
     in_maintenance: bool,
     now: datetime,
     region_rows: list[RegionStatus],
+    unusual: str | None = None,
 ) -> tuple[str, str, datetime | None, float | None]:
     """(status, reason, time and latency of the latest result) of one model; no result gives None, None.
 
@@ -106,7 +110,7 @@ def _derived(
     stale = now - stale_after(subject.interval_seconds)
     regions = {region: [Evidence(*r[1:]) for r in rows if r[0] >= stale] for region, rows in by_region.items()}
     latest = max((rows[0] for rows in by_region.values()), key=lambda r: r[0], default=None)
-    status, reason = derive(regions, subject.thresholds, in_maintenance=in_maintenance)
+    status, reason = derive(regions, subject.thresholds, in_maintenance=in_maintenance, unusual=unusual)
     for region, (region_status, message) in region_statuses(regions, subject.thresholds).items():
         newest = by_region[region][0]
         region_rows.append(
@@ -142,12 +146,16 @@ def evaluate(model_ids: Iterable[int], now: datetime | None = None) -> list[Stat
         return []
     recent = _recent_results(subjects, now)
     maintenance = Maintenance.active_model_ids(now, [s.model_id for s in subjects])
+    # Open anomalies count only for models whose operator opted in (AIModel.anomaly_degrades).
+    unusual = degrading_reasons(s.model_id for s in subjects if s.anomaly_degrades)
     updates: list[StatusUpdate] = []
     refreshed: list[tuple[int, datetime, float | None, str]] = []
     region_rows: list[RegionStatus] = []
     for subject in subjects:
         paused = subject.model_id in maintenance
-        status, reason, at, latency = _derived(subject, recent.get(subject.model_id, {}), paused, now, region_rows)
+        status, reason, at, latency = _derived(
+            subject, recent.get(subject.model_id, {}), paused, now, region_rows, unusual.get(subject.model_id)
+        )
         if subject.manual or status == subject.status:
             # No transition: only the evidence timestamps move (written below in one statement).
             if at is not None and (subject.last_checked_at is None or at > subject.last_checked_at):

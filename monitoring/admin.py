@@ -153,7 +153,15 @@ class AIModelAdmin(QuickActionCheckbox, admin.ModelAdmin):
         ),
         (
             _("Thresholds"),
-            {"fields": ["latency_threshold_ms", "ttft_threshold_ms", "failures_to_confirm", "successes_to_recover"]},
+            {
+                "fields": [
+                    "latency_threshold_ms",
+                    "ttft_threshold_ms",
+                    "failures_to_confirm",
+                    "successes_to_recover",
+                    "anomaly_degrades",
+                ]
+            },
         ),
     ]
 

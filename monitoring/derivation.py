@@ -112,8 +112,14 @@ def derive(
     thresholds: Thresholds,
     *,
     in_maintenance: bool = False,
+    unusual: str | None = None,
 ) -> tuple[str, str]:
-    """(status, reason) from each region's fresh results, newest first. Regions with no fresh result may be absent."""
+    """(status, reason) from each region's fresh results, newest first. Regions with no fresh result may be absent.
+
+    `unusual` (an open anomaly's description, given only for models whose operator opted in) turns what
+    would be `operational` into `degraded_performance`; it never makes a model look better, nor gives a
+    status to a model without fresh evidence.
+    """
     if in_maintenance:
         return Status.UNDER_MAINTENANCE, "scheduled maintenance"
     verdicts = {region: region_verdict(results, thresholds) for region, results in regions.items()}
@@ -136,6 +142,8 @@ def derive(
     if degraded:
         where = "" if len(known) == 1 else f" in {', '.join(degraded)} of {len(known)} regions"
         return Status.DEGRADED_PERFORMANCE, f"degraded{where}: {example}"
+    if unusual:
+        return Status.DEGRADED_PERFORMANCE, f"unusual: {unusual}"
     return Status.OPERATIONAL, example
 
 

@@ -120,6 +120,14 @@ class AIModel(models.Model):
     successes_to_recover = models.PositiveSmallIntegerField(
         default=2, validators=[MinValueValidator(1)], help_text=_("Consecutive successes before recovery.")
     )
+    # A database default too: raw SQL inserts and data migrations that predate the column still work.
+    anomaly_degrades = models.BooleanField(
+        default=False,
+        db_default=False,
+        help_text=_(
+            "Show the model as degraded while an anomaly is open on it (only when its evidence says operational)."
+        ),
+    )
 
     public = models.BooleanField(default=True)
     enabled = models.BooleanField(default=True)

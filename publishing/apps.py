@@ -7,6 +7,7 @@ class PublishingConfig(AppConfig):
     verbose_name = _("Publishing")
 
     def ready(self) -> None:
+        from anomalies.signals import anomalies_changed
         from monitoring.signals import statuses_changed
         from publishing import snapshot_store
         from publishing.realtime import publisher
@@ -15,3 +16,5 @@ class PublishingConfig(AppConfig):
         # store moves at once (the next read rebuilds instead of waiting for its next look at the log).
         statuses_changed.connect(publisher.publish_changes, dispatch_uid="publishing.publish_changes")
         statuses_changed.connect(snapshot_store.note_changes, dispatch_uid="publishing.note_changes")
+        # Anomaly events travel the same way; the snapshot sees them through its content mark.
+        anomalies_changed.connect(publisher.publish_anomalies, dispatch_uid="publishing.publish_anomalies")

@@ -17,6 +17,9 @@ from django.db import connections, router
 from django.db.models import Max, Q
 from django.utils import timezone
 
+from anomalies.events import anomaly_data
+from anomalies.forecast import minutes_to_cross
+from anomalies.models import Anomaly, AnomalyEvent, Metric, SeriesState
 from collectors.models import Period
 from collectors.rollup_reader import rollup_reader
 from monitoring.incident_data import incident_data, public_incidents, with_models_and_updates
@@ -63,7 +66,7 @@ def content_mark() -> tuple:
     not, and without this it would reach the page only when the snapshot ages out (MAX_AGE).
     """
 
-    tables = {m: m._meta.db_table for m in (StatusChange, AIModel, Incident, IncidentUpdate, Maintenance)}
+    tables = {m: m._meta.db_table for m in (StatusChange, AIModel, Incident, IncidentUpdate, Maintenance, AnomalyEvent)}
     parts = [
         f"(SELECT MAX(id) FROM {tables[StatusChange]})",
         f"(SELECT MAX(updated_at) FROM {tables[AIModel]})",
@@ -73,6 +76,8 @@ def content_mark() -> tuple:
         f"(SELECT MAX(id) FROM {tables[IncidentUpdate]})",
         f"(SELECT MAX(updated_at) FROM {tables[Maintenance]})",
         f"(SELECT COUNT(*) FROM {tables[Maintenance]})",
+        # An anomaly opening or closing shows on the page (the "unusual" mark) as soon as a status change would.
+        f"(SELECT MAX(id) FROM {tables[AnomalyEvent]})",
     ]
     # Raw SQL passes no router by itself: ask it, so that a public read goes to a replica like the ORM's.
     with connections[router.db_for_read(StatusChange)].cursor() as cursor:
@@ -208,6 +213,35 @@ def _latency_cached(ids: list[int], now: datetime) -> dict[int, dict]:
     return cached
 
 
+# Minutes of minute rollups the latency trend is fitted on; recomputed when those rollups move.
+TREND_MINUTES = 30
+_trend_cache: dict[tuple, dict[int, int]] = {}
+
+
+def _threshold_crossings(thresholds: dict[int, int], now: datetime) -> dict[int, int]:
+    """Per model whose median latency is rising: whole minutes until the trend of the last TREND_MINUTES
+    crosses its latency threshold, when that is within the hour."""
+    minute = now.replace(second=0, microsecond=0)
+    since = minute - timedelta(minutes=TREND_MINUTES - 1)
+    reader = rollup_reader()
+    key = (minute, reader.mark(Period.MINUTE, since), tuple(sorted(thresholds.items())))
+    cached = _trend_cache.get(key)
+    if cached is not None:
+        return cached
+    points: dict[int, list[tuple[float, float]]] = defaultdict(list)
+    for model_id, bucket, p50 in reader.rows(Period.MINUTE, since, ["latency_p50_ms"], list(thresholds)):
+        if p50 is not None:
+            points[model_id].append(((bucket - minute).total_seconds() / 60.0, p50))
+    out = {}
+    for model_id, series in points.items():
+        minutes = minutes_to_cross(series, thresholds[model_id])
+        if minutes is not None:
+            out[model_id] = max(1, round(minutes))
+    _trend_cache.clear()
+    _trend_cache[key] = out
+    return out
+
+
 def _incidents(now: datetime) -> list[dict]:
     recent = Q(resolved_at__isnull=True) | Q(resolved_at__gte=now - timedelta(days=RECENT_INCIDENT_DAYS))
     incidents = with_models_and_updates(public_incidents(Incident.objects.filter(recent))).order_by("-started_at")
@@ -236,6 +270,32 @@ def _maintenances(now: datetime, public_models: dict[int, str], by_provider: dic
                 "models": sorted(set(models)),
             }
         )
+    return out
+
+
+def _anomalies(ids: list[int], now: datetime) -> dict[int, dict]:
+    """Per model: its open anomalies, those of the last 24 hours (the charts mark them), and the expected
+    latency and TTFT bands (the charts draw them), from the series learned in the default region first."""
+    out: dict[int, dict] = {i: {"open": [], "recent": [], "expected": {}} for i in ids}
+    recent = Anomaly.objects.filter(model_id__in=ids).filter(
+        Q(ended_at__isnull=True) | Q(ended_at__gte=now - timedelta(hours=24))
+    )
+    for anomaly in recent.order_by("started_at"):
+        data = anomaly_data(anomaly)
+        out[anomaly.model_id]["recent"].append(data)
+        if anomaly.ended_at is None:
+            out[anomaly.model_id]["open"].append(data)
+    bands = (
+        SeriesState.objects.filter(
+            model_id__in=ids, metric__in=[Metric.LATENCY, Metric.TTFT], learning=False, expected_high__isnull=False
+        )
+        .order_by("model_id", "metric", "region")
+        .values_list("model_id", "metric", "region", "expected_low", "expected_high")
+    )
+    for model_id, metric, region, low, high in bands:
+        expected = out[model_id]["expected"]
+        if metric not in expected or region == "default":
+            expected[metric] = [round(max(low, 0.0), 1), round(high, 1)]
     return out
 
 
@@ -269,6 +329,8 @@ def build_snapshot(now: datetime | None = None) -> Snapshot:
     ids = [m.pk for m in models]
     latency = _latency_cached(ids, now)
     uptime = _uptime(ids, now, {m.pk: m.created_at for m in models})
+    anomalies = _anomalies(ids, now)
+    crossings = _threshold_crossings({m.pk: m.latency_threshold_ms for m in models}, now)
     valid_until = now + MAX_AGE
     counts = dict.fromkeys(Status.values, 0)
     providers: dict[int, dict] = {}
@@ -327,6 +389,12 @@ def build_snapshot(now: datetime | None = None) -> Snapshot:
                 "latency": latency[model.pk],
                 "uptime": uptime[model.pk],
                 "regions": regions,
+                # Open anomalies: the "unusual" mark beside the status (never the status itself).
+                "unusual": anomalies[model.pk]["open"],
+                "anomalies": anomalies[model.pk]["recent"],
+                "expected": anomalies[model.pk]["expected"],
+                # The latency trend of the last half hour reaches the threshold in about this many minutes.
+                "threshold_crossing_minutes": crossings.get(model.pk),
             }
         )
     for provider in providers.values():

@@ -121,22 +121,60 @@ def _uptime_bars(language: str, css_class: str, first_day: str, values: tuple, o
     )
 
 
-def latency_sparkline(latency: dict, *, css_class: str = "spark", last_hour: bool | None = None) -> SafeString:
+def latency_sparkline(
+    latency: dict,
+    *,
+    css_class: str = "spark",
+    last_hour: bool | None = None,
+    expected: list[float] | None = None,
+    anomalies: list[dict] = (),
+) -> SafeString:
     """The median latency of each of the last 24 hours; a gap where an hour has no data.
 
     `last_hour` draws the last 60 minutes instead. By default a model whose snapshot carries its last
     hour (a new one, with only a few hours of figures) shows that: a line, not one stray dot.
+    `expected` (low, high) is drawn as a band behind the line: the range the anomaly detector expects
+    now; `anomalies` (with `started_at` and `ended_at`) shade the periods they cover.
     """
     hourly = tuple(latency.get("hourly_p50_ms") or [])
     minutely = tuple(latency.get("minutely_p50_ms") or [])
     if last_hour is None:
         last_hour = bool(minutely)
     values = minutely if last_hour else hourly
-    return _latency_sparkline(get_language(), css_class, values, last_hour)
+    periods = _periods(anomalies, last_hour) if anomalies else ()
+    band = tuple(expected) if expected else None
+    return _latency_sparkline(get_language(), css_class, values, last_hour, band, periods)
+
+
+def _periods(anomalies: list[dict], last_hour: bool) -> tuple[tuple[float, float], ...]:
+    """Anomaly periods as shares (0 to 1) of the chart's width, clipped to what it shows."""
+    now = timezone.now()
+    span = timedelta(hours=1) if last_hour else timedelta(hours=24)
+    start = now - span
+    out = []
+    for anomaly in anomalies:
+        begin = max(_parse(anomaly["started_at"]), start)
+        end = min(_parse(anomaly["ended_at"]) if anomaly.get("ended_at") else now, now)
+        if end >= start and begin <= now:
+            out.append((round((begin - start) / span, 4), round(max(end - begin, span / 200) / span, 4)))
+    return tuple(out)
+
+
+def _parse(value):
+    from statuspage.presentation import as_datetime
+
+    return as_datetime(value)
 
 
 @lru_cache(maxsize=4096)
-def _latency_sparkline(language: str, css_class: str, values: tuple, last_hour: bool = False) -> SafeString:
+def _latency_sparkline(
+    language: str,
+    css_class: str,
+    values: tuple,
+    last_hour: bool = False,
+    band: tuple[float, float] | None = None,
+    periods: tuple[tuple[float, float], ...] = (),
+) -> SafeString:
     known = [v for v in values if v is not None]
     if last_hour:
         css_class += " spark-minutes"
@@ -150,7 +188,7 @@ def _latency_sparkline(language: str, css_class: str, values: tuple, last_hour: 
             f'preserveAspectRatio="none" role="img" aria-label="{escape(label)}"><title>{escape(label)}</title>'
             f'<line x1="0" x2="{SPARK_WIDTH}" y1="{SPARK_HEIGHT - 1}" y2="{SPARK_HEIGHT - 1}"/></svg>'
         )
-    top = max(known) or 1.0
+    top = max([*known, band[1] if band else 0.0]) or 1.0
     step = SPARK_WIDTH / max(len(values) - 1, 1)
 
     def point(index: int, value: float) -> str:
@@ -176,7 +214,21 @@ def _latency_sparkline(language: str, css_class: str, values: tuple, last_hour: 
         "high": milliseconds(max(known)),
         "latest": milliseconds(known[-1]),
     }
-    path = f'<path d="{" ".join(paths)}"/>' if paths else ""
+    # Behind the line: anomaly periods, then the expected band.
+    path = "".join(
+        f'<rect class="anomaly-period" x="{x * SPARK_WIDTH:.1f}" width="{w * SPARK_WIDTH:.1f}" y="0" '
+        f'height="{SPARK_HEIGHT}"/>'
+        for x, w in periods
+    )
+    if band:
+        high = SPARK_HEIGHT - 1 - (SPARK_HEIGHT - 3) * band[1] / top
+        low = SPARK_HEIGHT - 1 - (SPARK_HEIGHT - 3) * max(band[0], 0.0) / top
+        title = _("Expected now: %(low)s to %(high)s") % {"low": milliseconds(band[0]), "high": milliseconds(band[1])}
+        path += (
+            f'<rect class="expected-band" x="0" width="{SPARK_WIDTH}" y="{high:.1f}" '
+            f'height="{max(low - high, 0.5):.1f}"><title>{escape(title)}</title></rect>'
+        )
+    path += f'<path d="{" ".join(paths)}"/>' if paths else ""
     path += f'<path class="dots" d="{" ".join(dots)}"/>' if dots else ""
     return mark_safe(
         f'<svg class="{css_class}" viewBox="0 0 {SPARK_WIDTH} {SPARK_HEIGHT}" preserveAspectRatio="none" role="img" '

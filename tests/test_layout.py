@@ -11,18 +11,20 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 PROJECT = "aistatus"
-APPS = ["monitoring", "collectors", "publishing", "statuspage", "alerts", "subscriptions", "demo"]
+APPS = ["monitoring", "collectors", "anomalies", "publishing", "statuspage", "alerts", "subscriptions", "demo"]
 
 # What each app may not import (beyond the project package, which no app imports but for the Celery app).
 FORBIDDEN = {
-    "monitoring": {"collectors", "publishing", "statuspage", "alerts", "subscriptions", "demo"},
-    "collectors": {"publishing", "statuspage", "alerts", "subscriptions", "demo"},
+    "monitoring": {"collectors", "anomalies", "publishing", "statuspage", "alerts", "subscriptions", "demo"},
+    "collectors": {"anomalies", "publishing", "statuspage", "alerts", "subscriptions", "demo"},
+    # Anomaly detection reads stored evidence; the read side and alerts show and send its records.
+    "anomalies": {"publishing", "statuspage", "alerts", "subscriptions", "demo"},
     "publishing": {"statuspage", "alerts", "subscriptions", "demo"},
     "statuspage": {"alerts", "subscriptions", "demo"},
     "alerts": {"publishing", "statuspage", "subscriptions", "demo"},
     # Visitors' subscriptions build on the core and on alerts' delivery; nothing imports them.
     "subscriptions": {"collectors", "publishing", "statuspage", "demo"},
-    "demo": {"publishing", "statuspage", "alerts", "subscriptions"},
+    "demo": {"anomalies", "publishing", "statuspage", "alerts", "subscriptions"},
 }
 
 

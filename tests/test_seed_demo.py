@@ -30,3 +30,23 @@ def test_every_demo_model_passes_the_admins_validation():
     call_command("seed_demo")
     for model in AIModel.objects.all():
         model.full_clean()
+
+
+def test_a_compressed_history_is_written_once_and_the_anomaly_detectors_learn_from_it(capsys):
+    from anomalies.detection import run_detection
+    from anomalies.models import SeriesState
+    from collectors.models import CheckResult
+
+    call_command("seed_demo", "--history-hours", "3")
+    assert "History: 2160 results over the last 3 hours" in capsys.readouterr().out
+    call_command("seed_demo", "--history-hours", "3")
+    assert "History: 0 results" in capsys.readouterr().out
+    assert CheckResult.objects.count() == 12 * 180
+    # The history decides no status: only live probes do.
+    assert ModelStatus.objects.filter(status=Status.UNKNOWN).count() == 12
+    down = CheckResult.objects.filter(model__slug="gemini-2-5-flash").values_list("outcome", flat=True).distinct()
+    assert list(down) == ["provider_fault"]
+    run_detection()
+    learned = SeriesState.objects.filter(metric="latency", learning=False)
+    healthy = {"gpt-4o", "gpt-4o-mini", "claude-sonnet-4", "gemini-2-5-pro", "mistral-large-latest", "mistral-embed"}
+    assert healthy <= set(learned.values_list("model__slug", flat=True))

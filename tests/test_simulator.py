@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -634,3 +636,60 @@ def test_simulator_command_serves_the_demo_scenario():
     assert listing is not None, errors
     assert f"127.0.0.1:{port}" in banner and "demo.yaml" in banner and "(12 models)" in banner
     assert "claude-opus-4" in {model["id"] for model in listing["data"]}
+
+
+# -- shapes over time (for anomaly detection) ------------------------------------------------------
+
+
+def test_a_shape_moves_latency_by_time_of_day_slow_drift_and_a_level_shift():
+    shape = {
+        "daily": {"amplitude": 0.5, "peak_hour": 12},
+        "drift": {"per_hour": 0.1},
+        "level_shift": {"after_s": 7200, "factor": 3},
+    }
+    spec = load_scenario({"models": {"m": {"shape": shape}}}, now=0.0).models["m"].shape
+    noon, midnight = 12 * 3600.0, 24 * 3600.0
+    # At noon: the daily peak (×1.5) and 12 hours of drift (×2.2), and the shift since 2 h (×3).
+    assert spec.latency_factor(noon) == pytest.approx(1.5 * 2.2 * 3)
+    assert spec.latency_factor(midnight) == pytest.approx(0.5 * 3.4 * 3)
+    assert spec.latency_factor(3600.0) == pytest.approx((1 + 0.5 * math.cos(2 * math.pi * -11 / 24)) * 1.1)
+
+
+def test_an_error_burst_fails_every_nth_request_while_it_lasts_never_two_in_a_row():
+    burst = {"error_burst": {"after_s": 100, "duration_s": 60, "every": 3, "status": 502}}
+    behaviour = Behaviour(load_scenario({"models": {"m": {"shape": burst}}}, now=0.0).models["m"])
+    before = [behaviour.judge(50.0 + i).status for i in range(10)]
+    during = [behaviour.judge(100.0 + i).status for i in range(30)]
+    after = [behaviour.judge(170.0 + i).status for i in range(10)]
+    assert set(before) == set(after) == {200}
+    assert during.count(502) == 10 and "502, 502" not in ", ".join(map(str, during))
+
+
+@pytest.mark.parametrize(
+    ("shape", "message"),
+    [
+        ({"weekly": {}}, "models.m.shape.weekly: unknown setting"),
+        ({"daily": {"amplitude": 1.5}}, "models.m.shape.daily.amplitude:"),
+        ({"level_shift": {"factor": 0}}, "models.m.shape.level_shift.factor:"),
+        ({"error_burst": {"every": 1}}, "models.m.shape.error_burst.every:"),
+    ],
+)
+def test_invalid_shapes_are_refused_naming_the_field(shape, message):
+    with pytest.raises(ScenarioError, match=re.escape(message)):
+        load_scenario({"models": {"m": {"shape": shape}}})
+
+
+async def test_a_level_shift_set_through_the_control_api_slows_the_model_from_then_on():
+    with serve_in_background({"models": {"m": {"ttft_ms": 40}}}) as sim:
+        async with aiohttp.ClientSession() as session:
+            started = time.monotonic()
+            await chat(session, sim.url, "m", stream=True)
+            before = time.monotonic() - started
+            shape = {"shape": {"level_shift": {"after_s": 0, "factor": 6}}}
+            async with session.patch(f"{sim.url}/_control/models/m", json=shape) as response:
+                assert response.status == 200
+            started = time.monotonic()
+            await chat(session, sim.url, "m", stream=True)
+            after = time.monotonic() - started
+    assert after >= 0.24  # six times the 40 ms first token: a lower bound, whatever the machine's speed
+    assert before >= 0.04

@@ -28,6 +28,7 @@ EVENT_TYPES = {
     "flapping": "model.flapping",
     "settled": "model.settled",
     "incident": "incident.updated",
+    "anomaly": "model.anomaly",
     "test": "channel.test",
 }
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import time
 from typing import NamedTuple
 
 from .scenario import ModelSpec
@@ -24,7 +25,7 @@ BREAK = Verdict("break", "broken_stream")
 class Behaviour:
     """A model's spec together with its own random stream, seeded per model so traffic to one never shifts another."""
 
-    __slots__ = ("spec", "rng", "_faults", "_outage_verdicts", "_flap_verdict", "_interval", "regions")
+    __slots__ = ("spec", "rng", "_faults", "_outage_verdicts", "_flap_verdict", "_interval", "regions", "_burst_seen")
 
     def __init__(self, spec: ModelSpec, seed: int | None = None) -> None:
         self.spec = spec
@@ -46,6 +47,7 @@ class Behaviour:
         self._faults = tuple(faults)
         self._outage_verdicts = tuple((window, Verdict("fail", "outage", window.status)) for window in spec.outages)
         self._flap_verdict = Verdict("fail", "flap_down", spec.flap.down_status) if spec.flap else None
+        self._burst_seen = 0  # requests during the error burst: every n-th fails
         self._interval = 1.0 / spec.tokens_per_s if spec.tokens_per_s > 0 else 0.0
         # Each region named in the spec behaves on its own, with its own random stream.
         self.regions = {region: Behaviour(regional, seed) for region, regional in spec.regions.items()}
@@ -63,6 +65,11 @@ class Behaviour:
                 return verdict
         if self._flap_verdict is not None and self.spec.flap.is_down(now):
             return self._flap_verdict
+        shape = self.spec.shape
+        if shape is not None and shape.in_burst(now):
+            self._burst_seen += 1
+            if self._burst_seen % shape.burst_every == 0:
+                return Verdict("fail", "error_burst", shape.burst_status)
         if self._faults:
             draw = self.rng.random()
             for upper, verdict in self._faults:
@@ -74,8 +81,12 @@ class Behaviour:
         required = self.spec.require_api_key
         return required is None or key == required
 
+    def _factor(self) -> float:
+        shape = self.spec.shape
+        return shape.latency_factor(time.time()) if shape is not None else 1.0
+
     def ttft_s(self) -> float:
-        return self.spec.ttft_ms.sample_s(self.rng)
+        return self.spec.ttft_ms.sample_s(self.rng) * self._factor()
 
     @property
     def token_interval_s(self) -> float:
@@ -85,10 +96,10 @@ class Behaviour:
     def response_s(self, tokens: int) -> float:
         """Total time of a non-streamed completion: `latency_ms` if set, else time to first token plus generation."""
         if self.spec.latency_ms is not None:
-            return self.spec.latency_ms.sample_s(self.rng)
+            return self.spec.latency_ms.sample_s(self.rng) * self._factor()
         return self.ttft_s() + max(0, tokens - 1) * self._interval
 
     def embedding_s(self) -> float:
         if self.spec.latency_ms is not None:
-            return self.spec.latency_ms.sample_s(self.rng)
+            return self.spec.latency_ms.sample_s(self.rng) * self._factor()
         return self.ttft_s()

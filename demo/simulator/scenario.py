@@ -80,6 +80,46 @@ class Flap:
 
 
 @dataclass(frozen=True, slots=True)
+class Shape:
+    """How a model's latency and errors move over time, for anomaly detection to learn and be tested against.
+
+    Every latency (TTFT, total, embedding) is multiplied by `latency_factor(now)`: a daily pattern (a
+    cosine over the UTC day peaking at `daily_peak_hour`), a slow drift (`drift_per_hour` of the base
+    per hour since the anchor) and a level shift (`shift_factor` from `shift_after_s` after the anchor).
+    An error burst fails every `burst_every`-th request for `burst_s` seconds from `burst_after_s`:
+    never two in a row, so it stays under the outage rule (which confirms consecutive failures).
+    """
+
+    anchor: float
+    daily_amplitude: float = 0.0
+    daily_peak_hour: float = 14.0
+    drift_per_hour: float = 0.0
+    shift_after_s: float | None = None
+    shift_factor: float = 1.0
+    burst_after_s: float | None = None
+    burst_s: float = 0.0
+    burst_every: int = 3
+    burst_status: int = 500
+
+    def latency_factor(self, now: float) -> float:
+        factor = 1.0
+        if self.daily_amplitude:
+            hour = (now % 86400.0) / 3600.0
+            factor *= 1.0 + self.daily_amplitude * math.cos(2.0 * math.pi * (hour - self.daily_peak_hour) / 24.0)
+        if self.drift_per_hour:
+            factor *= 1.0 + self.drift_per_hour * max(0.0, now - self.anchor) / 3600.0
+        if self.shift_after_s is not None and now >= self.anchor + self.shift_after_s:
+            factor *= self.shift_factor
+        return max(factor, 0.0)
+
+    def in_burst(self, now: float) -> bool:
+        if self.burst_after_s is None:
+            return False
+        start = self.anchor + self.burst_after_s
+        return start <= now < start + self.burst_s
+
+
+@dataclass(frozen=True, slots=True)
 class ModelSpec:
     """The effective behaviour of one fake model: defaults merged with its own settings."""
 
@@ -105,6 +145,7 @@ class ModelSpec:
     # Per-region behaviour, chosen by the request's X-Probe-Region header: the model's settings with the
     # region's on top. A region not named here gets the model's own behaviour.
     regions: Mapping[str, ModelSpec] = field(default_factory=dict)
+    shape: Shape | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -255,6 +296,71 @@ def _flap(value: Any, path: str) -> _FlapSpec | None:
     )
 
 
+_SHAPE_PARTS = {
+    "daily": ("amplitude", "peak_hour"),
+    "drift": ("per_hour",),
+    "level_shift": ("after_s", "factor"),
+    "error_burst": ("after_s", "duration_s", "every", "status"),
+}
+
+
+def _shape(value: Any, path: str) -> dict[str, Any] | None:
+    """{daily: {amplitude, peak_hour}, drift: {per_hour}, level_shift: {after_s, factor},
+    error_burst: {after_s, duration_s, every, status}}, each part optional; kept as given, built per anchor."""
+    if value is None:
+        return None
+    if not isinstance(value, Mapping):
+        raise ScenarioError(f"{path}: must be a mapping with daily, drift, level_shift and/or error_burst")
+    _check_keys(value, _SHAPE_PARTS, path)
+    for part, keys in _SHAPE_PARTS.items():
+        given = value.get(part)
+        if given is None:
+            continue
+        if not isinstance(given, Mapping):
+            raise ScenarioError(f"{path}.{part}: must be a mapping of {', '.join(keys)}")
+        _check_keys(given, keys, f"{path}.{part}")
+    daily = value.get("daily") or {}
+    if "amplitude" in daily and not (_is_number(daily["amplitude"]) and 0 <= daily["amplitude"] < 1):
+        raise ScenarioError(f"{path}.daily.amplitude: must be a number from 0 to below 1")
+    if "peak_hour" in daily and not (_is_number(daily["peak_hour"]) and 0 <= daily["peak_hour"] < 24):
+        raise ScenarioError(f"{path}.daily.peak_hour: must be an hour from 0 to below 24")
+    drift = value.get("drift") or {}
+    if "per_hour" in drift and not _is_number(drift["per_hour"]):
+        raise ScenarioError(f"{path}.drift.per_hour: must be a number")
+    shift = value.get("level_shift") or {}
+    if shift:
+        _non_negative(shift.get("after_s", 0), f"{path}.level_shift.after_s")
+        _positive(shift.get("factor", 1), f"{path}.level_shift.factor")
+    burst = value.get("error_burst") or {}
+    if burst:
+        _non_negative(burst.get("after_s", 0), f"{path}.error_burst.after_s")
+        _positive(burst.get("duration_s", 60), f"{path}.error_burst.duration_s")
+        every = burst.get("every", 3)
+        if not isinstance(every, int) or isinstance(every, bool) or every < 2:
+            raise ScenarioError(f"{path}.error_burst.every: must be a whole number of at least 2 (never two in a row)")
+        _error_status(burst.get("status", 500), f"{path}.error_burst.status")
+    return _plain(value)
+
+
+def _build_shape(value: Mapping[str, Any] | None, anchor: float) -> Shape | None:
+    if not value:
+        return None
+    daily, drift = value.get("daily") or {}, value.get("drift") or {}
+    shift, burst = value.get("level_shift") or {}, value.get("error_burst") or {}
+    return Shape(
+        anchor=anchor,
+        daily_amplitude=float(daily.get("amplitude", 0.0)),
+        daily_peak_hour=float(daily.get("peak_hour", 14.0)),
+        drift_per_hour=float(drift.get("per_hour", 0.0)),
+        shift_after_s=float(shift.get("after_s", 0.0)) if shift else None,
+        shift_factor=float(shift.get("factor", 1.0)),
+        burst_after_s=float(burst.get("after_s", 0.0)) if burst else None,
+        burst_s=float(burst.get("duration_s", 60.0)),
+        burst_every=int(burst.get("every", 3)),
+        burst_status=int(burst.get("status", 500)),
+    )
+
+
 def _api_key(value: Any, path: str) -> str | None:
     if value is None:
         return None
@@ -298,6 +404,7 @@ _FIELDS: dict[str, Callable[[Any, str], Any]] = {
     "require_api_key": _api_key,
     "embedding_dim": _bounded_int(MAX_EMBEDDING_DIM),
     "regions": _regions,
+    "shape": _shape,
 }
 
 # What a setting is when neither the model nor `defaults` says: a healthy, instant model.
@@ -319,6 +426,7 @@ _BASE: dict[str, Any] = {
     "require_api_key": None,  # otherwise 401
     "embedding_dim": 8,
     "regions": {},  # {region: {settings}}: per X-Probe-Region header, e.g. {"eu": {"error_rate": 1.0}}
+    "shape": None,  # {daily, drift, level_shift, error_burst}: latency and errors moving over time (see Shape)
 }
 
 SETTINGS = tuple(_FIELDS)
@@ -391,6 +499,7 @@ def _build_model(name: str, own: Mapping[str, Any], defaults: Mapping[str, Any],
         require_api_key=merged["require_api_key"],
         embedding_dim=merged["embedding_dim"],
         regions=regions,
+        shape=_build_shape(merged["shape"], anchor),
     )
 
 
@@ -455,7 +564,7 @@ class Scenario:
         now = time.time() if now is None else now
         old = self.models.get(name)
         own = {**(old.settings if old else {}), **changes}
-        restart = old is None or "outages" in changes or "flap" in changes
+        restart = old is None or "outages" in changes or "flap" in changes or "shape" in changes
         spec = _build_model(name, own, self._parsed_defaults, now if restart else old.anchor)
         return Scenario(
             models={**self.models, name: spec},

@@ -20,6 +20,8 @@ from typing import Any
 from django.conf import settings
 from django.db import DatabaseError, connections
 
+from anomalies.events import events_after as anomaly_events_after
+from anomalies.events import latest_event_id as latest_anomaly_event
 from monitoring.events import WIRE, encode, status_change_event
 from monitoring.models import StatusChange
 from publishing.realtime.clients import Client
@@ -54,6 +56,8 @@ class Hub:
         self.clients: set[Client] = set()
         self.closing: set[Client] = set()  # dropped WebSockets whose connection has not ended yet
         self.last_seq = 0
+        # Anomaly events follow their own log (AnomalyEvent ids); they carry the status `seq` as it stands.
+        self.last_anomaly_seq = 0
         self.recent: deque[dict[str, Any]] = deque(maxlen=RECENT)
         self.redis_connected = False
         self.snapshot_version: str | None = None
@@ -77,6 +81,7 @@ class Hub:
                 return
             # Raises while the database is away: this connection fails, the next one tries again.
             self.last_seq = await self._db(latest_sequence)
+            self.last_anomaly_seq = await self._db(latest_anomaly_event)
             self._start_following()
             self._started = True
 
@@ -163,6 +168,28 @@ class Hub:
             self._emit(events)
             # Changes of private models move the sequence too; never look at them again.
             self.last_seq = max(self.last_seq, latest if not events else events[-1]["seq"])
+            await self._catch_up_anomalies()
+
+    async def _catch_up_anomalies(self) -> None:
+        try:
+            events, read_until = await self._db(anomaly_events_after, self.last_anomaly_seq, 1000)
+        except DatabaseError as exc:
+            log.warning("anomaly log unavailable: %s", str(exc).strip().splitlines()[0])
+            return
+        self._emit_anomalies(events)
+        # Events of private models move the log too.
+        self.last_anomaly_seq = max(self.last_anomaly_seq, read_until)
+
+    def _emit_anomalies(self, events: list[dict[str, Any]]) -> None:
+        emitted = False
+        for event in events:
+            if event["anomaly_seq"] <= self.last_anomaly_seq:
+                continue
+            self.last_anomaly_seq = event["anomaly_seq"]
+            self._broadcast({**event, "seq": self.last_seq})
+            emitted = True
+        if emitted:
+            self._schedule_snapshot_event()  # the snapshot carries open anomalies
 
     def _emit(self, events: list[dict[str, Any]]) -> None:
         emitted = False
@@ -213,6 +240,14 @@ class Hub:
             await self._catch_up()
 
     async def on_message(self, event: dict[str, Any]) -> None:
+        if event.get("type") == "anomaly":
+            anomaly_seq = event.get("anomaly_seq", 0)
+            if anomaly_seq == self.last_anomaly_seq + 1:
+                self._emit_anomalies([event])
+            elif anomaly_seq > self.last_anomaly_seq:
+                async with self._catching_up:
+                    await self._catch_up_anomalies()  # something in between: read it from the log, in order
+            return
         seq = event.get("seq", 0)
         if seq <= self.last_seq:
             return

@@ -10,6 +10,7 @@ import logging
 
 from django.conf import settings
 
+from anomalies.events import anomaly_event
 from monitoring.events import encode, status_change_event
 from monitoring.models import StatusChange
 
@@ -50,4 +51,19 @@ def publish_changes(sender, changes: list[StatusChange], **kwargs) -> None:
             _redis().publish(channel(), encode(status_change_event(change, change.model)))
         except Exception as exc:  # Redis away: subscribers fall back to the event log
             log.debug("event %s not published: %s", change.pk, exc)
+            return
+
+
+def publish_anomalies(sender, events: list, **kwargs) -> None:
+    """Publish each public model's anomaly events; a hub that misses one reads it from the anomalies' log."""
+    if not settings.REDIS_URL:
+        return
+    for event in events:
+        model = event.anomaly.model
+        if not model.public:
+            continue
+        try:
+            _redis().publish(channel(), encode(anomaly_event(event, model.public_slug, model.pk)))
+        except Exception as exc:  # Redis away: subscribers fall back to the anomalies' log
+            log.debug("anomaly event %s not published: %s", event.pk, exc)
             return

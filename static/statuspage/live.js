@@ -176,6 +176,15 @@
     return changed;
   }
 
+  // The "unusual" note beside a model's status: an open anomaly, never a status of its own.
+  function setUnusual(slug, unusual) {
+    for (const note of document.querySelectorAll(`[data-model="${CSS.escape(slug)}"] .model-status .unusual`)) {
+      if (note.hidden === !unusual) continue;
+      note.hidden = !unusual;
+      if (!unusual) note.querySelector(".unusual-what")?.remove();
+    }
+  }
+
   function worst(statuses) {
     if (statuses.every((s) => s === "unknown")) return "unknown";
     return statuses.reduce((a, b) => (SEVERITY[b] > SEVERITY[a] ? b : a));
@@ -264,6 +273,7 @@
         (banner.dataset.incidents || "") !== incidentsKey(data);
     }
     for (const model of data.models) setStatus(model.slug, model.status);
+    for (const model of data.models) setUnusual(model.slug, Boolean(model.unusual && model.unusual.length));
     state.version = data.version;
     state.seq = Math.max(state.seq, Number(data.sequence) || 0);
     root.dataset.snapshotVersion = data.version;
@@ -354,6 +364,11 @@
         if (typeof message.seq === "number" && message.seq <= state.seq) break;
         if (typeof message.seq === "number") state.seq = message.seq;
         if (message.model && setStatus(message.model, message.to)) recompute();
+        break;
+      case "anomaly":
+        // Opened: mark it at once. Closed: the snapshot says whether another one is still open.
+        if (message.model && message.state === "opened") setUnusual(message.model, true);
+        else syncSnapshot();
         break;
       case "snapshot":
         if (message.version && isNewer(message.version, state.version)) syncSnapshot();

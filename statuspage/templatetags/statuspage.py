@@ -7,6 +7,7 @@ from datetime import datetime
 from django import template
 from django.utils.safestring import SafeString
 
+from anomalies.models import Direction, Metric
 from monitoring import status
 from monitoring.dates import format_moment
 from monitoring.models import Incident, ModelKind
@@ -56,7 +57,40 @@ def uptime_bars(model: dict, css_class: str = "bars") -> SafeString:
 def sparkline(model: dict, css_class: str = "spark", period: str = "") -> SafeString:
     """The latency sparkline; period "24h" or "1h" fixes the range, else a new model shows its last hour."""
     last_hour = {"24h": False, "1h": True}.get(period)
-    return charts.latency_sparkline(model["latency"], css_class=css_class, last_hour=last_hour)
+    if not period:  # the list's small chart: the line alone
+        return charts.latency_sparkline(model["latency"], css_class=css_class, last_hour=last_hour)
+    return charts.latency_sparkline(
+        model["latency"],
+        css_class=css_class,
+        last_hour=last_hour,
+        expected=(model.get("expected") or {}).get("latency"),
+        anomalies=model.get("anomalies") or [],
+    )
+
+
+@register.filter
+def unusual_metrics(anomalies: list[dict]) -> str:
+    """The metrics of a model's open anomalies, in words: `latency, error ratio`."""
+    metrics = dict.fromkeys(a["metric"] for a in anomalies)
+    return ", ".join(str(label_of(Metric, m)) for m in metrics)
+
+
+@register.filter
+def anomaly_summary(anomaly: dict) -> str:
+    """`latency above the expected range` (with the region when known)."""
+    text = f"{label_of(Metric, anomaly['metric'])} {label_of(Direction, anomaly['direction'])}"
+    return f"{text} ({anomaly['region']})" if anomaly.get("region") else text
+
+
+@register.filter
+def anomaly_figure(anomaly: dict, which) -> str:
+    """The expected range's low (0) or high (1) end, or the observed value, in the metric's unit."""
+    value = anomaly["observed"] if which == "observed" else anomaly["expected"][int(which)]
+    if anomaly["metric"] == Metric.ERROR_RATIO:
+        return formatting.percent(100 * value)
+    if anomaly["metric"] == Metric.TOKENS_PER_S:
+        return f"{value:.0f} tokens/s"
+    return formatting.milliseconds(value)
 
 
 @register.filter
