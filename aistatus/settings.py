@@ -45,6 +45,9 @@ INSTALLED_APPS = [
     "django_filters",
     "drf_spectacular",
     "drf_spectacular_sidecar",  # Swagger UI and Redoc, served from here (no CDN)
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "django_otp.plugins.otp_static",
     # The core first; every other app is downstream of it (see README, "Layout").
     "monitoring",
     "collectors",
@@ -53,6 +56,8 @@ INSTALLED_APPS = [
     "alerts",
     "subscriptions",
     "demo",
+    "accounts",
+    "audit",
 ]
 
 MIDDLEWARE = [
@@ -63,6 +68,11 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django_otp.middleware.OTPMiddleware",
+    # A signed-in user who has not given a second factor reaches only the two-factor pages.
+    "accounts.two_factor.TwoFactorMiddleware",
+    # Names the request's user as the one acting, for the audit trail.
+    "audit.middleware.ActingRequestMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # Last: it runs the view itself, so that a replica failing mid-request is retried elsewhere.
@@ -217,6 +227,10 @@ STATIC_ROOT = VAR_DIR / "staticfiles"
 STATIC_ROOT.mkdir(parents=True, exist_ok=True)
 # Without collectstatic (make run, tests) files are served from the apps' folders directly.
 WHITENOISE_USE_FINDERS = True
+
+# Two-factor sign-in to the admin (TOTP, with recovery codes): on unless DEBUG is (see README, "Operators").
+REQUIRE_2FA = env.bool("REQUIRE_2FA", default=not DEBUG)
+OTP_TOTP_ISSUER = env("SITE_NAME", default="AI model status")
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
