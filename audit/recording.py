@@ -43,9 +43,12 @@ TRACKED = {
     "auth.User": "user",
     "auth.Group": "group",
     "authtoken.Token": "API token",
+    "authtoken.TokenProxy": "API token",  # the admin's view of tokens: its saves are signalled under this class
     "otp_totp.TOTPDevice": "TOTP device",
     "otp_static.StaticDevice": "recovery codes",
 }
+# Whoever creates or removes these, it is recorded (a token made by `manage.py drf_create_token` too).
+ALWAYS_RECORDED = {"authtoken.Token", "authtoken.TokenProxy"}
 # Bookkeeping the system writes as it goes (a sign-in, a probe, a code used): not an operator's change.
 IGNORED_FIELDS = {
     "updated_at",
@@ -90,9 +93,15 @@ def record(
     )
 
 
-def _operator_acting() -> bool:
+def _operator_acting(sender) -> bool:
+    if sender._meta.label in ALWAYS_RECORDED:
+        return True
     actor = current_actor()
     return actor is not None and actor.is_operator
+
+
+def _is_token(sender) -> bool:
+    return sender._meta.app_label == "authtoken"
 
 
 def _plain(value):
@@ -134,7 +143,7 @@ def _diff(before: dict, after: dict) -> dict:
 
 def target_of(instance: models.Model) -> str:
     noun = TRACKED[instance._meta.label]
-    if instance._meta.label == "authtoken.Token":
+    if _is_token(type(instance)):
         return f"{noun} of {instance.user.get_username()}"
     if hasattr(instance, "user_id") and instance._meta.app_label.startswith("otp_"):
         return f"{noun} {instance.name} of {instance.user.get_username()}"
@@ -142,21 +151,20 @@ def target_of(instance: models.Model) -> str:
 
 
 def _before_save(sender, instance: models.Model, raw: bool = False, **kwargs) -> None:
-    if raw or not _operator_acting():
+    if raw or not _operator_acting(sender):
         return
     old = sender._base_manager.filter(pk=instance.pk).first() if instance.pk is not None else None
     instance._audit_before = _fields(old) if old is not None else None
 
 
 def _after_save(sender, instance: models.Model, created: bool, raw: bool = False, **kwargs) -> None:
-    if raw or not _operator_acting():
+    if raw or not _operator_acting(sender):
         return
     before = getattr(instance, "_audit_before", None)
     instance._audit_before = None
     if created or before is None:
         after = {name: value for name, value in _fields(instance).items() if value not in (None, "", [], {})}
-        token = sender._meta.label == "authtoken.Token"
-        action = AuditEntry.Action.TOKEN_CREATED if token else AuditEntry.Action.CREATED
+        action = AuditEntry.Action.TOKEN_CREATED if _is_token(sender) else AuditEntry.Action.CREATED
         record(action, target_of(instance), _diff({}, after))
         return
     changes = _diff(before, _fields(instance))
@@ -165,11 +173,10 @@ def _after_save(sender, instance: models.Model, created: bool, raw: bool = False
 
 
 def _after_delete(sender, instance: models.Model, **kwargs) -> None:
-    if not _operator_acting():
+    if not _operator_acting(sender):
         return
     before = {name: value for name, value in _fields(instance).items() if value not in (None, "", [], {})}
-    token = sender._meta.label == "authtoken.Token"
-    action = AuditEntry.Action.TOKEN_REVOKED if token else AuditEntry.Action.DELETED
+    action = AuditEntry.Action.TOKEN_REVOKED if _is_token(sender) else AuditEntry.Action.DELETED
     record(action, target_of(instance), _diff(before, {}))
 
 
@@ -183,7 +190,7 @@ def _m2m_field(instance: models.Model, through) -> str | None:
 def _links_changed(sender, instance, action: str, reverse: bool, **kwargs) -> None:
     # Links changed from their far side (group.user_set.add) are not followed: the admin and the API
     # change them from the tracked model's side.
-    if reverse or instance._meta.label not in TRACKED or not _operator_acting():
+    if reverse or instance._meta.label not in TRACKED or not _operator_acting(type(instance)):
         return
     name = _m2m_field(instance, sender)
     if name is None:

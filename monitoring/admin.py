@@ -79,6 +79,16 @@ class StatusForm(forms.Form):
     )
 
 
+def _set_enabled(queryset: QuerySet[AIModel], enabled: bool) -> int:
+    # Saved one by one rather than by one UPDATE: each change is then seen (the audit trail records it).
+    count = 0
+    for obj in queryset:
+        obj.enabled = enabled
+        obj.save(update_fields=["enabled"])
+        count += 1
+    return count
+
+
 def _set_by_text(row: ModelStatus) -> str:
     if row.set_by:
         return gettext("manual, set by %(user)s") % {"user": row.set_by}
@@ -196,12 +206,12 @@ class AIModelAdmin(QuickActionCheckbox, admin.ModelAdmin):
 
     @admin.action(description=_("Enable probing of the selected models"), permissions=["change"])
     def enable_models(self, request: HttpRequest, queryset: QuerySet[AIModel]) -> None:
-        count = queryset.update(enabled=True, updated_at=timezone.now())
+        count = _set_enabled(queryset, True)
         self.message_user(request, _("%(count)d model(s) enabled.") % {"count": count}, messages.SUCCESS)
 
     @admin.action(description=_("Disable probing of the selected models"), permissions=["change"])
     def disable_models(self, request: HttpRequest, queryset: QuerySet[AIModel]) -> None:
-        count = queryset.update(enabled=False, updated_at=timezone.now())
+        count = _set_enabled(queryset, False)
         self.message_user(request, _("%(count)d model(s) disabled.") % {"count": count}, messages.SUCCESS)
 
     @admin.action(description=_("Set status of the selected models…"), permissions=["set_status"])

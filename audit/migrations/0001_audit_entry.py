@@ -7,7 +7,6 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
@@ -16,21 +15,50 @@ class Migration(migrations.Migration):
 
     operations = [
         migrations.CreateModel(
-            name='AuditEntry',
+            name="AuditEntry",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('at', models.DateTimeField(db_index=True, default=django.utils.timezone.now, verbose_name='at')),
-                ('actor_name', models.CharField(blank=True, max_length=150, verbose_name='actor')),
-                ('action', models.CharField(choices=[('status_set', 'Status set by hand'), ('created', 'Created'), ('changed', 'Changed'), ('deleted', 'Deleted'), ('token_created', 'API token created'), ('token_revoked', 'API token revoked'), ('signed_in', 'Signed in'), ('sign_in_failed', 'Sign-in failed'), ('two_factor_failed', 'Two-factor code refused'), ('two_factor_reset', 'Two-factor devices reset')], db_index=True, max_length=30, verbose_name='action')),
-                ('target', models.CharField(blank=True, max_length=300, verbose_name='target')),
-                ('address', models.GenericIPAddressField(blank=True, null=True, verbose_name='address')),
-                ('changes', models.JSONField(blank=True, default=dict, verbose_name='changes')),
-                ('actor', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL, verbose_name='actor')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("at", models.DateTimeField(db_index=True, default=django.utils.timezone.now, verbose_name="at")),
+                ("actor_name", models.CharField(blank=True, max_length=150, verbose_name="actor")),
+                (
+                    "action",
+                    models.CharField(
+                        choices=[
+                            ("status_set", "Status set by hand"),
+                            ("created", "Created"),
+                            ("changed", "Changed"),
+                            ("deleted", "Deleted"),
+                            ("token_created", "API token created"),
+                            ("token_revoked", "API token revoked"),
+                            ("signed_in", "Signed in"),
+                            ("sign_in_failed", "Sign-in failed"),
+                            ("two_factor_failed", "Two-factor code refused"),
+                            ("two_factor_reset", "Two-factor devices reset"),
+                        ],
+                        db_index=True,
+                        max_length=30,
+                        verbose_name="action",
+                    ),
+                ),
+                ("target", models.CharField(blank=True, max_length=300, verbose_name="target")),
+                ("address", models.GenericIPAddressField(blank=True, null=True, verbose_name="address")),
+                ("changes", models.JSONField(blank=True, default=dict, verbose_name="changes")),
+                (
+                    "actor",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                        verbose_name="actor",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'audit entry',
-                'verbose_name_plural': 'audit trail',
-                'ordering': ['-id'],
+                "verbose_name": "audit entry",
+                "verbose_name_plural": "audit trail",
+                "ordering": ["-id"],
             },
         ),
     ]

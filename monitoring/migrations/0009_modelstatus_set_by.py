@@ -4,15 +4,14 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('monitoring', '0008_region_status'),
+        ("monitoring", "0008_region_status"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='modelstatus',
-            name='set_by',
-            field=models.CharField(blank=True, db_default='', default='', max_length=150, verbose_name='set by'),
+            model_name="modelstatus",
+            name="set_by",
+            field=models.CharField(blank=True, db_default="", default="", max_length=150, verbose_name="set by"),
         ),
     ]
