@@ -19,7 +19,6 @@ class AuditEntry(models.Model):
         SIGNED_IN = "signed_in", _("Signed in")
         SIGN_IN_FAILED = "sign_in_failed", _("Sign-in failed")
         TWO_FACTOR_FAILED = "two_factor_failed", _("Two-factor code refused")
-        TWO_FACTOR_RESET = "two_factor_reset", _("Two-factor devices reset")
 
     at = models.DateTimeField(_("at"), default=timezone.now, db_index=True)
     # The user, while they exist; their name stays when they are deleted (and names a command's operator).

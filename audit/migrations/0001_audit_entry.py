@@ -33,7 +33,6 @@ class Migration(migrations.Migration):
                             ("signed_in", "Signed in"),
                             ("sign_in_failed", "Sign-in failed"),
                             ("two_factor_failed", "Two-factor code refused"),
-                            ("two_factor_reset", "Two-factor devices reset"),
                         ],
                         db_index=True,
                         max_length=30,
