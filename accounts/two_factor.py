@@ -18,7 +18,7 @@ from django.contrib.auth.models import AnonymousUser
 from django.http import HttpRequest, HttpResponseRedirect
 from django.urls import reverse
 from django_otp.oath import TOTP
-from django_otp.plugins.otp_static.models import StaticDevice
+from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 # How far back a code is recognised as one that has expired rather than a wrong one (steps of 30 s).
@@ -118,8 +118,6 @@ def check_recovery_code(user, code: str) -> StaticDevice | None:
 
 def issue_recovery_codes(user) -> list[str]:
     """New recovery codes, replacing any earlier ones; shown to the user once."""
-    from django_otp.plugins.otp_static.models import StaticToken
-
     StaticDevice.objects.filter(user=user).delete()
     device = StaticDevice.objects.create(user=user, name="recovery codes", confirmed=True)
     codes = [StaticToken.random_token() for _ in range(RECOVERY_CODES)]

@@ -156,3 +156,29 @@ def test_the_audit_endpoint_is_in_the_openapi_schema(anon_api):
     assert "/api/v1/audit/" in schema["paths"]
     entry = schema["components"]["schemas"]["AuditEntry"]["properties"]
     assert {"actor", "action", "at", "target", "address", "changes"} <= entry.keys()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_under_the_asgi_server_the_trail_names_the_operator_of_each_request(model, tmp_path):
+    """The production path (uvicorn, the ASGI edges, Django's request path on a worker thread)."""
+    import urllib.request
+
+    from tests.servers import serve
+
+    operator_key = Token.objects.create(user=user_with_role("otto", "operator")).key
+    admin_key = Token.objects.create(user=user_with_role("ada", "admin")).key
+
+    def call(base: str, path: str, key: str, body: dict | None = None) -> dict:
+        request = urllib.request.Request(
+            base + path,
+            data=json.dumps(body).encode() if body is not None else None,
+            headers={"Authorization": f"Token {key}", "Content-Type": "application/json"},
+        )
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return json.loads(response.read())
+
+    with serve(tmp_path / "uvicorn.log") as base:
+        call(base, "/api/v1/models/openai/gpt-4o/status/", operator_key, {"status": "degraded_performance"})
+        newest = call(base, "/api/v1/audit/", admin_key)["results"][0]
+    assert (newest["actor"], newest["action"], newest["target"]) == ("otto", "status_set", "model openai/gpt-4o")
+    assert newest["address"] == "127.0.0.1"
