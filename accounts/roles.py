@@ -17,7 +17,7 @@ OPERATED_APPS = ("monitoring", "collectors", "alerts", "subscriptions")
 OPERATOR_SETS_STATUS = "change_modelstatus"
 OPERATOR_MODELS = {"monitoring": ("incident", "incidentupdate", "maintenance"), "subscriptions": ("subscriber",)}
 # Users, their API tokens and two-factor devices: the admin role's, with the registry.
-ADMIN_ONLY_APPS = ("auth", "authtoken", "otp_totp", "otp_static")
+ADMIN_ONLY_APPS = ("auth", "authtoken", "otp_totp", "otp_static", "django_otp_webauthn")
 
 
 def _role_permissions(role: str, Permission) -> list:

@@ -34,14 +34,19 @@ class Refusal(enum.StrEnum):
 
 
 def _open_paths() -> tuple[str, ...]:
-    return (reverse("two-factor-verify"), reverse("two-factor-enroll"), reverse("admin:logout"), reverse("admin:login"))
+    return (reverse("admin:logout"), reverse("admin:login"))
+
+
+def _is_two_factor_page(path: str) -> bool:
+    # The code and enroll pages, and the passkey ceremonies (django_otp_webauthn's, under the same prefix).
+    return path.startswith(reverse("two-factor-verify").removesuffix("verify/")) or path in _open_paths()
 
 
 def _gate(request: HttpRequest, user) -> HttpResponseRedirect | None:
     if not user.is_authenticated or user.is_verified():
         return None
     if request.path.startswith(reverse("admin:index")):
-        if request.path in _open_paths():
+        if _is_two_factor_page(request.path):
             return None
         return HttpResponseRedirect(f"{reverse('two-factor-verify')}?{urlencode({'next': request.get_full_path()})}")
     # Half signed in is not signed in: the rest of the site (the API by session) sees an anonymous visitor.

@@ -7,4 +7,5 @@ from accounts import views
 urlpatterns = [
     path("verify/", views.verify, name="two-factor-verify"),
     path("enroll/", views.enroll, name="two-factor-enroll"),
+    path("passkey/", views.passkey, name="two-factor-passkey"),
 ]

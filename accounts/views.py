@@ -19,6 +19,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.debug import sensitive_post_parameters
 from django_otp import login as otp_login
 from django_otp.plugins.otp_totp.models import TOTPDevice
+from django_otp_webauthn.models import WebAuthnCredential
 
 from accounts.signals import two_factor_refused
 from accounts.two_factor import Refusal, check_recovery_code, check_totp, issue_recovery_codes
@@ -89,7 +90,10 @@ def verify(request: HttpRequest) -> HttpResponse:
         else:
             error = gettext("That recovery code is not right, or was already used.")
             two_factor_refused.send(sender=TOTPDevice, request=request, user=user, reason="recovery code")
-    return _page(request, "accounts/verify.html", gettext("Two-factor sign-in"), form=form, error=error)
+    has_passkey = WebAuthnCredential.objects.filter(user=user, confirmed=True).exists()
+    return _page(
+        request, "accounts/verify.html", gettext("Two-factor sign-in"), form=form, error=error, has_passkey=has_passkey
+    )
 
 
 @never_cache
@@ -126,3 +130,15 @@ def enroll(request: HttpRequest) -> HttpResponse:
         secret=" ".join(secret[i : i + 4] for i in range(0, len(secret), 4)),
         qr=mark_safe(qr),  # segno's own SVG of our own URL
     )
+
+
+@never_cache
+def passkey(request: HttpRequest) -> HttpResponse:
+    """Add a passkey, once signed in with a second factor (a password alone never adds one)."""
+    user = request.user
+    if not user.is_authenticated:
+        return redirect_to_login(request.get_full_path(), reverse("admin:login"))
+    if not user.is_verified():
+        return HttpResponseRedirect(f"{reverse('two-factor-verify')}?next={reverse('two-factor-passkey')}")
+    passkeys = WebAuthnCredential.objects.filter(user=user, confirmed=True).order_by("created_at")
+    return _page(request, "accounts/passkey.html", gettext("Passkeys"), passkeys=passkeys)

@@ -1,6 +1,7 @@
 """Settings: everything that varies between installs is read from the environment here, and only here."""
 
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import environ
 
@@ -48,6 +49,7 @@ INSTALLED_APPS = [
     "django_otp",
     "django_otp.plugins.otp_totp",
     "django_otp.plugins.otp_static",
+    "django_otp_webauthn",
     # The core first; every other app is downstream of it (see README, "Layout").
     "monitoring",
     "collectors",
@@ -319,6 +321,20 @@ LOGGING = {
 # addresses that webhooks may reach, delivery retries with exponential backoff, flap damping and
 # the automatic resolution of incidents.
 SITE_URL = env("SITE_URL", default="http://127.0.0.1:8000")
+# Passkeys (WebAuthn) as a second factor are bound to a host name and checked against the page's
+# origin; browsers offer them only over HTTPS or on localhost (never on an IP address). SITE_URL's
+# host and origin when it is such a site, else localhost on SITE_URL's port; WEBAUTHN_RP_ID and
+# WEBAUTHN_ORIGINS say otherwise.
+_site = urlsplit(SITE_URL)
+_passkey_site = _site.scheme == "https" or _site.hostname == "localhost"
+OTP_WEBAUTHN_RP_ID = env("WEBAUTHN_RP_ID", default=_site.hostname if _passkey_site else "localhost")
+OTP_WEBAUTHN_ALLOWED_ORIGINS = env.list(
+    "WEBAUTHN_ORIGINS",
+    default=[f"{_site.scheme}://{_site.netloc}" if _passkey_site else f"http://localhost:{_site.port or 8000}"],
+)
+OTP_WEBAUTHN_RP_NAME = SITE_NAME
+# A passkey is the second step after the password, never a way around it.
+OTP_WEBAUTHN_ALLOW_PASSWORDLESS_LOGIN = False
 WEBHOOK_ALLOWED_HOSTS = env.list("WEBHOOK_ALLOWED_HOSTS", default=[])
 ALERT_TIMEOUT_SECONDS = env.float("ALERT_TIMEOUT_SECONDS", default=10.0)
 ALERT_MAX_ATTEMPTS = env.int("ALERT_MAX_ATTEMPTS", default=6)

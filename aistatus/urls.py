@@ -16,6 +16,7 @@ urlpatterns = [
     path("metrics", metrics.metrics_view, name="metrics"),
     path("admin/replicas/", replica_admin.replicas, name="admin-replicas"),
     path("admin/2fa/", include("accounts.urls")),
+    path("admin/2fa/passkeys/", include("django_otp_webauthn.urls", namespace="otp_webauthn")),
     path("admin/", admin.site.urls),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),

@@ -46,6 +46,7 @@ TRACKED = {
     "authtoken.TokenProxy": "API token",  # the admin's view of tokens: its saves are signalled under this class
     "otp_totp.TOTPDevice": "TOTP device",
     "otp_static.StaticDevice": "recovery codes",
+    "django_otp_webauthn.WebAuthnCredential": "passkey",
 }
 # Whoever creates or removes these, it is recorded (a token made by `manage.py drf_create_token` too).
 ALWAYS_RECORDED = {"authtoken.Token", "authtoken.TokenProxy"}
@@ -61,6 +62,8 @@ IGNORED_FIELDS = {
     "throttling_failure_timestamp",
     "throttling_failure_count",
     "consecutive_failures",
+    "sign_count",
+    "backup_state",
 }
 _SECRET = re.compile(r"api_key|secret|token|password|(^|_)key$", re.IGNORECASE)
 
@@ -145,7 +148,7 @@ def target_of(instance: models.Model) -> str:
     noun = TRACKED[instance._meta.label]
     if _is_token(type(instance)):
         return f"{noun} of {instance.user.get_username()}"
-    if hasattr(instance, "user_id") and instance._meta.app_label.startswith("otp_"):
+    if hasattr(instance, "user_id") and "otp_" in instance._meta.app_label:
         return f"{noun} {instance.name} of {instance.user.get_username()}"
     return f"{noun} {instance}"
 

@@ -159,3 +159,15 @@ def test_with_two_factor_off_the_password_alone_signs_in(client, ada, settings):
 def test_the_enroll_page_speaks_the_operators_language(client, ada, language, text):
     client.post("/admin/login/", {"username": "ada", "password": PASSWORD}, HTTP_ACCEPT_LANGUAGE=language)
     assert text in client.get("/admin/2fa/enroll/", HTTP_ACCEPT_LANGUAGE=language).content.decode()
+
+
+def test_a_passkey_is_added_only_after_a_second_factor(client, ada):
+    device = enrolled(ada)
+    sign_in(client)
+    assert client.get("/admin/2fa/passkey/").url.startswith("/admin/2fa/verify/")
+    begin = client.post("/admin/2fa/passkeys/registration/begin/")
+    assert begin.status_code == 403
+    give_code(client, code_for(device))
+    page = client.get("/admin/2fa/passkey/")
+    assert page.status_code == 200 and 'id="passkey-register-button"' in page.content.decode()
+    assert client.post("/admin/2fa/passkeys/registration/begin/").status_code == 200

@@ -28,6 +28,7 @@ class Migration(migrations.Migration):
         ("authtoken", "0004_alter_tokenproxy_options"),
         ("otp_totp", "0003_add_timestamps"),
         ("otp_static", "0003_add_timestamps"),
+        ("django_otp_webauthn", "0004_webauthnuserhandle"),
         ("monitoring", "0009_modelstatus_set_by"),
         ("collectors", "0002_agents"),
         ("alerts", "0001_initial"),
