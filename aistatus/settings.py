@@ -2,6 +2,7 @@
 
 from datetime import timedelta
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import environ
 
@@ -51,6 +52,10 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",  # Swagger UI and Redoc, served from here (no CDN)
     "axes",  # sign-in lockout (see "Sign-in lockout" below)
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "django_otp.plugins.otp_static",
+    "django_otp_webauthn",
     # The core first; every other app is downstream of it (see README, "Layout").
     "monitoring",
     "collectors",
@@ -60,6 +65,8 @@ INSTALLED_APPS = [
     "alerts",
     "subscriptions",
     "demo",
+    "accounts",
+    "audit",
 ]
 
 MIDDLEWARE = [
@@ -72,6 +79,11 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django_otp.middleware.OTPMiddleware",
+    # A signed-in user who has not given a second factor reaches only the two-factor pages.
+    "accounts.two_factor.TwoFactorMiddleware",
+    # Names the request's user as the one acting, for the audit trail.
+    "audit.middleware.ActingRequestMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # Turns a locked-out sign-in into the lockout page (axes flags the request in authenticate()).
@@ -250,6 +262,10 @@ STATIC_ROOT.mkdir(parents=True, exist_ok=True)
 # Without collectstatic (make run, tests) files are served from the apps' folders directly.
 WHITENOISE_USE_FINDERS = True
 
+# Two-factor sign-in to the admin (TOTP, with recovery codes): on unless DEBUG is (see README, "Operators").
+REQUIRE_2FA = env.bool("REQUIRE_2FA", default=not DEBUG)
+OTP_TOTP_ISSUER = env("SITE_NAME", default="AI model status")
+
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "rest_framework.authentication.TokenAuthentication",
@@ -359,6 +375,20 @@ SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = CSRF_COOKIE_SAMESITE = LANGUAGE_COOKIE_SAMESITE = "Lax"
 if env("SECURE_PROXY_SSL_HEADER", default=""):
     SECURE_PROXY_SSL_HEADER = ("HTTP_" + env("SECURE_PROXY_SSL_HEADER").upper().replace("-", "_"), "https")
+# Passkeys (WebAuthn) as a second factor are bound to a host name and checked against the page's
+# origin; browsers offer them only over HTTPS or on localhost (never on an IP address). SITE_URL's
+# host and origin when it is such a site, else localhost on SITE_URL's port; WEBAUTHN_RP_ID and
+# WEBAUTHN_ORIGINS say otherwise.
+_site = urlsplit(SITE_URL)
+_passkey_site = _site.scheme == "https" or _site.hostname == "localhost"
+OTP_WEBAUTHN_RP_ID = env("WEBAUTHN_RP_ID", default=_site.hostname if _passkey_site else "localhost")
+OTP_WEBAUTHN_ALLOWED_ORIGINS = env.list(
+    "WEBAUTHN_ORIGINS",
+    default=[f"{_site.scheme}://{_site.netloc}" if _passkey_site else f"http://localhost:{_site.port or 8000}"],
+)
+OTP_WEBAUTHN_RP_NAME = SITE_NAME
+# A passkey is the second step after the password, never a way around it.
+OTP_WEBAUTHN_ALLOW_PASSWORDLESS_LOGIN = False
 WEBHOOK_ALLOWED_HOSTS = env.list("WEBHOOK_ALLOWED_HOSTS", default=[])
 ALERT_TIMEOUT_SECONDS = env.float("ALERT_TIMEOUT_SECONDS", default=10.0)
 ALERT_MAX_ATTEMPTS = env.int("ALERT_MAX_ATTEMPTS", default=6)

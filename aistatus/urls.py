@@ -15,6 +15,8 @@ urlpatterns = [
     path("readyz", health.readyz, name="readyz"),
     path("metrics", metrics.metrics_view, name="metrics"),
     path("admin/replicas/", replica_admin.replicas, name="admin-replicas"),
+    path("admin/2fa/", include("accounts.urls")),
+    path("admin/2fa/passkeys/", include("django_otp_webauthn.urls", namespace="otp_webauthn")),
     path("admin/", admin.site.urls),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     # Split: its start-up script is a file, not inline, so the policy needs no 'unsafe-inline' for scripts.
@@ -28,6 +30,7 @@ urlpatterns = [
     path("api/", include("collectors.urls")),
     path("api/", include("alerts.urls")),
     path("api/", include("subscriptions.urls")),
+    path("api/", include("audit.urls")),
     path("", include("statuspage.urls")),
     *i18n_patterns(*localized_urlpatterns, *subscription_pages, prefix_default_language=True),
 ]

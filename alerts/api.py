@@ -1,24 +1,24 @@
-"""The alert channels API (/api/v1/alert-channels/): staff only, with a "send a test" action."""
+"""The alert channels API (/api/v1/alert-channels/): the admin role writes, viewers read; "send a test"."""
 
 from __future__ import annotations
 
 from drf_spectacular.utils import extend_schema
 from rest_framework import status, viewsets
 from rest_framework.decorators import action
-from rest_framework.permissions import IsAdminUser
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from alerts.delivery import send_test
 from alerts.models import Channel
 from alerts.serializers import ChannelCreatedSerializer, ChannelSerializer, TestResultSerializer
+from monitoring.api.permissions import AdministratorsOnly
 
 
 class ChannelViewSet(viewsets.ModelViewSet):
     """Where alerts go and which ones. Secrets are write-only; a webhook's generated secret is returned once."""
 
     serializer_class = ChannelSerializer
-    permission_classes = [IsAdminUser]
+    permission_classes = [AdministratorsOnly]
     queryset = Channel.objects.prefetch_related("providers", "ai_models__provider")
 
     @extend_schema(responses={201: ChannelCreatedSerializer})

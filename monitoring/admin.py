@@ -79,6 +79,22 @@ class StatusForm(forms.Form):
     )
 
 
+def _set_enabled(queryset: QuerySet[AIModel], enabled: bool) -> int:
+    # Saved one by one rather than by one UPDATE: each change is then seen (the audit trail records it).
+    count = 0
+    for obj in queryset:
+        obj.enabled = enabled
+        obj.save(update_fields=["enabled"])
+        count += 1
+    return count
+
+
+def _set_by_text(row: ModelStatus) -> str:
+    if row.set_by:
+        return gettext("manual, set by %(user)s") % {"user": row.set_by}
+    return gettext("manual")
+
+
 def _status_badge(status: str) -> str:
     return format_html('<span class="status status-{}">{}</span>', status, status_label(status))
 
@@ -167,7 +183,8 @@ class AIModelAdmin(QuickActionCheckbox, admin.ModelAdmin):
 
     @admin.display(description=_("status"), ordering="status_row__status")
     def shown_status(self, obj: AIModel) -> str:
-        suffix = format_html(" <small>({})</small>", _("manual")) if obj.status_row.manual else ""
+        row = obj.status_row
+        suffix = format_html(" <small>({})</small>", _set_by_text(row)) if row.manual else ""
         return format_html("{}{}", _status_badge(obj.shown_status()), suffix)
 
     @admin.display(description=_("since"))
@@ -191,30 +208,36 @@ class AIModelAdmin(QuickActionCheckbox, admin.ModelAdmin):
     def status_message(self, obj: AIModel) -> str:
         return obj.status_row.message
 
-    @admin.action(description=_("Enable probing of the selected models"))
+    def has_set_status_permission(self, request: HttpRequest) -> bool:
+        # Setting a status is the operator's right: changing the status row, not the model.
+        return request.user.has_perm("monitoring.change_modelstatus")
+
+    @admin.action(description=_("Enable probing of the selected models"), permissions=["change"])
     def enable_models(self, request: HttpRequest, queryset: QuerySet[AIModel]) -> None:
-        count = queryset.update(enabled=True, updated_at=timezone.now())
+        count = _set_enabled(queryset, True)
         self.message_user(request, _("%(count)d model(s) enabled.") % {"count": count}, messages.SUCCESS)
 
-    @admin.action(description=_("Disable probing of the selected models"))
+    @admin.action(description=_("Disable probing of the selected models"), permissions=["change"])
     def disable_models(self, request: HttpRequest, queryset: QuerySet[AIModel]) -> None:
-        count = queryset.update(enabled=False, updated_at=timezone.now())
+        count = _set_enabled(queryset, False)
         self.message_user(request, _("%(count)d model(s) disabled.") % {"count": count}, messages.SUCCESS)
 
-    @admin.action(description=_("Set status of the selected models…"))
+    @admin.action(description=_("Set status of the selected models…"), permissions=["set_status"])
     def set_status(self, request: HttpRequest, queryset: QuerySet[AIModel]) -> HttpResponse | None:
         form = StatusForm(request.POST if "apply" in request.POST else None)
         if "apply" in request.POST and form.is_valid():
             status, reason = form.cleaned_data["status"], form.cleaned_data["reason"]
             manual = not form.cleaned_data["release"]
+            # The reason is public; the operator's name is kept on the status row and in the audit trail.
             by = request.user.get_username()
             for obj in queryset:
                 record_status(
                     obj.pk,
                     status,
-                    reason=f"{reason} (by {by})",
+                    reason=reason,
                     source=StatusChange.Source.OPERATOR,
                     manual=manual,
+                    set_by=by,
                 )
             self.message_user(
                 request,
@@ -255,7 +278,7 @@ class StatusChangeAdmin(admin.ModelAdmin):
 
 @admin.register(ModelStatus)
 class ModelStatusAdmin(admin.ModelAdmin):
-    list_display = ["model", "status", "since", "last_checked_at", "manual"]
+    list_display = ["model", "status", "since", "last_checked_at", "manual", "set_by"]
     list_filter = ["status", "manual"]
     list_select_related = ["model__provider"]
 

@@ -218,6 +218,8 @@ class ModelStatus(models.Model):
     manual = models.BooleanField(
         default=False, db_default=False, help_text=_("Set by an operator; evidence does not change it.")
     )
+    # Who set a manual status: shown in the admin and the audit trail, never to the public.
+    set_by = models.CharField(_("set by"), max_length=150, blank=True, default="", db_default="")
 
     class Meta:
         verbose_name = _("model status")

@@ -38,6 +38,7 @@ class StatusUpdate:
     at: datetime | None = None
     checked: bool = False
     latency_ms: float | None = None
+    set_by: str = ""
 
 
 def record_status(
@@ -50,13 +51,15 @@ def record_status(
     at: datetime | None = None,
     checked: bool = False,
     latency_ms: float | None = None,
+    set_by: str = "",
 ) -> StatusChange | None:
     """Set a model's status. Returns the StatusChange written, or None when nothing changed.
 
     `checked` says this call carries fresh evidence (a probe result), which refreshes
-    last_checked_at even when the status stays the same.
+    last_checked_at even when the status stays the same. `set_by` names the operator of a manual status
+    (kept on the status row for the admin; the public is told only that the team set it).
     """
-    update = StatusUpdate(model_id, status, reason, source, manual, at, checked, latency_ms)
+    update = StatusUpdate(model_id, status, reason, source, manual, at, checked, latency_ms, set_by)
     changes = record_statuses([update])
     return changes[0] if changes else None
 
@@ -117,7 +120,8 @@ def record_statuses(updates: list[StatusUpdate]) -> list[StatusChange]:
             row.status = update.status
             row.manual = update.manual
             row.message = update.reason
-            fields |= {"status", "manual", "message"}
+            row.set_by = update.set_by if update.manual else ""
+            fields |= {"status", "manual", "message", "set_by"}
             touched[row.model_id] = row
         if changes:
             _lock_event_log()

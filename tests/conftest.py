@@ -1,7 +1,8 @@
-"""The cast shared by the suite: a provider, models, a staff user with a token."""
+"""The cast shared by the suite: a provider, models, staff users with a role and a token."""
 
 import pytest
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
@@ -18,16 +19,33 @@ def model(provider):
     return AIModel.objects.create(provider=provider, name="GPT-4o", slug="gpt-4o", endpoint="http://127.0.0.1:8900/v1")
 
 
+def user_with_role(username: str, role: str | None, password: str | None = None, **extra):
+    """A staff user in one role (`viewer`, `operator`, `admin`; None: no role, so no rights beyond anonymous).
+
+    The suite's one way to make operators: rights come from the role's group, not from is_staff.
+    """
+    password = password or f"pw-{username}-12345"
+    user = get_user_model().objects.create_user(username, f"{username}@example.com", password, is_staff=True, **extra)
+    if role:
+        user.groups.add(Group.objects.get(name=role))
+    return user
+
+
+def token_client(user) -> APIClient:
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=user).key}")
+    return client
+
+
 @pytest.fixture
 def staff(db):
-    return get_user_model().objects.create_user("alice", "alice@example.com", "pw-alice-123", is_staff=True)
+    """An administrator (the admin role): every right in the admin and the API."""
+    return user_with_role("alice", "admin", password="pw-alice-123")
 
 
 @pytest.fixture
 def staff_api(staff):
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=staff).key}")
-    return client
+    return token_client(staff)
 
 
 @pytest.fixture

@@ -22,3 +22,6 @@ if not os.environ["DATABASE_URL"].startswith(("postgres", "timescale")) and not 
     )
 
 from aistatus.settings import *  # noqa: E402,F403
+
+# Two-factor sign-in is off for the suite (its own tests turn it on), so that signing in takes a password.
+REQUIRE_2FA = False

@@ -103,9 +103,11 @@ def test_the_set_status_action_records_a_manual_change_with_the_operator(admin_c
         },
     )
     row = ModelStatus.objects.get(model=model)
-    assert (row.status, row.manual) == (Status.PARTIAL_OUTAGE, True)
+    assert (row.status, row.manual, row.set_by) == (Status.PARTIAL_OUTAGE, True, "root")
     change = StatusChange.objects.get(model=model)
-    assert change.manual and change.source == "operator" and "root" in change.reason
+    # The reason is public: the operator is named in the admin (and the audit trail), not in it.
+    assert change.manual and change.source == "operator" and change.reason == "EU region failing"
+    assert "set by root" in admin_client_.get("/admin/monitoring/aimodel/").content.decode()
 
 
 def test_credentials_are_write_only_and_masked(admin_client_):

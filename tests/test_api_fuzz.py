@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import user_with_role
+
 # Each run is bounded in time; `FUZZ_SECONDS=300 pytest tests/test_api_fuzz.py` runs longer (see README).
 FUZZ_SECONDS = int(os.environ.get("FUZZ_SECONDS", "10"))
 ST = Path(sys.executable).with_name("st")
@@ -25,7 +27,7 @@ def served(transactional_db, tmp_path, django_user_model, request):
     from tests.servers import serve
 
     seed_demo()
-    staff = django_user_model.objects.create_user("fuzz", password="pw-fuzz-12345", is_staff=True)
+    staff = user_with_role("fuzz", "admin")
     token = Token.objects.create(user=staff).key
     env = getattr(request, "param", {})  # the suite turns throttles off; a test may turn them on
     with serve(tmp_path / "uvicorn.log", **env) as base:

@@ -224,7 +224,8 @@ def test_the_listing_writes_the_same_documents_as_the_serializer(registry, staff
     models = list(AIModel.objects.select_related("provider", "status_row", "credential"))
     for user_is_staff in (True, False):
         request = RequestFactory().get("/")
-        request.user = type("U", (), {"is_authenticated": True, "is_active": True, "is_staff": user_is_staff})()
+        permissions = {"is_authenticated": True, "is_active": True, "has_perm": lambda self, perm, g=user_is_staff: g}
+        request.user = type("U", (), permissions)()
         full = AIModelSerializer(models, many=True, context={"request": request}).data
         rows = AIModel.objects.filter(pk__in=[m.pk for m in models]).values(*AIModelSerializer.LISTING_VALUES)
         by_id = {row["id"]: row for row in rows}

@@ -23,6 +23,7 @@ from monitoring.models import (
 )
 from monitoring.status import Status
 from monitoring.transitions import record_status
+from tests.conftest import user_with_role
 
 pytestmark = pytest.mark.django_db
 
@@ -344,7 +345,7 @@ def served(transactional_db, tmp_path, django_user_model):
 
     seed_demo()
     AIModel.objects.filter(slug="gpt-4o-mini").update(public=False)
-    staff = django_user_model.objects.create_user("ops", password="pw-ops-12345", is_staff=True)
+    staff = user_with_role("ops", "admin")
     token = Token.objects.create(user=staff).key
     with serve(tmp_path / "uvicorn.log") as base:
         yield base, token

@@ -11,20 +11,28 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 PROJECT = "aistatus"
-APPS = ["monitoring", "collectors", "anomalies", "publishing", "statuspage", "alerts", "subscriptions", "demo"]
+APPS = [
+    *("monitoring", "collectors", "anomalies", "publishing", "statuspage", "alerts", "subscriptions", "demo"),
+    *("accounts", "audit"),
+]
 
 # What each app may not import (beyond the project package, which no app imports but for the Celery app).
 FORBIDDEN = {
-    "monitoring": {"collectors", "anomalies", "publishing", "statuspage", "alerts", "subscriptions", "demo"},
-    "collectors": {"anomalies", "publishing", "statuspage", "alerts", "subscriptions", "demo"},
+    "monitoring": {"collectors", "anomalies", "publishing", "statuspage", "alerts", "subscriptions", "demo"}
+    | {"accounts", "audit"},
+    "collectors": {"anomalies", "publishing", "statuspage", "alerts", "subscriptions", "demo", "accounts", "audit"},
     # Anomaly detection reads stored evidence; the read side and alerts show and send its records.
-    "anomalies": {"publishing", "statuspage", "alerts", "subscriptions", "demo"},
-    "publishing": {"statuspage", "alerts", "subscriptions", "demo"},
-    "statuspage": {"alerts", "subscriptions", "demo"},
-    "alerts": {"publishing", "statuspage", "subscriptions", "demo"},
+    "anomalies": {"publishing", "statuspage", "alerts", "subscriptions", "demo", "accounts", "audit"},
+    "publishing": {"statuspage", "alerts", "subscriptions", "demo", "accounts", "audit"},
+    "statuspage": {"alerts", "subscriptions", "demo", "accounts", "audit"},
+    "alerts": {"publishing", "statuspage", "subscriptions", "demo", "accounts", "audit"},
     # Visitors' subscriptions build on the core and on alerts' delivery; nothing imports them.
-    "subscriptions": {"collectors", "publishing", "statuspage", "demo"},
-    "demo": {"anomalies", "publishing", "statuspage", "alerts", "subscriptions"},
+    "subscriptions": {"collectors", "publishing", "statuspage", "demo", "accounts", "audit"},
+    "demo": {"anomalies", "publishing", "statuspage", "alerts", "subscriptions", "accounts", "audit"},
+    # Operators' accounts (roles, two-factor sign-in) build on the core alone.
+    "accounts": {"collectors", "anomalies", "publishing", "statuspage", "alerts", "subscriptions", "demo", "audit"},
+    # The audit trail listens to every app; nothing imports it.
+    "audit": {"publishing", "statuspage", "subscriptions", "demo"},
 }
 
 

@@ -15,7 +15,7 @@ from rest_framework import serializers, status
 from rest_framework.authentication import BaseAuthentication, get_authorization_header
 from rest_framework.exceptions import AuthenticationFailed
 from rest_framework.generics import ListAPIView
-from rest_framework.permissions import BasePermission, IsAdminUser
+from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
 from rest_framework.views import APIView
 
@@ -23,6 +23,7 @@ from collectors import assignment
 from collectors.agent_results import BadBatch, Receipt, note_contact, parse_batch, take_in
 from collectors.deferred_evaluation import deferred
 from collectors.models import Agent
+from monitoring.api.permissions import AdministratorsOnly
 
 log = logging.getLogger(__name__)
 
@@ -157,9 +158,9 @@ class AgentSerializer(serializers.ModelSerializer):
 
 
 class AgentListView(ListAPIView):
-    """Every agent with its health and counts (staff only)."""
+    """Every agent with its health and counts (the viewer role and up)."""
 
-    permission_classes = [IsAdminUser]
+    permission_classes = [AdministratorsOnly]
     serializer_class = AgentSerializer
     queryset = Agent.objects.all()
     pagination_class = None

@@ -97,6 +97,7 @@ class ModelStatusView(APIView):
             reason=reason or ("set by the team" if manual else "handed back to the collectors"),
             source=StatusChange.Source.OPERATOR,
             manual=manual,
+            set_by=request.user.get_username(),
         )
         model.status_row.refresh_from_db()
         return Response(_current(model, change), status=status.HTTP_200_OK)

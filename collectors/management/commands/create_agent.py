@@ -5,6 +5,7 @@ import re
 from django.core.management.base import BaseCommand, CommandError
 
 from collectors.models import Agent
+from monitoring.acting import acting_as, command_operator
 
 _REGION = re.compile(r"^[a-z0-9][a-z0-9-]{0,31}$")
 
@@ -27,11 +28,13 @@ class Command(BaseCommand):
         existing = Agent.objects.filter(name=name).first()
         if existing is not None and not replace:
             raise CommandError(f"An agent named {name!r} exists; choose another name (or pass --replace).")
-        if existing is not None:
-            agent, token = existing, existing.reissue(region)
-            self.stdout.write(f"Agent {agent.name} has a new token, for region {agent.region}. Run it with:")
-        else:
-            agent, token = Agent.issue(name, region)
-            self.stdout.write(f"Agent {agent.name} created for region {agent.region}. Run it with:")
+        # Recorded in the audit trail under the command's operator.
+        with acting_as(name=command_operator()):
+            if existing is not None:
+                agent, token = existing, existing.reissue(region)
+                self.stdout.write(f"Agent {agent.name} has a new token, for region {agent.region}. Run it with:")
+            else:
+                agent, token = Agent.issue(name, region)
+                self.stdout.write(f"Agent {agent.name} created for region {agent.region}. Run it with:")
         self.stdout.write("  AGENT_SERVER=<site URL> AGENT_TOKEN=<token> python -m collectors.agent")
         self.stdout.write(token)

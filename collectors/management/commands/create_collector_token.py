@@ -3,6 +3,7 @@
 from django.core.management.base import BaseCommand, CommandError
 
 from collectors.models import CollectorToken
+from monitoring.acting import acting_as, command_operator
 
 
 class Command(BaseCommand):
@@ -15,5 +16,6 @@ class Command(BaseCommand):
     def handle(self, *args, name: str, region: str, **options) -> None:
         if CollectorToken.objects.filter(name=name).exists():
             raise CommandError(f"A collector token named {name!r} exists; choose another name.")
-        _, token = CollectorToken.issue(name, region)
+        with acting_as(name=command_operator()):  # recorded in the audit trail under the command's operator
+            _, token = CollectorToken.issue(name, region)
         self.stdout.write(token)

@@ -2,6 +2,7 @@
 
 from django.core.management.base import BaseCommand, CommandError
 
+from monitoring.acting import acting_as, command_operator
 from monitoring.models import AIModel, StatusChange
 from monitoring.status import Status
 from monitoring.transitions import record_status
@@ -27,13 +28,17 @@ class Command(BaseCommand):
         except AIModel.DoesNotExist:
             raise CommandError(f"No model {model!r}; use <provider>/<model> as shown in the admin.") from None
         manual = status != RELEASE
-        change = record_status(
-            obj.pk,
-            status if manual else Status.UNKNOWN,
-            reason=reason,
-            source=StatusChange.Source.OPERATOR,
-            manual=manual,
-        )
+        operator = command_operator()
+        # The audit trail names the command's operator as it names a signed-in user.
+        with acting_as(name=operator):
+            change = record_status(
+                obj.pk,
+                status if manual else Status.UNKNOWN,
+                reason=reason,
+                source=StatusChange.Source.OPERATOR,
+                manual=manual,
+                set_by=operator,
+            )
         shown = status if manual else f"{Status.UNKNOWN} (collectors decide from the next result)"
         if change:
             self.stdout.write(f"{obj.public_slug}: {change.from_status} -> {shown} (change #{change.pk}).")
