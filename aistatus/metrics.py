@@ -244,6 +244,8 @@ OPTIONAL_SOURCES = [
         "gauge",
         "Results waiting in each active agent's spool, as it reported with its latest batch.",
         _agent_spool,
+    ),
+    (
         "anomalies",
         "aistatus_anomaly_input_problems_total",
         "counter",
