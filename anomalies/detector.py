@@ -70,6 +70,10 @@ class SeriesDetector:
     score_ref = 0.02
     # Score from which a point is worth an alert.
     alarm_level = 0.5
+    # A new shape's credit is weighted by how surprising the point is to the best predictor: z / (z + z_ref),
+    # z its error in typical errors. A new shape the predictions expected (a familiar value at a new hour,
+    # a slow drift) counts less than one that also breaks the prediction.
+    z_ref = 1.0
     # Band half-width, in typical errors.
     band_width = 4.0
     # A value this many times larger than anything seen is taken for garbage.
@@ -102,6 +106,7 @@ class SeriesDetector:
         self.since = 0
         self.found = 0
         self.last_score = 0.0
+        self.surprise = 0.0
         self.low = self.high = 0.0
         self.direction = 0
 
@@ -210,6 +215,7 @@ class SeriesDetector:
         self._learn(self.weekly, wa, wb, ww, xc, self.w_level, wshape, self.weekly_alpha)
         self.w_level += self.seasonal_level_alpha * (xc - (wshape or 0.0) - self.w_level)
 
+        self.surprise = abs(x - pred) / (best_err + floor)
         half = self.band_width * (best_err + floor)
         self.low, self.high = pred - half, pred + half
         self.direction = 1 if x > pred else (-1 if x < pred else 0)
@@ -268,6 +274,7 @@ class SeriesDetector:
         # before it, and shrinks with how often this series founds new shapes at all.
         raw = (1.0 - self.novelty_floor / novelty) * (gap + 1.0) / (gap + 1.0 + self.gap_scale)
         raw /= 1.0 + self.rate_scale * self.found / (self.n - self.learn_points + self.rate_prior)
+        raw *= self.surprise / (self.surprise + self.z_ref)
         out = raw / (raw + self.score_ref)
         self.last_score = out
         return out
