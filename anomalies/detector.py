@@ -30,7 +30,8 @@ class SeriesDetector:
     rejected input (not finite, negative when `non_negative`, above `max_value`, or absurdly larger than
     anything seen), counted in `rejected` and kept out of the state; otherwise a score that is 0 while
     `learning`. After each accepted point `expected()` gives the band the point was expected in, and
-    `direction` says whether it was above (+1) or below (-1) the expectation.
+    `direction` says whether it was above (+1) or below (-1) the expectation. `min_range` is the smallest
+    value range shapes are measured against (0.5 suits an error ratio in [0, 1]).
     """
 
     # Points before scores are given.
@@ -79,9 +80,13 @@ class SeriesDetector:
     # A value this many times larger than anything seen is taken for garbage.
     absurd_ratio = 1e5
 
-    def __init__(self, *, non_negative: bool = False, max_value: float | None = None) -> None:
+    def __init__(self, *, non_negative: bool = False, max_value: float | None = None, min_range: float = 0.0) -> None:
         self.non_negative = non_negative
         self.max_value = max_value
+        # Shapes are measured against the value range seen, but never a smaller one than this (in the series'
+        # units): a series that has only ever been 0 (a healthy model's error ratio) would otherwise find its
+        # first failed probe infinitely new.
+        self.min_range = min_range
         self.n = 0
         self.rejected = 0
         self.first_t: float | None = None
@@ -243,7 +248,7 @@ class SeriesDetector:
         if self.n <= 2:
             return 0.0
         # Values are measured against the range seen so far (it only widens), the time of day on its own scale.
-        span = max(hi - lo, 1e-6 * max(abs(hi), abs(lo)), 1e-12)
+        span = max(hi - lo, self.min_range, 1e-6 * max(abs(hi), abs(lo)), 1e-12)
         angle = 2.0 * math.pi * (self.last_t % DAY) / DAY
         w = 1.0 / span
         p = 1.0 / self.phase_scale
@@ -297,6 +302,7 @@ class SeriesDetector:
             "version": 3,
             "non_negative": self.non_negative,
             "max_value": self.max_value,
+            "min_range": self.min_range,
             "n": self.n,
             "rejected": self.rejected,
             "first_t": self.first_t,
@@ -323,7 +329,7 @@ class SeriesDetector:
     @classmethod
     def from_state(cls, state: dict) -> SeriesDetector:
         """A detector that carries on exactly where the one that produced `state` stopped."""
-        d = cls(non_negative=state["non_negative"], max_value=state["max_value"])
+        d = cls(non_negative=state["non_negative"], max_value=state["max_value"], min_range=state.get("min_range", 0.0))
         d.n = state["n"]
         d.rejected = state["rejected"]
         d.first_t = state["first_t"]
