@@ -75,6 +75,13 @@ class SeriesDetector:
     # z its error in typical errors. A new shape the predictions expected (a familiar value at a new hour,
     # a slow drift) counts less than one that also breaks the prediction.
     z_ref = 1.0
+    # A level shift is also reported on its own, once per excursion: when the fast moving average leaves
+    # a slow one (smoothing `shift_alpha`) by more than `shift_k` mean absolute deviations. After a week a
+    # noisy series' vigilance has grown so much that boxes can take a doubled latency; this catches that.
+    # Its credit maps to a score of 0.6, above the alarm level.
+    shift_k = 30.0
+    shift_alpha = 0.005
+    shift_credit = 0.03
     # Band half-width, in typical errors.
     band_width = 4.0
     # A value this many times larger than anything seen is taken for garbage.
@@ -112,6 +119,9 @@ class SeriesDetector:
         self.found = 0
         self.last_score = 0.0
         self.surprise = 0.0
+        self.slow = 0.0
+        self.slow_dev = 0.0
+        self.armed = True
         self.low = self.high = 0.0
         self.direction = 0
 
@@ -173,6 +183,7 @@ class SeriesDetector:
             self.n = 1
             self.low = self.high = x
             self.ema = [x] * len(self.feature_alphas)
+            self.slow = x
             self.v_min = self.v_max = self.previous = x
             return 0.0
 
@@ -265,11 +276,26 @@ class SeriesDetector:
             if self.n > self.learn_points // 3:
                 # Shapes that keep coming back new are the series' normal: widen what counts as known.
                 self.vig *= 1.0 + self.vigilance_growth
-        if self.learning or not novel:
+        shifted = False
+        if self.shift_k:
+            # Re-armed once the fast average is back within reach of the slow level (or that level and its
+            # deviation caught up), so a sustained shift is reported once.
+            away = abs(ema[0] - self.slow) > max(self.shift_k * self.slow_dev, self.min_range)
+            shifted = away and self.armed and not self.learning
+            if shifted:
+                self.armed = False
+            elif not away:
+                self.armed = True
+            # A plain running mean at first, so the slow level and deviation are sound from the start.
+            a = max(self.shift_alpha, 1.0 / self.n)
+            self.slow_dev += a * (abs(x - self.slow) - self.slow_dev)
+            self.slow += a * (x - self.slow)
+        if self.learning or not (novel or shifted):
             if self.quiet > 0:
                 self.quiet -= 1
             return 0.0
-        self.found += 1
+        if novel:
+            self.found += 1
         if self.quiet > 0:
             # New boxes right after a report belong to the same event: one report per event.
             self.quiet -= 1
@@ -277,9 +303,11 @@ class SeriesDetector:
         self.quiet = self.refractory
         # Credit grows with how far outside the known shapes the point is, with the run of known shapes
         # before it, and shrinks with how often this series founds new shapes at all.
-        raw = (1.0 - self.novelty_floor / novelty) * (gap + 1.0) / (gap + 1.0 + self.gap_scale)
+        raw = max(0.0, 1.0 - self.novelty_floor / novelty) * (gap + 1.0) / (gap + 1.0 + self.gap_scale)
         raw /= 1.0 + self.rate_scale * self.found / (self.n - self.learn_points + self.rate_prior)
         raw *= self.surprise / (self.surprise + self.z_ref)
+        if shifted:
+            raw = max(raw, self.shift_credit)
         out = raw / (raw + self.score_ref)
         self.last_score = out
         return out
@@ -323,6 +351,7 @@ class SeriesDetector:
             "range": [self.v_min, self.v_max] if self.n else None,
             "boxes": self.boxes.to_state(),
             "last_score": self.last_score,
+            "shift": [self.slow, self.slow_dev, self.armed],
             "band": [self.low, self.high, self.direction],
         }
 
@@ -351,5 +380,6 @@ class SeriesDetector:
             d.v_min, d.v_max = state["range"]
         d.boxes.load(state["boxes"])
         d.last_score = state["last_score"]
+        d.slow, d.slow_dev, d.armed = state.get("shift", [state["last_x"], 0.0, True])
         d.low, d.high, d.direction = state["band"]
         return d

@@ -274,3 +274,31 @@ def test_the_min_range_survives_the_state_round_trip():
     detector = SeriesDetector(non_negative=True, min_range=0.5)
     feed(detector, noisy_latency(300, seed=21))
     assert SeriesDetector.from_state(json.loads(json.dumps(detector.to_state()))).min_range == 0.5
+
+
+class LaxBoxes(SeriesDetector):
+    """Boxes that take anything, as a long-running noisy series' grown vigilance nearly does."""
+
+    vigilance = 10.0
+
+
+def test_a_large_level_shift_alarms_even_when_the_boxes_take_every_shape():
+    detector = LaxBoxes(non_negative=True)
+    feed(detector, noisy_latency(3000, seed=22))
+    scores = feed(detector, noisy_latency(20, seed=23, level=4.0), start=3000 * STEP)
+    assert max(scores[:3]) >= ALARM
+
+    class NoShiftReport(LaxBoxes):
+        shift_k = 0.0
+
+    blind = NoShiftReport(non_negative=True)
+    feed(blind, noisy_latency(3000, seed=22))
+    assert max(feed(blind, noisy_latency(20, seed=23, level=4.0), start=3000 * STEP)) < ALARM
+
+
+def test_a_sustained_shift_is_reported_once_while_it_lasts():
+    detector = LaxBoxes(non_negative=True)
+    feed(detector, noisy_latency(3000, seed=24))
+    shifted = feed(detector, noisy_latency(400, seed=25, level=4.0), start=3000 * STEP)
+    assert shifted[0] >= ALARM
+    assert sum(s >= ALARM for s in shifted) == 1
