@@ -30,7 +30,8 @@ class SeriesDetector:
     rejected input (not finite, negative when `non_negative`, above `max_value`, or absurdly larger than
     anything seen), counted in `rejected` and kept out of the state; otherwise a score that is 0 while
     `learning`. After each accepted point `expected()` gives the band the point was expected in, and
-    `direction` says whether it was above (+1) or below (-1) the expectation.
+    `direction` says whether it was above (+1) or below (-1) the expectation. `min_range` is the smallest
+    value range shapes are measured against (0.5 suits an error ratio in [0, 1]).
     """
 
     # Points before scores are given.
@@ -70,14 +71,29 @@ class SeriesDetector:
     score_ref = 0.02
     # Score from which a point is worth an alert.
     alarm_level = 0.5
+    # A new shape's credit is weighted by how surprising the point is to the best predictor: z / (z + z_ref),
+    # z its error in typical errors. A new shape the predictions expected (a familiar value at a new hour,
+    # a slow drift) counts less than one that also breaks the prediction.
+    z_ref = 1.0
+    # A level shift is also reported on its own, once per excursion: when the fast moving average leaves
+    # a slow one (smoothing `shift_alpha`) by more than `shift_k` mean absolute deviations. After a week a
+    # noisy series' vigilance has grown so much that boxes can take a doubled latency; this catches that.
+    # Its credit maps to a score of 0.6, above the alarm level.
+    shift_k = 30.0
+    shift_alpha = 0.005
+    shift_credit = 0.03
     # Band half-width, in typical errors.
     band_width = 4.0
     # A value this many times larger than anything seen is taken for garbage.
     absurd_ratio = 1e5
 
-    def __init__(self, *, non_negative: bool = False, max_value: float | None = None) -> None:
+    def __init__(self, *, non_negative: bool = False, max_value: float | None = None, min_range: float = 0.0) -> None:
         self.non_negative = non_negative
         self.max_value = max_value
+        # Shapes are measured against the value range seen, but never a smaller one than this (in the series'
+        # units): a series that has only ever been 0 (a healthy model's error ratio) would otherwise find its
+        # first failed probe infinitely new.
+        self.min_range = min_range
         self.n = 0
         self.rejected = 0
         self.first_t: float | None = None
@@ -102,6 +118,10 @@ class SeriesDetector:
         self.since = 0
         self.found = 0
         self.last_score = 0.0
+        self.surprise = 0.0
+        self.slow = 0.0
+        self.slow_dev = 0.0
+        self.armed = True
         self.low = self.high = 0.0
         self.direction = 0
 
@@ -163,6 +183,7 @@ class SeriesDetector:
             self.n = 1
             self.low = self.high = x
             self.ema = [x] * len(self.feature_alphas)
+            self.slow = x
             self.v_min = self.v_max = self.previous = x
             return 0.0
 
@@ -210,6 +231,7 @@ class SeriesDetector:
         self._learn(self.weekly, wa, wb, ww, xc, self.w_level, wshape, self.weekly_alpha)
         self.w_level += self.seasonal_level_alpha * (xc - (wshape or 0.0) - self.w_level)
 
+        self.surprise = abs(x - pred) / (best_err + floor)
         half = self.band_width * (best_err + floor)
         self.low, self.high = pred - half, pred + half
         self.direction = 1 if x > pred else (-1 if x < pred else 0)
@@ -237,7 +259,7 @@ class SeriesDetector:
         if self.n <= 2:
             return 0.0
         # Values are measured against the range seen so far (it only widens), the time of day on its own scale.
-        span = max(hi - lo, 1e-6 * max(abs(hi), abs(lo)), 1e-12)
+        span = max(hi - lo, self.min_range, 1e-6 * max(abs(hi), abs(lo)), 1e-12)
         angle = 2.0 * math.pi * (self.last_t % DAY) / DAY
         w = 1.0 / span
         p = 1.0 / self.phase_scale
@@ -254,11 +276,26 @@ class SeriesDetector:
             if self.n > self.learn_points // 3:
                 # Shapes that keep coming back new are the series' normal: widen what counts as known.
                 self.vig *= 1.0 + self.vigilance_growth
-        if self.learning or not novel:
+        shifted = False
+        if self.shift_k:
+            # Re-armed once the fast average is back within reach of the slow level (or that level and its
+            # deviation caught up), so a sustained shift is reported once.
+            away = abs(ema[0] - self.slow) > max(self.shift_k * self.slow_dev, self.min_range)
+            shifted = away and self.armed and not self.learning
+            if shifted:
+                self.armed = False
+            elif not away:
+                self.armed = True
+            # A plain running mean at first, so the slow level and deviation are sound from the start.
+            a = max(self.shift_alpha, 1.0 / self.n)
+            self.slow_dev += a * (abs(x - self.slow) - self.slow_dev)
+            self.slow += a * (x - self.slow)
+        if self.learning or not (novel or shifted):
             if self.quiet > 0:
                 self.quiet -= 1
             return 0.0
-        self.found += 1
+        if novel:
+            self.found += 1
         if self.quiet > 0:
             # New boxes right after a report belong to the same event: one report per event.
             self.quiet -= 1
@@ -266,8 +303,11 @@ class SeriesDetector:
         self.quiet = self.refractory
         # Credit grows with how far outside the known shapes the point is, with the run of known shapes
         # before it, and shrinks with how often this series founds new shapes at all.
-        raw = (1.0 - self.novelty_floor / novelty) * (gap + 1.0) / (gap + 1.0 + self.gap_scale)
+        raw = max(0.0, 1.0 - self.novelty_floor / novelty) * (gap + 1.0) / (gap + 1.0 + self.gap_scale)
         raw /= 1.0 + self.rate_scale * self.found / (self.n - self.learn_points + self.rate_prior)
+        raw *= self.surprise / (self.surprise + self.z_ref)
+        if shifted:
+            raw = max(raw, self.shift_credit)
         out = raw / (raw + self.score_ref)
         self.last_score = out
         return out
@@ -290,6 +330,7 @@ class SeriesDetector:
             "version": 3,
             "non_negative": self.non_negative,
             "max_value": self.max_value,
+            "min_range": self.min_range,
             "n": self.n,
             "rejected": self.rejected,
             "first_t": self.first_t,
@@ -310,13 +351,14 @@ class SeriesDetector:
             "range": [self.v_min, self.v_max] if self.n else None,
             "boxes": self.boxes.to_state(),
             "last_score": self.last_score,
+            "shift": [self.slow, self.slow_dev, self.armed],
             "band": [self.low, self.high, self.direction],
         }
 
     @classmethod
     def from_state(cls, state: dict) -> SeriesDetector:
         """A detector that carries on exactly where the one that produced `state` stopped."""
-        d = cls(non_negative=state["non_negative"], max_value=state["max_value"])
+        d = cls(non_negative=state["non_negative"], max_value=state["max_value"], min_range=state.get("min_range", 0.0))
         d.n = state["n"]
         d.rejected = state["rejected"]
         d.first_t = state["first_t"]
@@ -338,5 +380,6 @@ class SeriesDetector:
             d.v_min, d.v_max = state["range"]
         d.boxes.load(state["boxes"])
         d.last_score = state["last_score"]
+        d.slow, d.slow_dev, d.armed = state.get("shift", [state["last_x"], 0.0, True])
         d.low, d.high, d.direction = state["band"]
         return d

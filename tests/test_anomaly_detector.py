@@ -128,16 +128,18 @@ def test_irregular_sampling_and_a_gap_are_handled():
 
 
 def test_the_cost_per_point_is_small():
+    # CPU time, not wall time, and an order of magnitude of margin over the 50 µs budget (the bench measures
+    # the real figure): the machine is shared, and only a gross regression should fail this.
     detector = SeriesDetector(non_negative=True)
     rng = random.Random(13)
     n = 20000
     values = [30 + 20 * math.sin(2 * math.pi * i * STEP / 86400) + rng.gauss(0, 1) for i in range(n)]
-    start = time.perf_counter()
+    start = time.process_time()
     for i, v in enumerate(values):
         detector.score(i * STEP, v)
-    per_point = (time.perf_counter() - start) / n * 1e6
+    per_point = (time.process_time() - start) / n * 1e6
     print(f"detector cost: {per_point:.1f} µs/point, state {len(json.dumps(detector.to_state()))} bytes")
-    assert per_point < 200
+    assert per_point < 500
 
 
 def test_a_box_takes_a_nearby_vector_and_a_far_one_founds_a_new_box():
@@ -182,3 +184,121 @@ def test_a_flat_stretch_where_the_daily_wave_should_rise_is_scored_as_a_new_shap
     # time of day makes it new, within four hours.
     flat = feed(detector, [10 + rng.gauss(0, 1) for _ in range(per_day // 6)], start=trough * STEP)
     assert max(flat) > 0.0
+
+
+def healthy_week(seed: int, days: float = 7.0) -> tuple[list[float], list[float]]:
+    """Latency of a healthy model: daily load swing, lognormal noise, probes every 10-60 s, two long gaps."""
+    rng = random.Random(seed)
+    gaps = sorted(rng.uniform(0, days * 86400) for _ in range(2))
+    stamps, values, t = [], [], 0.0
+    while t < days * 86400:
+        load = 1.0 + 0.3 * math.cos(2 * math.pi * t / 86400)
+        stamps.append(t)
+        values.append(400.0 * load * math.exp(rng.gauss(0, 0.1)))
+        t += rng.uniform(10, 60)
+        if gaps and t >= gaps[0]:
+            t += rng.uniform(3600, 7200)
+            gaps.pop(0)
+    return stamps, values
+
+
+def alarm_episodes(stamps: list[float], scores: list[float | None], quiet: float = 1800.0) -> int:
+    episodes, last = 0, -math.inf
+    for t, s in zip(stamps, scores, strict=True):
+        if s is not None and s >= ALARM:
+            episodes += t - last > quiet
+            last = t
+    return episodes
+
+
+def test_a_simulated_healthy_week_with_irregular_probes_and_gaps_raises_at_most_one_alarm():
+    stamps, values = healthy_week(seed=17)
+    detector = SeriesDetector(non_negative=True)
+    scores = [detector.score(t, v) for t, v in zip(stamps, values, strict=True)]
+    assert len(stamps) > 10000
+    assert alarm_episodes(stamps, scores) <= 1
+
+
+def test_a_doubled_latency_after_a_healthy_week_alarms_within_two_probes():
+    stamps, values = healthy_week(seed=18)
+    detector = SeriesDetector(non_negative=True)
+    for t, v in zip(stamps, values, strict=True):
+        detector.score(t, v)
+    t = stamps[-1]
+    scores = [detector.score(t + 30.0 * (i + 1), 2 * v) for i, v in enumerate(values[:2])]
+    assert max(scores) >= ALARM
+    assert detector.direction == 1
+
+
+def test_the_state_stays_within_16_kb_when_the_box_memory_is_full():
+    detector = SeriesDetector(non_negative=True)
+    rng = random.Random(19)
+    t = 0.0
+    for i in range(30000):
+        t += rng.uniform(10, 300)
+        # Regime changes every 2,000 points keep founding new shapes until the memory is full.
+        detector.score(t, (1 + i // 2000) * rng.lognormvariate(0, 0.5))
+    assert detector.boxes.k == detector.box_capacity
+    assert len(json.dumps(detector.to_state())) <= 16 * 1024
+
+
+def test_a_point_far_outside_the_band_is_more_surprising_than_one_inside_it():
+    detector = SeriesDetector(non_negative=True)
+    feed(detector, noisy_latency(1000, seed=20))
+    detector.score(1000 * STEP, 0.8)
+    inside = detector.surprise
+    detector.score(1001 * STEP, 3.0)
+    assert inside < 1.0 < SeriesDetector.band_width < detector.surprise
+
+
+def error_ratio_with_one_failed_probe() -> list[float]:
+    """Error ratio over the last 20 probes of a healthy model: 0, but for one failed probe at point 2000."""
+    return [0.05 if 2000 <= i < 2020 else 0.0 for i in range(3000)]
+
+
+def test_one_failed_probe_in_an_error_ratio_alarms_without_a_min_range_and_not_with_one():
+    bare = SeriesDetector(non_negative=True, max_value=1.0)
+    assert max(feed(bare, error_ratio_with_one_failed_probe(), step=30.0)) >= ALARM
+    coarse = SeriesDetector(non_negative=True, max_value=1.0, min_range=0.5)
+    assert max(feed(coarse, error_ratio_with_one_failed_probe(), step=30.0)) < ALARM
+
+
+def test_an_error_burst_alarms_with_a_min_range():
+    detector = SeriesDetector(non_negative=True, max_value=1.0, min_range=0.5)
+    feed(detector, error_ratio_with_one_failed_probe(), step=30.0)
+    assert detector.score(3000 * 30.0, 0.4) >= ALARM
+    assert detector.direction == 1
+
+
+def test_the_min_range_survives_the_state_round_trip():
+    detector = SeriesDetector(non_negative=True, min_range=0.5)
+    feed(detector, noisy_latency(300, seed=21))
+    assert SeriesDetector.from_state(json.loads(json.dumps(detector.to_state()))).min_range == 0.5
+
+
+class LaxBoxes(SeriesDetector):
+    """Boxes that take anything, as a long-running noisy series' grown vigilance nearly does."""
+
+    vigilance = 10.0
+
+
+def test_a_large_level_shift_alarms_even_when_the_boxes_take_every_shape():
+    detector = LaxBoxes(non_negative=True)
+    feed(detector, noisy_latency(3000, seed=22))
+    scores = feed(detector, noisy_latency(20, seed=23, level=4.0), start=3000 * STEP)
+    assert max(scores[:3]) >= ALARM
+
+    class NoShiftReport(LaxBoxes):
+        shift_k = 0.0
+
+    blind = NoShiftReport(non_negative=True)
+    feed(blind, noisy_latency(3000, seed=22))
+    assert max(feed(blind, noisy_latency(20, seed=23, level=4.0), start=3000 * STEP)) < ALARM
+
+
+def test_a_sustained_shift_is_reported_once_while_it_lasts():
+    detector = LaxBoxes(non_negative=True)
+    feed(detector, noisy_latency(3000, seed=24))
+    shifted = feed(detector, noisy_latency(400, seed=25, level=4.0), start=3000 * STEP)
+    assert shifted[0] >= ALARM
+    assert sum(s >= ALARM for s in shifted) == 1

@@ -70,3 +70,22 @@ def test_a_false_positive_far_from_windows_costs_the_full_weight_and_one_just_af
     # Row 300 is before any window: -1 x 0.11. Row 451 is 2 rows past a 50-row window: sigmoid(2/49).
     expected = -2.0 - 0.11 + (2 / (1 + math.exp(5 * 2 / 49)) - 1) * 0.11
     assert math.isclose(raw, expected, rel_tol=1e-9)
+
+
+def test_leave_one_category_out_scores_each_category_at_the_threshold_the_others_chose(tmp_path):
+    # Category "cat" detects both windows at their first row; category "quiet" has no windows and one
+    # detection, so a sweep over "quiet" alone never detects, and "cat" scores as the null detector there.
+    write_results(tmp_path, {400, 700})
+    noisy = tmp_path / "det" / "quiet"
+    noisy.mkdir()
+    with open(noisy / "det_series.csv", "w", newline="") as fh:
+        out = csv.writer(fh)
+        out.writerow(["timestamp", "value", "anomaly_score", "label"])
+        for i in range(ROWS):
+            out.writerow([stamp(i), 1.0, 1.0 if i == 500 else 0.0, 0])
+    windows = {**labels(), "quiet/series.csv": []}
+    result = nab_score.score_corpus(str(tmp_path / "det"), windows, nab_score.DEFAULT_PROFILES)
+    held = nab_score.leave_one_category_out(result["_per_file"], windows, nab_score.DEFAULT_PROFILES["standard"])
+    assert math.isclose(held["cat"], 0.0)
+    # "quiet" is scored at the threshold that suits "cat" (detect at 1.0): its one false positive costs 0.11.
+    assert math.isclose(held["quiet"], -0.11)
