@@ -14,6 +14,9 @@ os.environ.setdefault("ALERTS_WAKE_ON_CHANGE", "0")
 os.environ.setdefault("API_THROTTLE_ANON", "off")
 os.environ.setdefault("API_THROTTLE_TOKEN", "off")
 os.environ.setdefault("WS_CONNECTS_PER_MINUTE", "0")
+# Two-factor sign-in is off for the suite and its servers, so that signing in takes a password; its own
+# tests turn it on.
+os.environ.setdefault("REQUIRE_2FA", "0")
 
 if not os.environ["DATABASE_URL"].startswith(("postgres", "timescale")) and not os.environ.get("TEST_ALLOW_SQLITE"):
     raise SystemExit(
@@ -22,6 +25,3 @@ if not os.environ["DATABASE_URL"].startswith(("postgres", "timescale")) and not 
     )
 
 from aistatus.settings import *  # noqa: E402,F403
-
-# Two-factor sign-in is off for the suite (its own tests turn it on), so that signing in takes a password.
-REQUIRE_2FA = False
