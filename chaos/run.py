@@ -1,0 +1,294 @@
+"""Run the chaos suite: `python -m chaos.run [--scenarios a,b|subset|all] [--models N] [--seed S]`.
+
+Prints a table of the measures per scenario and ends with the summary line:
+chaos: <N> scenarios, lost=<n>, false_green=<n>, missed_alerts=<n>, duplicate_alerts=<n>,
+worst_push_recovery_s=<x>, worst_availability_pct=<x>
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import math
+import random
+import re
+import subprocess
+import sys
+import time
+import urllib.request
+from datetime import UTC, datetime
+
+from chaos import measures
+from chaos.cluster import ROOT, Stack
+from chaos.load import Load
+from chaos.sampler import Sampler
+from chaos.scenarios import BY_NAME, SCENARIOS, SUBSET, Context, Run, play
+from chaos.seed import PROVIDER, PULSE_MODEL, PULSE_PROVIDER
+from chaos.truth import Evidence, Timeline
+
+PULSE_EVERY_S = 0.5
+README_BEGIN, README_END = "<!-- chaos:begin -->", "<!-- chaos:end -->"
+
+
+class Pulser:
+    """Operator status changes on the pulse model, one every 0.5 s after a fault, to time live delivery."""
+
+    def __init__(self, stack: Stack, sampler: Sampler) -> None:
+        self.stack, self.sampler = stack, sampler
+        self.count = 0
+        self.posted: list[tuple[str, float]] = []
+
+    def __call__(self, run: Run) -> None:
+        deadline = run.fault_end + 15
+        while time.time() < deadline:
+            self.count += 1
+            reason = f"pulse {self.count}"
+            status = "degraded_performance" if self.count % 2 else "operational"
+            request = urllib.request.Request(
+                f"{self.stack.web}/api/v1/models/{PULSE_PROVIDER}/{PULSE_MODEL}/status/",
+                data=json.dumps({"status": status, "reason": reason}).encode(),
+                method="POST",
+            )
+            request.add_header("Content-Type", "application/json")
+            request.add_header("Authorization", f"Token {self.stack.token}")
+            try:
+                with urllib.request.urlopen(request, timeout=5) as response:
+                    response.read()
+                self.posted.append((reason, time.time()))
+            except OSError:
+                pass
+            arrived = self.sampler.record.pulses.get(reason, {})
+            time.sleep(PULSE_EVERY_S)
+            if len(arrived) == 2 or len(self.sampler.record.pulses.get(reason, {})) == 2:
+                return
+
+
+def run_hey(url: str, seconds: float, concurrency: int, rate: float) -> subprocess.Popen:
+    command = ["hey", "-z", f"{max(1, round(seconds))}s", "-c", str(concurrency), "-q", str(rate), "-t", "10", url]
+    return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+
+
+def hey_figures(output: str) -> dict:
+    ok = total = 0
+    section = ""
+    p99 = None
+    for line in output.splitlines():
+        if line.startswith("Status code distribution"):
+            section = "status"
+        elif line.startswith("Error distribution"):
+            section = "error"
+        elif match := re.match(r"\s+99%+ in ([\d.]+) secs", line):
+            p99 = float(match.group(1))
+        elif section == "status" and (match := re.match(r"\s+\[(\d+)\]\s+(\d+) responses", line)):
+            total += int(match.group(2))
+            ok += int(match.group(2)) if match.group(1).startswith("2") else 0
+        elif section == "error" and (match := re.match(r"\s+\[(\d+)\]", line)):
+            total += int(match.group(1))
+    return {"ok": ok, "total": total, "p99_s": p99}
+
+
+def wait_operational(stack: Stack, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(f"{stack.web}/api/v1/models/?provider={PROVIDER}&page_size=1000") as response:
+                items = json.load(response)["results"]
+            if len(items) == stack.models and all(i["status"]["status"] == "operational" for i in items):
+                return True
+        except OSError:
+            pass
+        time.sleep(1)
+    return False
+
+
+def stored_results(stack: Stack, since: float) -> dict[str, list[float]]:
+    rows = stack.sql(
+        "SELECT m.slug, extract(epoch from r.time)::float8 FROM collectors_checkresult r "
+        "JOIN monitoring_aimodel m ON m.id = r.model_id JOIN monitoring_provider p ON p.id = m.provider_id "
+        f"WHERE p.slug = '{PROVIDER}' AND r.time >= to_timestamp({since - 30}) ORDER BY 2"
+    )
+    stored: dict[str, list[float]] = {}
+    for model, at in rows:
+        stored.setdefault(model, []).append(at)
+    return stored
+
+
+def received_alerts(stack: Stack) -> list[dict]:
+    alerts = []
+    for request in stack.receiver.requests:
+        document = request.json()
+        data = document.get("data", {})
+        model = data.get("model", {})
+        if model.get("provider") != PROVIDER:
+            continue
+        kind = {"model.alert": "outage", "model.recovery": "recovery"}.get(document.get("type"), document.get("type"))
+        if kind == "outage" and data.get("to_status") not in ("partial_outage", "major_outage"):
+            kind = f"alert to {data.get('to_status')}"
+        at = datetime.fromisoformat(data["at"]).timestamp() if data.get("at") else time.time()
+        alerts.append({"model": model["slug"], "kind": kind, "at": at, "id": request.headers.get("webhook-id")})
+    return alerts
+
+
+def fmt(value, digits: int = 1) -> str:
+    if value is None:
+        return "–"
+    if isinstance(value, float):
+        return "never" if math.isinf(value) else f"{value:.{digits}f}"
+    return str(value)
+
+
+def table(results: list[measures.Result]) -> str:
+    header = (
+        "| scenario | answered | lost | in flight | readings | false green | missed alerts | duplicate alerts "
+        "| push recovery s | availability % (target) | p99 ms | time to unknown s |"
+    )
+    lines = [header, "|" + "---|" * 12]
+    for r in results:
+        target = " (≥99.9)" if r.availability_target else ""
+        lines.append(
+            f"| {r.name} | {r.answered} | {r.lost} | {r.in_flight} | {r.readings} | {r.false_green} "
+            f"| {r.missed_alerts} | {r.duplicate_alerts} | {fmt(r.push_recovery_s)} "
+            f"| {fmt(r.availability_pct, 2)}{target} | {fmt(r.p99_ms, 0)} | {fmt(r.time_to_unknown_s)} |"
+        )
+    return "\n".join(lines)
+
+
+def summary(results: list[measures.Result]) -> str:
+    # A scenario after which no pulse arrived at all counts as never recovered.
+    worst_push = max((math.inf if r.push_recovery_s is None else r.push_recovery_s for r in results), default=0.0)
+    targeted = [r.availability_pct for r in results if r.availability_target and r.availability_pct is not None]
+    worst_availability = min(targeted, default=100.0)
+    return (
+        f"chaos: {len(results)} scenarios, lost={sum(r.lost for r in results)}, "
+        f"false_green={sum(r.false_green for r in results)}, missed_alerts={sum(r.missed_alerts for r in results)}, "
+        f"duplicate_alerts={sum(r.duplicate_alerts for r in results)}, worst_push_recovery_s={worst_push:.1f}, "
+        f"worst_availability_pct={worst_availability:.2f}"
+    )
+
+
+def execute(
+    names: list[str], models: int, seed: int, ws: int = 0, sse: int = 0, hey_rate: float = 20, keep: bool = False
+) -> tuple[list[measures.Result], dict]:
+    stack = Stack(models=models, seed=seed, keep=keep)
+    load = None
+    sampler = None
+    try:
+        stack.start()
+        started = time.time()
+        timeline = Timeline(stack.simulator)
+        if not wait_operational(stack, timeout=90):
+            raise RuntimeError("the models did not all turn operational:\n" + stack.log_tail("worker1"))
+        sampler = Sampler(stack.web, models)
+        sampler.start()
+        if ws or sse:
+            load = Load(stack, ws, sse)
+        ctx = Context(stack, timeline, random.Random(seed), all_unknown=sampler.all_unknown)
+        pulser = Pulser(stack, sampler)
+        runs: list[tuple[Run, object, list[dict]]] = []
+        for name in names:
+            scenario = BY_NAME[name]
+            sampler.take()
+            heys: list[subprocess.Popen] = []
+
+            def fault_with_load(ctx: Context, run: Run, fault=scenario.fault, seconds=scenario.fault_s, heys=heys):
+                for path in ("/en/", "/api/v2/summary.json"):
+                    heys.append(run_hey(stack.web + path, min(seconds, 30), 2, hey_rate))
+                fault(ctx, run)
+
+            run = play(ctx, dataclasses.replace(scenario, fault=fault_with_load), pulser)
+            hey = []
+            for process in heys:
+                out, _ = process.communicate(timeout=120)
+                hey.append(hey_figures(out))
+            runs.append((run, sampler.take(), hey))
+            print(f"chaos: {name} done", file=sys.stderr, flush=True)
+        # Let what was spooled, queued or retried land, and the last outage windows end and recover.
+        last_window = max((w.end for w in timeline.windows), default=time.time())
+        settle_until = max(time.time() + 15, last_window + 25)
+        while time.time() < settle_until:
+            time.sleep(1)
+        evidence = Evidence(timeline.requests(started - 30))
+        stored = stored_results(stack, started)
+        alerts = received_alerts(stack)
+        answered = evidence.times
+        model_names = sorted(answered)
+        results = []
+        for run, record, hey in runs:
+            result = measures.Result(run.name, availability_target=run.availability_target)
+            result.answered, result.lost, result.in_flight = measures.lost_results(run, answered, stored)
+            result.readings = len(record.readings)
+            missed, duplicates, notes = measures.alerts(run.windows, evidence, alerts)
+            by_reader = measures.false_greens(record, timeline.windows, evidence, model_names, run.end)
+            result.false_green = sum(by_reader.values())
+            if by_reader:
+                notes.append("false greens by reader: " + ", ".join(f"{k} {v}" for k, v in sorted(by_reader.items())))
+            result.missed_alerts, result.duplicate_alerts = missed, duplicates
+            result.push_recovery_s = measures.push_recovery(run, pulser.posted, record)
+            result.availability_pct, result.p99_ms, result.requests = measures.availability(record, run, hey)
+            unknown = measures.time_to_unknown(run, record, models)
+            if unknown is not None:
+                result.time_to_unknown_s = max(unknown.values())
+                notes.append("unknown after (s): " + ", ".join(f"{k} {fmt(v)}" for k, v in unknown.items()))
+            result.notes = "; ".join(notes + run.notes)
+            results.append(result)
+        info = {"models": models, "seed": seed, "ws": ws, "sse": sse, "load": load.report() if load else None}
+        return results, info
+    finally:
+        if load is not None:
+            load.close()
+        if sampler is not None:
+            sampler.stop()
+        for proxy in getattr(locals().get("ctx"), "proxies", {}).values():
+            proxy.stop()
+        stack.close()
+
+
+def write_readme(text: str) -> None:
+    readme = ROOT / "README.md"
+    content = readme.read_text()
+    if README_BEGIN in content:
+        before, rest = content.split(README_BEGIN, 1)
+        after = rest.split(README_END, 1)[1]
+        content = before + README_BEGIN + "\n" + text + "\n" + README_END + after
+    readme.write_text(content)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--scenarios", default="all", help="comma-separated names, 'subset' or 'all'")
+    parser.add_argument("--models", type=int, default=1000)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--ws", type=int, default=1000, help="WebSocket clients held open for the whole run")
+    parser.add_argument("--sse", type=int, default=200, help="SSE clients held open for the whole run")
+    parser.add_argument("--hey-rate", type=float, default=20, help="requests/s per hey worker (2 workers, 2 URLs)")
+    parser.add_argument("--keep", action="store_true", help="keep the temporary folder (logs) afterwards")
+    parser.add_argument("--readme", action="store_true", help="write the table into README.md")
+    args = parser.parse_args(argv)
+    names = {"all": [s.name for s in SCENARIOS], "subset": SUBSET}.get(args.scenarios) or args.scenarios.split(",")
+    unknown = [n for n in names if n not in BY_NAME]
+    if unknown:
+        parser.error(f"unknown scenarios: {', '.join(unknown)} (choose among {', '.join(BY_NAME)})")
+    began = time.monotonic()
+    results, info = execute(names, args.models, args.seed, args.ws, args.sse, args.hey_rate, args.keep)
+    elapsed = time.monotonic() - began
+    text = table(results)
+    notes = [f"- {r.name}: {r.notes}" for r in results if r.notes]
+    heading = (
+        f"Measured {datetime.now(UTC):%Y-%m-%d %H:%M} UTC: {info['models']} models every 10 s, seed {info['seed']}, "
+        f"{info['ws']} WebSocket and {info['sse']} SSE clients, hey at {4 * args.hey_rate:g} req/s on the page "
+        f"and summary.json during each fault; {elapsed / 60:.1f} min (`python -m chaos.run "
+        f"--scenarios {args.scenarios} --models {args.models} --ws {args.ws} --sse {args.sse}`)."
+    )
+    if info["load"]:
+        heading += f" Live clients: {json.dumps(info['load'])}."
+    line = summary(results)
+    output = "\n".join([heading, "", text, *([""] + notes if notes else []), "", line])
+    if args.readme:
+        write_readme(output)
+    print(output)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
