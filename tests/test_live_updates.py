@@ -221,3 +221,36 @@ async def test_a_process_refuses_connections_over_its_limit(asgi_server, models)
         assert closed.value.rcvd.code == 1013
         async with aiohttp.ClientSession() as http, http.get(url + "/api/v1/events/") as response:
             assert response.status == 503
+
+
+async def test_a_websocket_client_hears_of_the_snapshot_that_shows_stale_evidence_unknown_without_a_sweep(
+    asgi_server, models
+):
+    # Every collector stopped: no sweep writes the change to unknown, yet a live page must not stay green.
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from monitoring.models import ModelStatus
+    from monitoring.status import stale_after
+
+    model = models[0]
+    await sync_to_async(record_status)(model.pk, "operational", reason="answered", source="collector")
+    almost_stale = timezone.now() - stale_after(model.interval_seconds) + timedelta(seconds=2)
+    await sync_to_async(ModelStatus.objects.filter(model=model).update)(last_checked_at=almost_stale)
+    url = asgi_server(REDIS_URL=settings.REDIS_URL)
+    async with aiohttp.ClientSession() as session:
+        async with session.get(url + "/api/v1/snapshot/") as response:
+            before = await response.json()
+        async with websockets.connect(ws_url(url), origin=url) as ws:
+            hello = (await ws_events(ws, lambda e: e))[0]
+            events = await ws_events(
+                ws, lambda e: any(x["type"] == "snapshot" and x["version"] != hello["snapshot_version"] for x in e), 10
+            )
+        async with session.get(url + "/api/v1/snapshot/") as response:
+            after = await response.json()
+    shown = {m["slug"]: m["status"] for m in after["models"]}
+    assert {m["slug"]: m["status"] for m in before["models"]}["openai/m0"] == "operational"
+    assert [e for e in events if e["type"] == "snapshot"], events
+    assert not changes(events)  # nothing was written: the snapshot alone says it
+    assert shown["openai/m0"] == "unknown"
