@@ -89,19 +89,19 @@ def stale_spans(evidence: Evidence, models: list[str], until: float) -> list[tup
 
 def false_greens(
     record: Record, windows: list[Window], evidence: Evidence, models: list[str], until: float
-) -> dict[str, int]:
-    """False greens by reader (page, api_v1, summary, websocket)."""
+) -> dict[tuple[str, str], list[float]]:
+    """False greens by reader (page, api_v1, summary, websocket) and model: the moments they were read."""
     confirmed = []
     for window in windows:
         at = evidence.nth_after("failed", window.model, window.start, FAILURES_TO_CONFIRM, before=window.end)
         if at is not None:
             confirmed.append((at + DETECT_S, window.end, window.model))
     suspects = confirmed + stale_spans(evidence, models, until)
-    counts: dict[str, int] = {}
+    counts: dict[tuple[str, str], list[float]] = {}
     for reading in record.readings:
         for start, end, model in suspects:
             if start <= reading.at < end and model not in reading.not_operational:
-                counts[reading.source] = counts.get(reading.source, 0) + 1
+                counts.setdefault((reading.source, model), []).append(reading.at)
     return counts
 
 

@@ -13,6 +13,7 @@ import json
 import math
 import random
 import re
+import signal
 import subprocess
 import sys
 import time
@@ -24,7 +25,7 @@ from chaos.cluster import ROOT, Stack
 from chaos.load import Load
 from chaos.sampler import Sampler
 from chaos.scenarios import BY_NAME, SCENARIOS, SUBSET, Context, Run, play
-from chaos.seed import PROVIDER, PULSE_MODEL, PULSE_PROVIDER
+from chaos.seed import INTERVAL_S, PROVIDER, PULSE_MODEL, PULSE_PROVIDER
 from chaos.truth import Evidence, Timeline
 
 PULSE_EVERY_S = 0.5
@@ -64,8 +65,9 @@ class Pulser:
                 return
 
 
-def run_hey(url: str, seconds: float, concurrency: int, rate: float) -> subprocess.Popen:
-    command = ["hey", "-z", f"{max(1, round(seconds))}s", "-c", str(concurrency), "-q", str(rate), "-t", "10", url]
+def run_hey(url: str, concurrency: int, rate: float) -> subprocess.Popen:
+    """hey until interrupted (SIGINT at the fault's end: it stops and prints its report)."""
+    command = ["hey", "-z", "10m", "-c", str(concurrency), "-q", str(rate), "-t", "10", url]
     return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
 
 
@@ -100,6 +102,21 @@ def wait_operational(stack: Stack, timeout: float) -> bool:
             pass
         time.sleep(1)
     return False
+
+
+def settle(timeline: Timeline, started: float) -> None:
+    """Let what was spooled, queued or retried land (10 s), and every confirmed outage end and recover:
+    two probes after its end (two intervals) and the alert's delivery."""
+    until = time.time() + 10
+    while time.time() < until:
+        evidence = Evidence(timeline.requests(started - 30))
+        confirmed = [
+            w.end
+            for w in timeline.windows
+            if evidence.nth_after("failed", w.model, w.start, measures.FAILURES_TO_CONFIRM, before=w.end) is not None
+        ]
+        until = max([until, *(end + 2 * INTERVAL_S + 5 for end in confirmed)])
+        time.sleep(min(3.0, max(0.0, until - time.time())))
 
 
 def stored_results(stack: Stack, since: float) -> dict[str, list[float]]:
@@ -191,10 +208,14 @@ def execute(
             sampler.take()
             heys: list[subprocess.Popen] = []
 
-            def fault_with_load(ctx: Context, run: Run, fault=scenario.fault, seconds=scenario.fault_s, heys=heys):
+            def fault_with_load(ctx: Context, run: Run, fault=scenario.fault, heys=heys):
                 for path in ("/en/", "/api/v2/summary.json"):
-                    heys.append(run_hey(stack.web + path, min(seconds, 30), 2, hey_rate))
-                fault(ctx, run)
+                    heys.append(run_hey(stack.web + path, 2, hey_rate))
+                try:
+                    fault(ctx, run)
+                finally:
+                    for process in heys:
+                        process.send_signal(signal.SIGINT)
 
             run = play(ctx, dataclasses.replace(scenario, fault=fault_with_load), pulser)
             hey = []
@@ -203,11 +224,7 @@ def execute(
                 hey.append(hey_figures(out))
             runs.append((run, sampler.take(), hey))
             print(f"chaos: {name} done", file=sys.stderr, flush=True)
-        # Let what was spooled, queued or retried land, and the last outage windows end and recover.
-        last_window = max((w.end for w in timeline.windows), default=time.time())
-        settle_until = max(time.time() + 15, last_window + 25)
-        while time.time() < settle_until:
-            time.sleep(1)
+        settle(timeline, started)
         evidence = Evidence(timeline.requests(started - 30))
         stored = stored_results(stack, started)
         alerts = received_alerts(stack)
@@ -219,10 +236,17 @@ def execute(
             result.answered, result.lost, result.in_flight = measures.lost_results(run, answered, stored)
             result.readings = len(record.readings)
             missed, duplicates, notes = measures.alerts(run.windows, evidence, alerts)
+            watched = {w.model for w in timeline.windows}
+            false_alarms = [a for a in alerts if a["model"] not in watched and run.begin <= a["at"] < run.end]
+            if false_alarms:
+                notes.append(f"{len(false_alarms)} alerts about models that were up (the fault made them look down)")
             by_reader = measures.false_greens(record, timeline.windows, evidence, model_names, run.end)
-            result.false_green = sum(by_reader.values())
-            if by_reader:
-                notes.append("false greens by reader: " + ", ".join(f"{k} {v}" for k, v in sorted(by_reader.items())))
+            result.false_green = sum(map(len, by_reader.values()))
+            for (reader, model), moments in sorted(by_reader.items())[:8]:
+                notes.append(
+                    f"false green: {reader} showed {model} operational {len(moments)} times, "
+                    f"{min(moments) - run.fault_start:+.1f} to {max(moments) - run.fault_start:+.1f} s from the fault"
+                )
             result.missed_alerts, result.duplicate_alerts = missed, duplicates
             result.push_recovery_s = measures.push_recovery(run, pulser.posted, record)
             result.availability_pct, result.p99_ms, result.requests = measures.availability(record, run, hey)

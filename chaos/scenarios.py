@@ -19,7 +19,7 @@ from chaos.proxy import FaultProxy
 from chaos.seed import INTERVAL_S
 from chaos.truth import Timeline, Window, pick_models
 
-PRE_S = 22.0  # long enough for the rising model's outage to be confirmed (two failed probes) before the fault
+PRE_S = 20.0  # long enough for the rising model's outage to be confirmed (two failed probes) before the fault
 
 
 @dataclass
@@ -58,7 +58,7 @@ class Scenario:
     availability_target: bool
     fault_s: float = 30.0  # how long the falling model's window reaches past the fault start
     prepare: Callable[[Context], None] | None = None
-    post_s: float = 12.0
+    post_s: float = 10.0
 
 
 def _sleep_until(moment: float) -> None:
