@@ -5,7 +5,8 @@ It runs its own event loop in a thread; `mode` can be changed at any time from a
 - "latency": every chunk waits `latency_s` before it is forwarded, both ways;
 - "drop": open connections are reset and new ones closed at once (an RST-like failure);
 - "blackhole": connections are accepted and read, but nothing is forwarded or answered, and open ones
-  go silent too (a half-open socket: the peer waits until its own timeout).
+  go silent too (a half-open socket: the peer waits until its own timeout); when the mode changes
+  again, those connections are reset.
 """
 
 from __future__ import annotations
@@ -36,12 +37,23 @@ class FaultProxy:
 
     def set_mode(self, mode: str) -> None:
         assert mode in MODES, mode
+        leaving_blackhole = self.mode == "blackhole" and mode != "blackhole"
         self.mode = mode
-        if mode == "drop":
+        # Dropping resets every connection; so does the end of a blackhole, as when a partition heals
+        # and a peer that lost the connection's state answers its next packet with a reset.
+        if mode == "drop" or leaving_blackhole:
             self._loop.call_soon_threadsafe(self._reset_all)
 
     def stop(self) -> None:
-        self._loop.call_soon_threadsafe(self._loop.stop)
+        async def shut() -> None:
+            self._reset_all()
+            tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            self._loop.stop()
+
+        asyncio.run_coroutine_threadsafe(shut(), self._loop)
         self._thread.join(10)
 
     # -- inside the loop -------------------------------------------------------------------------

@@ -205,6 +205,9 @@ def execute(
         runs: list[tuple[Run, object, list[dict]]] = []
         for name in names:
             scenario = BY_NAME[name]
+            # A scenario starts from every model operational: the last one's faults may have made some look down.
+            if not wait_operational(stack, timeout=90):
+                print(f"chaos: not every model was operational before {name}", file=sys.stderr)
             sampler.take()
             heys: list[subprocess.Popen] = []
 
@@ -236,10 +239,9 @@ def execute(
             result.answered, result.lost, result.in_flight = measures.lost_results(run, answered, stored)
             result.readings = len(record.readings)
             missed, duplicates, notes = measures.alerts(run.windows, evidence, alerts)
-            watched = {w.model for w in timeline.windows}
-            false_alarms = [a for a in alerts if a["model"] not in watched and run.begin <= a["at"] < run.end]
+            false_alarms = measures.false_alarms(timeline.windows, alerts, run.begin, run.end)
             if false_alarms:
-                notes.append(f"{len(false_alarms)} alerts about models that were up (the fault made them look down)")
+                notes.append(f"{len(false_alarms)} outage alerts about models that were up (made to look down)")
             by_reader = measures.false_greens(record, timeline.windows, evidence, model_names, run.end)
             result.false_green = sum(map(len, by_reader.values()))
             for (reader, model), moments in sorted(by_reader.items())[:8]:
