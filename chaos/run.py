@@ -90,15 +90,25 @@ def hey_figures(output: str) -> dict:
     return {"ok": ok, "total": total, "p99_s": p99}
 
 
+def model_statuses(stack: Stack) -> list[str]:
+    """Every chaos model's shown status, following the list's pages (100 a page)."""
+    statuses, url = [], f"{stack.web}/api/v1/models/?provider={PROVIDER}"
+    while url:
+        with urllib.request.urlopen(url, timeout=10) as response:
+            document = json.load(response)
+        statuses += [item["status"]["status"] for item in document["results"]]
+        url = document.get("next")
+    return statuses
+
+
 def wait_operational(stack: Stack, timeout: float) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
-            with urllib.request.urlopen(f"{stack.web}/api/v1/models/?provider={PROVIDER}&page_size=1000") as response:
-                items = json.load(response)["results"]
-            if len(items) == stack.models and all(i["status"]["status"] == "operational" for i in items):
+            statuses = model_statuses(stack)
+            if len(statuses) == stack.models and set(statuses) == {"operational"}:
                 return True
-        except OSError:
+        except (OSError, ValueError):
             pass
         time.sleep(1)
     return False

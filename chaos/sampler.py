@@ -105,7 +105,7 @@ class Sampler:
         async with aiohttp.ClientSession(timeout=timeout) as session:
             tasks = [
                 asyncio.create_task(self._poll(session, "page", "/en/", self._page)),
-                asyncio.create_task(self._poll(session, "api_v1", "/api/v1/models/?page_size=1000", self._api_v1)),
+                asyncio.create_task(self._poll(session, "api_v1", "/api/v1/models/?provider=chaos", self._api_v1)),
                 asyncio.create_task(self._poll(session, "summary", "/api/v2/summary.json", self._summary)),
                 asyncio.create_task(self._websocket(session)),
                 asyncio.create_task(self._sse()),
@@ -120,13 +120,15 @@ class Sampler:
         next_at = time.monotonic()
         while True:
             asked, started = time.time(), time.monotonic()
-            status, body = 0, b""
+            status, body = 0, []
             try:
-                async with session.get(self.web + path) as response:
-                    body = await response.read()
-                    status = response.status
-            except (TimeoutError, aiohttp.ClientError, OSError):
-                pass
+                status, body = await self._get(session, self.web + path)
+                # The model list comes 100 a page: a reading is every page, following `next`.
+                while status == 200 and source == "api_v1" and (following := json.loads(body[-1]).get("next")):
+                    status, more = await self._get(session, following)
+                    body += more
+            except (TimeoutError, aiohttp.ClientError, OSError, ValueError):
+                status = 0
             self._add("requests", Request(asked, source, status, time.monotonic() - started))
             if status == 200:
                 try:
@@ -141,26 +143,31 @@ class Sampler:
                 next_at = time.monotonic()
 
     @staticmethod
-    def _page(body: bytes) -> dict[str, str]:
+    async def _get(session: aiohttp.ClientSession, url: str) -> tuple[int, list[bytes]]:
+        async with session.get(url) as response:
+            return response.status, [await response.read()]
+
+    @staticmethod
+    def _page(bodies: list[bytes]) -> dict[str, str]:
         statuses = {}
-        for slug, status in PAGE_ITEM.findall(body.decode()):
+        for slug, status in PAGE_ITEM.findall(bodies[0].decode()):
             if (model := _chaos(slug)) is not None:
                 statuses[model] = status
         return statuses
 
     @staticmethod
-    def _api_v1(body: bytes) -> dict[str, str]:
+    def _api_v1(bodies: list[bytes]) -> dict[str, str]:
         statuses = {}
-        for item in json.loads(body)["results"]:
+        for item in (item for body in bodies for item in json.loads(body)["results"]):
             provider = item["provider"]["slug"] if isinstance(item["provider"], dict) else item["provider"]
             if provider == PROVIDER:
                 statuses[item["slug"]] = item["status"]["status"]
         return statuses
 
     @staticmethod
-    def _summary(body: bytes) -> dict[str, str]:
+    def _summary(bodies: list[bytes]) -> dict[str, str]:
         statuses = {}
-        for component in json.loads(body)["components"]:
+        for component in json.loads(bodies[0])["components"]:
             if component.get("group"):
                 continue
             name = component["name"]
