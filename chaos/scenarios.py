@@ -213,4 +213,8 @@ def play(ctx: Context, scenario: Scenario, pulse: Callable[[Run], None]) -> Run:
     pulse(run)  # live delivery after the fault, timed; returns after POST_S
     _sleep_until(run.fault_end + scenario.post_s)
     run.end = time.time()
+    # A piece that did not come back (it failed to start again) would make later figures meaningless.
+    for name, process in ctx.stack.processes.items():
+        if process.poll() is not None:
+            run.notes.append(f"{name} exited with code {process.returncode}: see {ctx.stack.root / name}.log")
     return run
