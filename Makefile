@@ -11,7 +11,7 @@ SITE_URL ?= http://$(HOST):$(PORT)
 SIMULATOR_PORT ?= 8900
 SIMULATOR_URL ?= http://127.0.0.1:$(SIMULATOR_PORT)
 
-.PHONY: run test lint services venv bench bench-tools clean messages browser replica-tools
+.PHONY: run test lint services venv bench bench-tools clean messages browser replica-tools chaos
 
 # Debian packages the suite needs beyond Python: gettext (compiled translations) and Chromium
 # (browser tests; Playwright drives Debian's build, it never downloads one).
@@ -73,6 +73,13 @@ bench-tools:
 
 bench: $(STAMP) services bench-tools replica-tools
 	$(PY) bench/run_all.py
+
+# The chaos suite: the whole product on its own PostgreSQL and Redis (free ports, a temporary folder),
+# every fault scenario under load, measured against the simulator's ground truth; writes its table into
+# README.md. CHAOS_ARGS="--scenarios redis_kill,beat_down --models 100" runs a part.
+CHAOS_ARGS ?=
+chaos: $(STAMP) messages replica-tools
+	$(PY) -m chaos.run --readme $(CHAOS_ARGS)
 
 clean:
 	rm -rf var .pytest_cache

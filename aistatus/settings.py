@@ -196,6 +196,12 @@ if REDIS_URL:
             "LOCATION": REDIS_URL,
             "KEY_PREFIX": env("CACHE_KEY_PREFIX", default="aistatus"),
             "TIMEOUT": 300,
+            # A frozen Redis (stopped, or its host unreachable) must fail a cache call quickly, not
+            # hold the page's snapshot refresh, and every reader waiting on it, for good.
+            "OPTIONS": {
+                "socket_timeout": env.float("CACHE_SOCKET_TIMEOUT", default=0.5),
+                "socket_connect_timeout": env.float("CACHE_SOCKET_TIMEOUT", default=0.5),
+            },
         }
     }
 else:

@@ -21,6 +21,7 @@ from alerts.models import AlertState, Channel, Notification
 from alerts.rules import Rule, active_rules, is_bad
 from monitoring.incident_data import incident_data
 from monitoring.models import AIModel, Incident, IncidentUpdate, Maintenance, ModelStatus, StatusChange
+from monitoring.status import Status
 
 CURSOR = "alerts"
 BATCH = 500
@@ -90,11 +91,17 @@ class Planner:
     # -- facts about a change -----------------------------------------------------------------
 
     def flap_count(self, change: StatusChange) -> int:
-        """Changes of the model within the flap window ending at this one."""
+        """Changes of the model's known status within the flap window ending at this one.
+
+        A pause in evidence (`unknown`: our collectors stopped, a database away) is not the model
+        flapping: an outage, a gap and the recovery after it are two changes, not four.
+        """
         if change.pk not in self._flapping:
-            self._flapping[change.pk] = StatusChange.objects.filter(
+            statuses = StatusChange.objects.filter(
                 model_id=change.model_id, id__lte=change.pk, at__gt=change.at - flap_window()
-            ).count()
+            ).order_by("id")
+            known = [s for s in statuses.values_list("to_status", flat=True) if s != Status.UNKNOWN]
+            self._flapping[change.pk] = sum(1 for i, s in enumerate(known) if i == 0 or s != known[i - 1])
         return self._flapping[change.pk]
 
     def in_maintenance(self, model_id: int, at: datetime) -> bool:

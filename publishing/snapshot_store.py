@@ -31,11 +31,21 @@ LOCK_SECONDS = 10
 WAIT_FOR_OTHER_BUILDER = 2.0
 
 
+# After a failed cache call the shared cache is left alone this long: a Redis that does not answer
+# costs one timeout per pause, not one per call (readers wait on the refresh that makes them).
+CACHE_PAUSE_SECONDS = 5.0
+_cache_paused_until = 0.0
+
+
 def _cache_call(method: str, *args, **kwargs):
+    global _cache_paused_until
+    if time.monotonic() < _cache_paused_until:
+        return None
     try:
         return getattr(cache, method)(*args, **kwargs)
     except Exception as exc:  # Redis away: the database stays the source of truth
         log.debug("snapshot cache %s failed: %s", method, exc)
+        _cache_paused_until = time.monotonic() + CACHE_PAUSE_SECONDS
         return None
 
 

@@ -204,6 +204,17 @@ def test_a_flapping_model_yields_one_flapping_notice_then_one_message_when_it_se
     assert len(told(ch)) == 6
 
 
+def test_pauses_in_evidence_around_an_outage_are_not_flapping(model, t0):
+    # Collectors stopped for a while around one outage: the model went down once and came back once.
+    ch = channel()
+    minute = timedelta(minutes=1)
+    unknown = Status.UNKNOWN
+    flip(model, (OK, t0), (unknown, t0 + minute), (OK, t0 + 2 * minute))
+    flip(model, (DOWN, t0 + 3 * minute), (unknown, t0 + 4 * minute), (OK, t0 + 5 * minute))
+    planner.plan(t0 + 6 * minute)
+    assert told(ch) == [("alert", OK, DOWN), ("recovery", DOWN, OK)]
+
+
 def test_a_model_that_settles_down_after_flapping_is_announced_as_down(model, t0):
     ch = channel()
     steps = [(DOWN if i % 2 == 0 else OK, t0 + timedelta(seconds=30 * i)) for i in range(7)]

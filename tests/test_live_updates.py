@@ -221,3 +221,39 @@ async def test_a_process_refuses_connections_over_its_limit(asgi_server, models)
         assert closed.value.rcvd.code == 1013
         async with aiohttp.ClientSession() as http, http.get(url + "/api/v1/events/") as response:
             assert response.status == 503
+
+
+async def test_a_websocket_client_hears_of_the_snapshot_that_shows_stale_evidence_unknown_without_a_sweep(
+    asgi_server, models
+):
+    # Every collector stopped: no sweep writes the change to unknown, yet a live page must not stay green.
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from monitoring.models import ModelStatus
+    from monitoring.status import stale_after
+
+    model = models[0]
+    url = asgi_server(REDIS_URL=settings.REDIS_URL)
+    async with aiohttp.ClientSession() as session, websockets.connect(ws_url(url), origin=url) as ws:
+
+        async def shown() -> str:
+            async with session.get(url + "/api/v1/snapshot/") as response:
+                return {m["slug"]: m["status"] for m in (await response.json())["models"]}["openai/m0"]
+
+        await ws_events(ws, lambda e: e)  # hello
+        # Evidence that turns stale 8 s from now; then nothing more is written.
+        answered = timezone.now() - stale_after(model.interval_seconds) + timedelta(seconds=8)
+        await sync_to_async(record_status)(model.pk, "operational", reason="answered", source="collector", at=answered)
+        await sync_to_async(ModelStatus.objects.filter(model=model).update)(last_checked_at=answered)
+        seen: list[dict] = []
+        statuses = [await shown()]
+        deadline = time.monotonic() + 25
+        while statuses[-1] != "unknown" and time.monotonic() < deadline:
+            events = await ws_events(ws, lambda e: any(x["type"] == "snapshot" for x in e), deadline - time.monotonic())
+            seen += events
+            if any(e["type"] == "snapshot" for e in events):
+                statuses.append(await shown())
+    assert statuses[0] == "operational" and statuses[-1] == "unknown", (statuses, seen)
+    assert [e["to"] for e in changes(seen)] in ([], ["operational"])  # no change to unknown: the snapshot says it

@@ -569,6 +569,25 @@ async def test_control_stats_count_requests_per_model_and_outcome():
     assert cleared["total"] == 0
 
 
+async def test_control_requests_list_each_judged_request_with_its_time_and_outcome_since_a_moment():
+    clock = Clock()
+    with serve_in_background({"models": {"ok": {}, "down": {"error_rate": 1}}}, clock=clock) as sim:
+        async with aiohttp.ClientSession() as session:
+            await chat(session, sim.url, "ok")
+            clock.now += 10
+            await chat(session, sim.url, "ok")
+            await chat(session, sim.url, "down")
+            async with session.get(f"{sim.url}/_control/requests?since={clock.now}") as response:
+                recent = (await response.json())["models"]
+            async with session.get(f"{sim.url}/_control/requests") as response:
+                everything = (await response.json())["models"]
+            async with session.get(f"{sim.url}/_control/requests?since=soon") as response:
+                refused = response.status
+    assert recent == {"ok": [[clock.now, "ok"]], "down": [[clock.now, "error"]]}
+    assert everything["ok"] == [[clock.now - 10, "ok"], [clock.now, "ok"]]
+    assert refused == 400
+
+
 async def test_a_changed_scenario_file_is_reloaded_and_a_broken_edit_is_ignored(tmp_path, monkeypatch):
     monkeypatch.setattr(simulator_app, "RELOAD_CHECK_INTERVAL_S", 0.05)
     path = tmp_path / "live.yaml"

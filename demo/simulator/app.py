@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import collections
 import json
 import logging
 import os
@@ -47,6 +48,8 @@ _ENDPOINTS: dict[str, Endpoint] = {
 }
 _CONTROL_MODEL_PREFIX = "/_control/models/"
 _MODEL_PREFIX = "/v1/models/"
+# Requests remembered per model for /_control/requests: a day of probes every 10 s.
+REQUEST_LOG_LENGTH = 8640
 
 
 def _header(scope: Mapping[str, Any], name: bytes) -> bytes | None:
@@ -67,6 +70,17 @@ def _api_key(scope: Mapping[str, Any]) -> str | None:
     return None
 
 
+def _query_float(scope: Mapping[str, Any], name: bytes) -> float:
+    for pair in scope.get("query_string", b"").split(b"&"):
+        key, _, value = pair.partition(b"=")
+        if key == name:
+            try:
+                return float(value)
+            except ValueError:
+                raise BadRequest(f"{name.decode()}: must be a number") from None
+    return 0.0
+
+
 def _dumps(payload: Any) -> bytes:
     return json.dumps(payload).encode()
 
@@ -79,6 +93,9 @@ class SimulatorApp:
         self.clock: Callable[[], float] = clock or time.time
         self._waiters = Waiters()
         self._counts: dict[str, dict[str, int]] = {}
+        # Every judged request as (epoch seconds, outcome), per model: the ground truth a chaos run
+        # matches stored results against (`GET /_control/requests?since=<epoch>`). Bounded per model.
+        self._requests: dict[str, collections.deque[tuple[float, str]]] = {}
         self._unknown_models = 0
         self._source: Path | None = None
         self._source_mtime: int | None = None
@@ -148,6 +165,16 @@ class SimulatorApp:
         if counts is None:
             counts = self._counts[model] = {}
         counts[outcome] = counts.get(outcome, 0) + 1
+        log = self._requests.get(model)
+        if log is None:
+            log = self._requests[model] = collections.deque(maxlen=REQUEST_LOG_LENGTH)
+        log.append((self.clock(), outcome))
+
+    def requests(self, since: float = 0.0) -> dict[str, list[tuple[float, str]]]:
+        """Per model, each request judged at or after `since` (epoch seconds) as (time, outcome), oldest first."""
+        return {
+            model: [entry for entry in list(log) if entry[0] >= since] for model, log in list(self._requests.items())
+        }
 
     def stats(self) -> dict[str, Any]:
         """Requests per model and per outcome (ok, error, rate_limited, overloaded, hang, broken_stream, ...)."""
@@ -164,6 +191,7 @@ class SimulatorApp:
 
     def reset_stats(self) -> None:
         self._counts = {}
+        self._requests = {}
         self._unknown_models = 0
 
     def release_waiting(self) -> None:
@@ -292,6 +320,9 @@ class SimulatorApp:
                 await ex.json(200, _dumps({"name": name, "settings": spec.settings}))
             elif path == "/_control/stats" and method == "GET":
                 await ex.json(200, _dumps(self.stats()))
+            elif path == "/_control/requests" and method == "GET":
+                since = _query_float(scope, b"since")
+                await ex.json(200, _dumps({"models": self.requests(since)}))
             elif path == "/_control/stats" and method == "DELETE":
                 self.reset_stats()
                 await ex.json(200, _dumps(self.stats()))

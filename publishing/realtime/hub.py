@@ -32,6 +32,9 @@ from publishing.snapshot_store import store as snapshot_store
 
 log = logging.getLogger(__name__)
 
+# How often the hub looks for a snapshot that changed without an event (a cheap look: the store
+# queries the database at most twice a second, and only rebuilds when something shown changed).
+SNAPSHOT_WATCH_SECONDS = 1.0
 REPLAY_LIMIT = 1000  # a client further behind than this refetches the snapshot
 RECENT = 2000  # events kept in memory for replay without a database query
 
@@ -90,6 +93,7 @@ class Hub:
         self.snapshot_version = snapshot.version if snapshot else None
         self._tasks.append(asyncio.create_task(self._poll_log(), name="event-log poll"))
         self._tasks.append(asyncio.create_task(self._heartbeats(), name="heartbeats"))
+        self._tasks.append(asyncio.create_task(self._watch_snapshot(), name="snapshot watch"))
         self._schedule_snapshot_event()
         if settings.REDIS_URL:
             self._tasks.append(asyncio.create_task(self._follow_redis(), name="event subscription"))
@@ -223,6 +227,14 @@ class Hub:
         if snapshot.version != self.snapshot_version:
             self.snapshot_version = snapshot.version
             self._broadcast({"type": "snapshot", "seq": self.last_seq, "version": snapshot.version})
+
+    async def _watch_snapshot(self) -> None:
+        # A snapshot also changes without any event: evidence going stale turns shown statuses
+        # `unknown` when no sweep runs (every collector stopped) and so no StatusChange is written.
+        # Live clients keep what they were told, so they must hear of that snapshot too.
+        while True:
+            await asyncio.sleep(SNAPSHOT_WATCH_SECONDS)
+            self._schedule_snapshot_event()
 
     async def _heartbeats(self) -> None:
         # One broadcast for everyone, rather than a timer per connection: at 10,000 clients the

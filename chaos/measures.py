@@ -1,0 +1,205 @@
+"""The measures of one scenario against the ground truth (see README "Chaos suite" for the definitions).
+
+- lost: answers the simulator gave in the scenario's time without a stored result of the same model
+  within MATCH_S of it; those within PROBE_TIMEOUT_S before a SIGKILL (or the flush after it) are
+  "in flight" and counted apart.
+- false green: a reading that shows a chaos model `operational` when
+  (a) the model is truly down and the simulator has already answered it FAILURES_TO_CONFIRM failed
+      probes in this outage, more than DETECT_S ago (the product cannot know sooner: a first failure is
+      not an outage, and a result takes a flush, a derivation and a snapshot to reach a reader); or
+  (b) the simulator has answered no probe of the model for more than STALE_INTERVALS intervals plus
+      STALE_GRACE_S (no fresh evidence exists anywhere, so nothing may say operational).
+- alerts: per outage window the product could confirm (FAILURES_TO_CONFIRM failed answers inside it),
+  one outage alert is expected, and one recovery alert once SUCCESSES_TO_RECOVER ok answers followed
+  it; none received by the end of the run is missed (unless a flapping notice about the model came in
+  the window's time: the product's documented damping), each one more (distinct message id) a duplicate.
+"""
+
+from __future__ import annotations
+
+import bisect
+import math
+from dataclasses import dataclass
+
+from chaos.sampler import Record
+from chaos.scenarios import Run
+from chaos.seed import INTERVAL_S
+from chaos.truth import Evidence, Window
+
+MATCH_S = 5.0
+PROBE_TIMEOUT_S = 8.0
+FAILURES_TO_CONFIRM = 2
+SUCCESSES_TO_RECOVER = 2
+DETECT_S = 5.0
+STALE_INTERVALS = 3
+STALE_GRACE_S = 10.0
+# An alert about an outage window is its own until this long after the window's end: the recovery
+# needs SUCCESSES_TO_RECOVER probes, one interval apart, then a planner run and the delivery.
+ALERT_LATE_S = SUCCESSES_TO_RECOVER * INTERVAL_S + 30.0
+
+
+def false_alarms(windows: list[Window], received: list[dict], begin: float, end: float) -> list[dict]:
+    """Outage alerts changed in [begin, end) about a model that was not truly down then (nor just before)."""
+    return [
+        a
+        for a in received
+        if a["kind"] == "outage"
+        and begin <= a["at"] < end
+        and not any(w.model == a["model"] and w.start <= a["at"] < w.end + ALERT_LATE_S for w in windows)
+    ]
+
+
+@dataclass
+class Result:
+    name: str
+    answered: int = 0
+    lost: int = 0
+    in_flight: int = 0
+    readings: int = 0
+    false_green: int = 0
+    missed_alerts: int = 0
+    duplicate_alerts: int = 0
+    push_recovery_s: float | None = None
+    availability_pct: float | None = None
+    p99_ms: float | None = None
+    requests: int = 0
+    time_to_unknown_s: float | None = None
+    availability_target: bool = False
+    notes: str = ""
+
+
+def lost_results(run: Run, answered: dict[str, list[float]], stored: dict[str, list[float]]) -> tuple[int, int, int]:
+    """(answered, lost, in flight) for answers given in [run.begin, run.end)."""
+    total = lost = in_flight = 0
+    for model, times in answered.items():
+        results = stored.get(model, [])
+        used = [False] * len(results)
+        for t in times:
+            if not run.begin <= t < run.end:
+                continue
+            total += 1
+            i = bisect.bisect_left(results, t - MATCH_S)
+            while i < len(results) and results[i] <= t + MATCH_S and used[i]:
+                i += 1
+            if i < len(results) and results[i] <= t + MATCH_S:
+                used[i] = True
+            elif any(kill - PROBE_TIMEOUT_S <= t <= kill + 1.0 for kill in run.kills):
+                in_flight += 1
+            else:
+                lost += 1
+    return total, lost, in_flight
+
+
+def stale_spans(evidence: Evidence, models: list[str], until: float) -> list[tuple[float, float, str]]:
+    """Per model, the spans where no answer was given for more than 3 intervals plus the grace."""
+    limit = STALE_INTERVALS * INTERVAL_S + STALE_GRACE_S
+    spans = []
+    for model in models:
+        times = evidence.times.get(model, [])
+        for previous, following in zip(times, [*times[1:], until], strict=False):
+            if following - previous > limit:
+                spans.append((previous + limit, following, model))
+    return spans
+
+
+def false_greens(
+    record: Record, windows: list[Window], evidence: Evidence, models: list[str], until: float
+) -> dict[tuple[str, str], list[float]]:
+    """False greens by reader (page, api_v1, summary, websocket) and model: the moments they were read."""
+    confirmed = []
+    for window in windows:
+        at = evidence.nth_after("failed", window.model, window.start, FAILURES_TO_CONFIRM, before=window.end)
+        if at is not None:
+            confirmed.append((at + DETECT_S, window.end, window.model))
+    suspects = confirmed + stale_spans(evidence, models, until)
+    counts: dict[tuple[str, str], list[float]] = {}
+    for reading in record.readings:
+        for start, end, model in suspects:
+            if start <= reading.at < end and model not in reading.not_operational:
+                counts.setdefault((reading.source, model), []).append(reading.at)
+    return counts
+
+
+def alerts(windows: list[Window], evidence: Evidence, received: list[dict]) -> tuple[int, int, list[str]]:
+    """(missed, duplicates, notes) over every window of the run."""
+    by_model: dict[str, list[Window]] = {}
+    for window in sorted(windows, key=lambda w: w.start):
+        by_model.setdefault(window.model, []).append(window)
+    got: dict[tuple[str, int, str], set[str]] = {}
+    flapping: set[tuple[str, int]] = set()
+    notes = []
+    for alert in received:
+        if alert["model"] not in by_model:
+            continue  # another scenario's model
+        mine = by_model[alert["model"]]
+        index = next((i for i, w in enumerate(mine) if w.start <= alert["at"] < w.end + ALERT_LATE_S), None)
+        if index is None:
+            continue  # about this model at another time (a fault that made it look down): see false_alarms
+        if alert["kind"] == "model.flapping":
+            # The product's damping (5 changes in 10 minutes): one notice stands for the alerts it holds
+            # back, and a "settled" message follows after 10 quiet minutes. Faults in a row make it common.
+            notes.append(f"flapping notice for {alert['model']}")
+            flapping.add((alert["model"], index))
+            continue
+        if alert["kind"] not in ("outage", "recovery"):
+            notes.append(f"{alert['kind']} alert for {alert['model']}")
+            continue
+        got.setdefault((alert["model"], index, alert["kind"]), set()).add(alert["id"])
+    missed = duplicates = 0
+    for model, mine in by_model.items():
+        for index, window in enumerate(mine):
+            following = mine[index + 1].start if index + 1 < len(mine) else math.inf
+            confirmed = evidence.nth_after("failed", model, window.start, FAILURES_TO_CONFIRM, before=window.end)
+            recovered = evidence.nth_after("ok", model, window.end, SUCCESSES_TO_RECOVER, before=following)
+            for kind, expected in (("outage", confirmed is not None), ("recovery", bool(confirmed and recovered))):
+                ids = got.get((model, index, kind), set())
+                if expected and not ids and (model, index) not in flapping:
+                    missed += 1
+                    notes.append(f"missed {kind} alert for {model}")
+                duplicates += max(0, len(ids) - 1)
+    return missed, duplicates, notes
+
+
+def availability(record: Record, run: Run, hey: list[dict]) -> tuple[float | None, float | None, int]:
+    """(share of 2xx in percent, p99 in ms, requests) during the fault: the sampler's reads and hey's."""
+    inside = [r for r in record.requests if run.fault_start <= r.at <= run.fault_end + 1]
+    ok = sum(1 for r in inside if 200 <= r.status < 300)
+    total = len(inside)
+    latencies = sorted(r.seconds for r in inside)
+    for figures in hey:
+        ok += figures["ok"]
+        total += figures["total"]
+    if not total:
+        return None, None, 0
+    p99s = [latencies[min(len(latencies) - 1, int(0.99 * len(latencies)))]] if latencies else []
+    p99s += [f["p99_s"] for f in hey if f.get("p99_s") is not None]
+    return 100.0 * ok / total, 1000 * max(p99s) if p99s else None, total
+
+
+def push_recovery(run: Run, pulses: list[tuple[str, float]], record: Record) -> float | None:
+    """From the fault's end to the arrival (on both WebSocket and SSE) of the first pulse written after it."""
+    for reason, posted in pulses:
+        if posted < run.fault_end:
+            continue
+        arrived = record.pulses.get(reason, {})
+        if "ws" in arrived and "sse" in arrived:
+            return max(arrived.values()) - run.fault_end
+    return None
+
+
+READERS = ("page", "api_v1", "summary", "websocket")
+
+
+def time_to_unknown(run: Run, record: Record, models: int) -> dict[str, float] | None:
+    """Per reader, from the collectors' stop to the first reading showing every chaos model unknown."""
+    if run.collectors_stopped is None:
+        return None
+    found = {}
+    for source in READERS:
+        times = [
+            r.at
+            for r in record.readings
+            if r.source == source and r.at >= run.collectors_stopped and r.unknown == models
+        ]
+        found[source] = min(times) - run.collectors_stopped if times else math.inf
+    return found

@@ -1,0 +1,123 @@
+"""A TCP proxy that injects network faults: added latency, dropped connections, half-open sockets.
+
+It runs its own event loop in a thread; `mode` can be changed at any time from another thread:
+- "pass": bytes flow both ways untouched;
+- "latency": every chunk waits `latency_s` before it is forwarded, both ways;
+- "drop": open connections are reset and new ones closed at once (an RST-like failure);
+- "blackhole": connections are accepted and read, but nothing is forwarded or answered, and open ones
+  go silent too (a half-open socket: the peer waits until its own timeout); when the mode changes
+  again, those connections are reset.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import threading
+
+MODES = ("pass", "latency", "drop", "blackhole")
+
+
+class FaultProxy:
+    def __init__(self, target_host: str, target_port: int, latency_s: float = 1.0) -> None:
+        self.target = (target_host, target_port)
+        self.latency_s = latency_s
+        self.mode = "pass"
+        self.port = 0
+        self.connections = 0
+        self._writers: set[asyncio.StreamWriter] = set()
+        self._loop = asyncio.new_event_loop()
+        self._ready = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def start(self) -> FaultProxy:
+        self._thread.start()
+        self._ready.wait(10)
+        return self
+
+    def set_mode(self, mode: str) -> None:
+        assert mode in MODES, mode
+        leaving_blackhole = self.mode == "blackhole" and mode != "blackhole"
+        self.mode = mode
+        # Dropping resets every connection; so does the end of a blackhole, as when a partition heals
+        # and a peer that lost the connection's state answers its next packet with a reset.
+        if mode == "drop" or leaving_blackhole:
+            self._loop.call_soon_threadsafe(self._reset_all)
+
+    def stop(self) -> None:
+        async def shut() -> None:
+            self._reset_all()
+            tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            self._loop.stop()
+
+        asyncio.run_coroutine_threadsafe(shut(), self._loop)
+        self._thread.join(10)
+
+    # -- inside the loop -------------------------------------------------------------------------
+
+    def _run(self) -> None:
+        asyncio.set_event_loop(self._loop)
+        server = self._loop.run_until_complete(asyncio.start_server(self._handle, "127.0.0.1", 0))
+        self.port = server.sockets[0].getsockname()[1]
+        self._ready.set()
+        self._loop.run_forever()
+
+    def _reset_all(self) -> None:
+        for writer in list(self._writers):
+            _reset(writer)
+
+    async def _handle(self, client_reader: asyncio.StreamReader, client_writer: asyncio.StreamWriter) -> None:
+        self.connections += 1
+        if self.mode == "drop":
+            _reset(client_writer)
+            return
+        self._writers.add(client_writer)
+        upstream_writer = None
+        try:
+            if self.mode == "blackhole":
+                await self._swallow(client_reader)
+                return
+            upstream_reader, upstream_writer = await asyncio.open_connection(*self.target)
+            self._writers.add(upstream_writer)
+            await asyncio.gather(self._pipe(client_reader, upstream_writer), self._pipe(upstream_reader, client_writer))
+        except (OSError, asyncio.IncompleteReadError):
+            pass
+        finally:
+            for writer in (client_writer, upstream_writer):
+                if writer is not None:
+                    self._writers.discard(writer)
+                    writer.close()
+
+    async def _swallow(self, reader: asyncio.StreamReader) -> None:
+        while await reader.read(65536):
+            pass
+
+    async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while data := await reader.read(65536):
+                if self.mode == "blackhole":
+                    await self._swallow(reader)  # silence from here on: the peer hears nothing more
+                    return
+                if self.mode == "latency":
+                    await asyncio.sleep(self.latency_s)
+                writer.write(data)
+                await writer.drain()
+        except OSError:
+            pass
+        finally:
+            if self.mode != "blackhole":
+                writer.close()
+
+
+def _reset(writer: asyncio.StreamWriter) -> None:
+    """Close with RST rather than FIN: the peer sees a connection reset."""
+    sock = writer.get_extra_info("socket")
+    if sock is not None:
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+        except OSError:
+            pass
+    writer.close()
