@@ -87,10 +87,12 @@ class SeriesDetector:
     # on the same side of the level + daily shape predicted before the first, each at least `pair_min_z`
     # and on average `pair_mean_z` typical relative residuals away. Residuals are relative to the smaller
     # of value and prediction, so a doubling counts alike at the daily peak and trough, and a halving
-    # counts as much as a doubling. A single spike never counts. The pair must pass the same test in typical
-    # absolute residuals too: where the noise is additive, a small value's relative noise is large.
+    # counts as much as a doubling. A single spike never counts. The pair must also be `pair_min_z` and on
+    # average `pair_abs_mean_z` typical absolute residuals away: where the noise is additive, a small value's
+    # relative noise is large (a latency-like series' lowest values are not where its noise is largest).
     pair_min_z = 3.0
     pair_mean_z = 5.0
+    pair_abs_mean_z = 4.0
     pair_alpha = 0.02
     # Residuals that come in runs (a ramp the prediction lags behind, bursts of spikes) make pairs common:
     # a pair counts only when its smaller residual is also `pair_k` times the largest such pair seen
@@ -279,53 +281,69 @@ class SeriesDetector:
         # The reference never follows the last value: the level + daily shape once it predicts better
         # than the level alone.
         ref = preds[LEVEL]
-        err, err_n = self.err, self.err_n
-        if preds[DAILY] is not None and err_n[DAILY] >= 30 and err[DAILY] < err[LEVEL]:
-            ref = preds[DAILY]
+        daily = preds[DAILY]
+        if daily is not None and self.err_n[DAILY] >= 30 and self.err[DAILY] < self.err[LEVEL]:
+            ref = daily
         scale = 1e-3 * self.max_abs + 1e-12
         dev = self.pair_dev + 1e-4
-        previous_ref, z1 = self.pair_ref, self.pair_z
-        # This point against the prediction made before the previous one, so the pair is judged against a
-        # reference the shift has not moved yet.
-        z2 = (x - previous_ref) / (min(abs(x), abs(previous_ref)) + scale) / dev
-        r = (x - ref) / (min(abs(x), abs(ref)) + scale)
-        z = r / dev
         abs_dev = self.pair_abs_dev + 1e-9 + 1e-4 * abs(ref)
-        a1, a2 = self.pair_a, abs(x - previous_ref) / abs_dev
-        warm = self.pair_n >= self.pair_warmup
-        run = min(abs(z1), abs(z2)) if z1 * z2 > 0.0 else 0.0
-        shifted = (
-            warm
-            and self.pair_armed
-            and run >= self.pair_min_z
-            and run >= self.pair_k * self.pair_run
-            and abs(self.pair_z0) < self.pair_min_z
-            and min(a1, a2) >= self.pair_min_z
-            and a1 + a2 >= 2.0 * self.pair_mean_z
-            and abs(z1) + abs(z2) >= 2.0 * self.pair_mean_z
-            and abs(x - previous_ref) >= self.min_range
-            and not self.learning
-        )
+        ax = abs(x)
+        ar = abs(ref)
+        d = x - ref
+        r = d / ((ax if ax < ar else ar) + scale)
+        z = r / dev
+        n = self.pair_n
+        warm = n >= self.pair_warmup
+        z1 = self.pair_z
+        min_z = self.pair_min_z
+        shifted = False
+        run = 0.0
+        # A pair smaller than min_z / pair_k decides nothing, not even through the peak it would leave.
+        if warm and abs(z1) * self.pair_k >= min_z:
+            # This point against the prediction made before the previous one, so the pair is judged against
+            # a reference the shift has not moved yet.
+            previous_ref = self.pair_ref
+            ap = abs(previous_ref)
+            z2 = (x - previous_ref) / ((ax if ax < ap else ap) + scale) / dev
+            if z1 * z2 > 0.0:
+                run = min(abs(z1), abs(z2))
+                a1, a2 = self.pair_a, abs(x - previous_ref) / abs_dev
+                shifted = (
+                    self.pair_armed
+                    and run >= min_z
+                    and run >= self.pair_k * self.pair_run
+                    and abs(self.pair_z0) < min_z
+                    and min(a1, a2) >= min_z
+                    and a1 + a2 >= 2.0 * self.pair_abs_mean_z
+                    and abs(z1) + abs(z2) >= 2.0 * self.pair_mean_z
+                    and abs(x - previous_ref) >= self.min_range
+                    and not self.learning
+                )
         if shifted:
             self.pair_armed = False
-        elif abs(z) < self.pair_min_z:
+        elif abs(z) < min_z:
             self.pair_armed = True
         self.pair_ref = ref
         self.pair_z0 = z1
         self.pair_z = z if warm else 0.0
-        self.pair_a = abs(x - ref) / abs_dev
-        self.pair_n += 1
-        if warm and not shifted:
-            self.pair_run = max(self.pair_run * self.pair_decay, run)
-        a = max(self.pair_alpha, 1.0 / self.pair_n)
+        ad = abs(d)
+        self.pair_a = ad / abs_dev
+        n += 1
+        self.pair_n = n
+        a = 1.0 / n
+        if a < self.pair_alpha:
+            a = self.pair_alpha
         e = abs(r)
-        if warm and e > 4.0 * dev:
-            e = 4.0 * dev
+        if warm:
+            if not shifted:
+                decayed = self.pair_run * self.pair_decay
+                self.pair_run = run if run > decayed else decayed
+            if e > 4.0 * dev:
+                e = 4.0 * dev
+            if ad > 4.0 * abs_dev:
+                ad = 4.0 * abs_dev
         self.pair_dev += a * (e - self.pair_dev)
-        e = abs(x - ref)
-        if warm and e > 4.0 * abs_dev:
-            e = 4.0 * abs_dev
-        self.pair_abs_dev += a * (e - self.pair_abs_dev)
+        self.pair_abs_dev += a * (ad - self.pair_abs_dev)
         return shifted
 
     def _novelty(self, x: float, pair_shift: bool = False) -> float:
