@@ -82,6 +82,27 @@ class SeriesDetector:
     shift_k = 30.0
     shift_alpha = 0.005
     shift_credit = 0.03
+    # A level shift measured against the prediction instead of the raw spread (a daily swing makes the raw
+    # spread 10-20 % of the level, so even a tripling may stay within `shift_k` of it): two points in a row
+    # on the same side of the level + daily shape predicted before the first, each at least `pair_min_z`
+    # and on average `pair_mean_z` typical relative residuals away. Residuals are relative to the smaller
+    # of value and prediction, so a doubling counts alike at the daily peak and trough, and a halving
+    # counts as much as a doubling. A single spike never counts. The pair must also be `pair_min_z` and on
+    # average `pair_abs_mean_z` typical absolute residuals away: where the noise is additive, a small value's
+    # relative noise is large (a latency-like series' lowest values are not where its noise is largest).
+    pair_min_z = 3.0
+    pair_mean_z = 5.0
+    pair_abs_mean_z = 4.0
+    pair_alpha = 0.02
+    # Residuals that come in runs (a ramp the prediction lags behind, bursts of spikes) make pairs common:
+    # a pair counts only when its smaller residual is also `pair_k` times the largest such pair seen
+    # lately (that peak decays by `pair_decay` per point: a half-life of about 7000 points).
+    pair_k = 1.5
+    pair_decay = 0.9999
+    pair_warmup = 30
+    # A report starts the quiet period only when it is worth this score: a barely new shape must not
+    # silence the detector for the next `refractory` points.
+    refractory_min_score = 0.0
     # Band half-width, in typical errors.
     band_width = 4.0
     # A value this many times larger than anything seen is taken for garbage.
@@ -122,6 +143,17 @@ class SeriesDetector:
         self.slow = 0.0
         self.slow_dev = 0.0
         self.armed = True
+        # The pair shift check: the prediction and residual (in typical residuals) of the previous point,
+        # the typical relative residual, how many points it has seen, and whether it may report.
+        self.pair_ref = 0.0
+        self.pair_z = 0.0
+        self.pair_z0 = 0.0
+        self.pair_dev = 0.0
+        self.pair_a = 0.0
+        self.pair_abs_dev = 0.0
+        self.pair_n = 0
+        self.pair_run = 0.0
+        self.pair_armed = True
         self.low = self.high = 0.0
         self.direction = 0
 
@@ -183,7 +215,7 @@ class SeriesDetector:
             self.n = 1
             self.low = self.high = x
             self.ema = [x] * len(self.feature_alphas)
-            self.slow = x
+            self.slow = self.pair_ref = x
             self.v_min = self.v_max = self.previous = x
             return 0.0
 
@@ -207,6 +239,7 @@ class SeriesDetector:
                 best, best_err = k, err[k]
         pred = preds[best]
         floor = 1e-9 + 1e-4 * abs(self.level)
+        pair_shift = self._pair(x, preds)
 
         # Update every predictor's typical error; large errors count only partly so one spike cannot blind us.
         ea = self.error_alpha
@@ -241,9 +274,79 @@ class SeriesDetector:
             self.max_abs = abs(x)
         self.n += 1
 
-        return self._novelty(x)
+        return self._novelty(x, pair_shift)
 
-    def _novelty(self, x: float) -> float:
+    def _pair(self, x: float, preds: list[float | None]) -> bool:
+        """Whether this point and the previous one together are a level shift (see `pair_min_z`)."""
+        # The reference never follows the last value: the level + daily shape once it predicts better
+        # than the level alone.
+        ref = preds[LEVEL]
+        daily = preds[DAILY]
+        if daily is not None and self.err_n[DAILY] >= 30 and self.err[DAILY] < self.err[LEVEL]:
+            ref = daily
+        scale = 1e-3 * self.max_abs + 1e-12
+        dev = self.pair_dev + 1e-4
+        abs_dev = self.pair_abs_dev + 1e-9 + 1e-4 * abs(ref)
+        ax = abs(x)
+        ar = abs(ref)
+        d = x - ref
+        r = d / ((ax if ax < ar else ar) + scale)
+        z = r / dev
+        n = self.pair_n
+        warm = n >= self.pair_warmup
+        z1 = self.pair_z
+        min_z = self.pair_min_z
+        shifted = False
+        run = 0.0
+        # A pair smaller than min_z / pair_k decides nothing, not even through the peak it would leave.
+        if warm and abs(z1) * self.pair_k >= min_z:
+            # This point against the prediction made before the previous one, so the pair is judged against
+            # a reference the shift has not moved yet.
+            previous_ref = self.pair_ref
+            ap = abs(previous_ref)
+            z2 = (x - previous_ref) / ((ax if ax < ap else ap) + scale) / dev
+            if z1 * z2 > 0.0:
+                run = min(abs(z1), abs(z2))
+                a1, a2 = self.pair_a, abs(x - previous_ref) / abs_dev
+                shifted = (
+                    self.pair_armed
+                    and run >= min_z
+                    and run >= self.pair_k * self.pair_run
+                    and abs(self.pair_z0) < min_z
+                    and min(a1, a2) >= min_z
+                    and a1 + a2 >= 2.0 * self.pair_abs_mean_z
+                    and abs(z1) + abs(z2) >= 2.0 * self.pair_mean_z
+                    and abs(x - previous_ref) >= self.min_range
+                    and not self.learning
+                )
+        if shifted:
+            self.pair_armed = False
+        elif abs(z) < min_z:
+            self.pair_armed = True
+        self.pair_ref = ref
+        self.pair_z0 = z1
+        self.pair_z = z if warm else 0.0
+        ad = abs(d)
+        self.pair_a = ad / abs_dev
+        n += 1
+        self.pair_n = n
+        a = 1.0 / n
+        if a < self.pair_alpha:
+            a = self.pair_alpha
+        e = abs(r)
+        if warm:
+            if not shifted:
+                decayed = self.pair_run * self.pair_decay
+                self.pair_run = run if run > decayed else decayed
+            if e > 4.0 * dev:
+                e = 4.0 * dev
+            if ad > 4.0 * abs_dev:
+                ad = 4.0 * abs_dev
+        self.pair_dev += a * (e - self.pair_dev)
+        self.pair_abs_dev += a * (ad - self.pair_abs_dev)
+        return shifted
+
+    def _novelty(self, x: float, pair_shift: bool = False) -> float:
         """Score of how new the recent shape around x is: the value, the one before, three moving averages
         and the time of day, against the boxes of shapes seen so far."""
         ema = self.ema
@@ -283,6 +386,7 @@ class SeriesDetector:
             away = abs(ema[0] - self.slow) > max(self.shift_k * self.slow_dev, self.min_range)
             shifted = away and self.armed and not self.learning
             if shifted:
+                # Always reported (a shift report is never silenced by the quiet period), so disarming is safe.
                 self.armed = False
             elif not away:
                 self.armed = True
@@ -290,6 +394,10 @@ class SeriesDetector:
             a = max(self.shift_alpha, 1.0 / self.n)
             self.slow_dev += a * (abs(x - self.slow) - self.slow_dev)
             self.slow += a * (x - self.slow)
+        shifted = shifted or pair_shift
+        if shifted:
+            # One report per excursion, whichever check saw it first.
+            self.armed = self.pair_armed = False
         if self.learning or not (novel or shifted):
             if self.quiet > 0:
                 self.quiet -= 1
@@ -297,18 +405,22 @@ class SeriesDetector:
         if novel:
             self.found += 1
         if self.quiet > 0:
-            # New boxes right after a report belong to the same event: one report per event.
+            # New boxes right after a report belong to the same event: one report per event. A level
+            # shift is a new event of its own and is reported even then.
             self.quiet -= 1
-            return 0.0
-        self.quiet = self.refractory
+            if not shifted:
+                return 0.0
         # Credit grows with how far outside the known shapes the point is, with the run of known shapes
         # before it, and shrinks with how often this series founds new shapes at all.
-        raw = max(0.0, 1.0 - self.novelty_floor / novelty) * (gap + 1.0) / (gap + 1.0 + self.gap_scale)
+        raw = max(0.0, 1.0 - self.novelty_floor / novelty) if novel else 0.0
+        raw *= (gap + 1.0) / (gap + 1.0 + self.gap_scale)
         raw /= 1.0 + self.rate_scale * self.found / (self.n - self.learn_points + self.rate_prior)
         raw *= self.surprise / (self.surprise + self.z_ref)
         if shifted:
             raw = max(raw, self.shift_credit)
         out = raw / (raw + self.score_ref)
+        if novel and out >= self.refractory_min_score:
+            self.quiet = self.refractory
         self.last_score = out
         return out
 
@@ -352,6 +464,17 @@ class SeriesDetector:
             "boxes": self.boxes.to_state(),
             "last_score": self.last_score,
             "shift": [self.slow, self.slow_dev, self.armed],
+            "pair": [
+                self.pair_ref,
+                self.pair_z0,
+                self.pair_z,
+                self.pair_a,
+                self.pair_dev,
+                self.pair_abs_dev,
+                self.pair_run,
+                self.pair_n,
+                self.pair_armed,
+            ],
             "band": [self.low, self.high, self.direction],
         }
 
@@ -381,5 +504,8 @@ class SeriesDetector:
         d.boxes.load(state["boxes"])
         d.last_score = state["last_score"]
         d.slow, d.slow_dev, d.armed = state.get("shift", [state["last_x"], 0.0, True])
+        # A state saved before the pair check learns its residual scale afresh (`pair_warmup` points).
+        pair = state.get("pair", [state["last_x"], 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0, True])
+        d.pair_ref, d.pair_z0, d.pair_z, d.pair_a, d.pair_dev, d.pair_abs_dev, d.pair_run, d.pair_n, d.pair_armed = pair
         d.low, d.high, d.direction = state["band"]
         return d

@@ -6,6 +6,7 @@ import random
 import time
 
 import numpy as np
+import pytest
 
 from anomalies.detector import SeriesDetector
 from anomalies.novelty import BoxMemory
@@ -290,6 +291,7 @@ def test_a_large_level_shift_alarms_even_when_the_boxes_take_every_shape():
 
     class NoShiftReport(LaxBoxes):
         shift_k = 0.0
+        pair_min_z = math.inf
 
     blind = NoShiftReport(non_negative=True)
     feed(blind, noisy_latency(3000, seed=22))
@@ -302,3 +304,71 @@ def test_a_sustained_shift_is_reported_once_while_it_lasts():
     shifted = feed(detector, noisy_latency(400, seed=25, level=4.0), start=3000 * STEP)
     assert shifted[0] >= ALARM
     assert sum(s >= ALARM for s in shifted) == 1
+
+
+def latency_history(seed: int, end: float, seconds: float, interval: tuple[float, float]) -> list[tuple[float, float]]:
+    """A healthy latency series ending at `end`: a 30 % daily swing peaking at 15:00 UTC, lognormal noise."""
+    rng = random.Random(seed)
+    points, t = [], end - seconds
+    while t < end:
+        load = 1.0 + 0.3 * math.cos(2 * math.pi * (t / 86400 - 15 / 24))
+        points.append((t, 800.0 * load * math.exp(rng.gauss(0, 0.1))))
+        t += rng.uniform(*interval)
+    return points
+
+
+@pytest.mark.parametrize("hour", [0, 6, 12, 18])
+@pytest.mark.parametrize(
+    "history, interval",
+    # One hour of probes every 10-20 s is past the learning points (150); at 10-60 s the detector is
+    # still learning after an hour.
+    [(3600.0, (10.0, 20.0)), (7 * 86400.0, (10.0, 60.0))],
+    ids=["one hour", "one week"],
+)
+def test_a_doubled_latency_alarms_within_two_points_at_any_hour_and_age_and_its_healthy_twin_does_not(
+    hour, history, interval
+):
+    start = 30 * 86400.0 + hour * 3600.0
+    points = latency_history(seed=hour + int(history), end=start, seconds=history, interval=interval)
+    detector = SeriesDetector()
+    for t, v in points:
+        detector.score(t, v)
+    assert not detector.learning
+    state = json.loads(json.dumps(detector.to_state()))
+    after = latency_history(seed=hour + 1, end=start + 3600.0, seconds=3600.0, interval=interval)
+    shifted = SeriesDetector.from_state(state)
+    assert max(shifted.score(t, 2.0 * v) for t, v in after[:2]) >= ALARM
+    assert shifted.direction == 1
+    healthy = SeriesDetector.from_state(state)
+    assert max(healthy.score(t, v) for t, v in after) < ALARM
+
+
+def test_a_halved_output_speed_alarms_within_two_points():
+    points = latency_history(seed=30, end=10 * 86400.0, seconds=2 * 86400.0, interval=(10.0, 60.0))
+    detector = SeriesDetector()
+    for t, v in points:
+        detector.score(t, 1e5 / v)
+    t = points[-1][0]
+    assert max(detector.score(t + 30.0 * (i + 1), 0.5e5 / v) for i, (_, v) in enumerate(points[:2])) >= ALARM
+    assert detector.direction == -1
+
+
+def test_a_level_shift_right_after_a_faint_report_is_not_silenced():
+    detector = LaxBoxes(non_negative=True)
+    feed(detector, noisy_latency(3000, seed=26))
+    # As right after a report, however faint: new shapes are quiet for the next `refractory` points.
+    detector.quiet = detector.refractory
+    scores = feed(detector, noisy_latency(5, seed=27, level=4.0), start=3000 * STEP)
+    assert max(scores[:2]) >= ALARM
+
+
+def test_a_state_saved_before_the_pair_check_loads_and_learns_it_again():
+    detector = SeriesDetector()
+    feed(detector, noisy_latency(2000, seed=28))
+    state = detector.to_state()
+    del state["pair"]
+    old = SeriesDetector.from_state(json.loads(json.dumps(state)))
+    assert old.pair_n == 0
+    scores = feed(old, noisy_latency(300, seed=29), start=2000 * STEP)
+    assert max(scores) < ALARM
+    assert old.pair_n == 300
