@@ -42,6 +42,13 @@ MAX_VALUES = {
 SeriesKey = tuple[int, str, str]  # (model id, metric, region)
 
 
+def new_detector(metric: str) -> SeriesDetector:
+    """A fresh detector for one metric. An error ratio lives in [0, 1] and is 0 for a healthy model: its
+    shapes are measured against half that range, or its first failed probe would be infinitely new (the
+    simulated weeks of bench/anomaly_week.py run it so)."""
+    return SeriesDetector(min_range=0.5 if metric == Metric.ERROR_RATIO else 0.0)
+
+
 @dataclass
 class RunSummary:
     results: int = 0
@@ -89,7 +96,7 @@ class Detection:
 
     def _restore(self, row: SeriesState) -> _Series:
         if not row.state:
-            return _Series(row, SeriesDetector())
+            return _Series(row, new_detector(row.metric))
         try:
             return _Series(row, SeriesDetector.from_state(row.state))
         except Exception:
@@ -98,14 +105,14 @@ class Detection:
             log.exception("anomaly detector state of %s unreadable; learning afresh", row)
             row.errors += 1
             self.summary.errors += 1
-            return _Series(row, SeriesDetector(), touched=True)
+            return _Series(row, new_detector(row.metric), touched=True)
 
     def _get(self, key: SeriesKey) -> _Series:
         series = self.series.get(key)
         if series is None:
             model_id, metric, region = key
             row = SeriesState(model_id=model_id, metric=metric, region=region)
-            series = self.series[key] = _Series(row, SeriesDetector())
+            series = self.series[key] = _Series(row, new_detector(metric))
         return series
 
     def save(self) -> None:
