@@ -12,7 +12,6 @@ import enum
 import time
 from urllib.parse import urlencode
 
-from asgiref.sync import iscoroutinefunction, markcoroutinefunction
 from django.conf import settings
 from django.contrib.auth.models import AnonymousUser
 from django.http import HttpRequest, HttpResponseRedirect
@@ -20,6 +19,8 @@ from django.urls import reverse
 from django_otp.oath import TOTP
 from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
 from django_otp.plugins.otp_totp.models import TOTPDevice
+
+from monitoring.dual_mode import DualModeMiddleware
 
 # How far back a code is recognised as one that has expired rather than a wrong one (steps of 30 s).
 EXPIRED_STEPS = 20
@@ -60,17 +61,8 @@ def _gate(request: HttpRequest, user) -> HttpResponseRedirect | None:
     return None
 
 
-class TwoFactorMiddleware:
+class TwoFactorMiddleware(DualModeMiddleware):
     """After django_otp's OTPMiddleware; does nothing unless REQUIRE_2FA is on, nor for requests without a session."""
-
-    sync_capable = True
-    async_capable = True
-
-    def __init__(self, get_response) -> None:
-        self.get_response = get_response
-        self.async_mode = iscoroutinefunction(get_response)
-        if self.async_mode:
-            markcoroutinefunction(self)
 
     def _applies(self, request: HttpRequest) -> bool:
         return settings.REQUIRE_2FA and settings.SESSION_COOKIE_NAME in request.COOKIES

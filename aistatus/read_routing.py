@@ -9,11 +9,12 @@ a request is given up and the view runs again on the next database: the request 
 
 from __future__ import annotations
 
-from asgiref.sync import iscoroutinefunction, markcoroutinefunction, sync_to_async
+from asgiref.sync import iscoroutinefunction, sync_to_async
 from django.conf import settings
 from django.db import DatabaseError
 from django.http import HttpRequest, HttpResponse
 
+from monitoring.dual_mode import DualModeMiddleware
 from publishing.read_scope import give_up_replica, public_reads
 
 SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
@@ -31,16 +32,10 @@ def is_public_read(request: HttpRequest) -> bool:
     )
 
 
-class PublicReadMiddleware:
-    # Both modes: under ASGI a synchronous-only middleware would cost every request thread hops.
-    sync_capable = True
-    async_capable = True
-
+class PublicReadMiddleware(DualModeMiddleware):
     def __init__(self, get_response) -> None:
-        self.get_response = get_response
-        self.async_mode = iscoroutinefunction(get_response)
+        super().__init__(get_response)
         if self.async_mode:
-            markcoroutinefunction(self)
             self.process_view = self._process_view_async
 
     def __call__(self, request: HttpRequest):

@@ -2,22 +2,11 @@
 
 from __future__ import annotations
 
-from asgiref.sync import iscoroutinefunction, markcoroutinefunction
-
 from monitoring.acting import acting_as
+from monitoring.dual_mode import DualModeMiddleware
 
 
-class ActingRequestMiddleware:
-    # Both modes: under ASGI a synchronous-only middleware would cost every request thread hops.
-    sync_capable = True
-    async_capable = True
-
-    def __init__(self, get_response) -> None:
-        self.get_response = get_response
-        self.async_mode = iscoroutinefunction(get_response)
-        if self.async_mode:
-            markcoroutinefunction(self)
-
+class ActingRequestMiddleware(DualModeMiddleware):
     def __call__(self, request):
         if self.async_mode:
             return self._call_async(request)

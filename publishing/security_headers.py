@@ -14,8 +14,9 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-from asgiref.sync import iscoroutinefunction, markcoroutinefunction
 from django.conf import settings
+
+from monitoring.dual_mode import DualModeMiddleware
 
 # The public pages: everything from this origin only, scripts and styles from files.
 PUBLIC_POLICY = (
@@ -114,19 +115,11 @@ def hsts_header() -> tuple[bytes, bytes] | None:
     return (b"strict-transport-security", value.encode())
 
 
-class SecurityHeadersMiddleware:
+class SecurityHeadersMiddleware(DualModeMiddleware):
     """Gives Django's responses the same headers as the edges; a view that set one of them keeps its own."""
 
-    sync_capable = True
-    async_capable = True
-
-    def __init__(self, get_response) -> None:
-        self.get_response = get_response
-        if iscoroutinefunction(get_response):
-            markcoroutinefunction(self)
-
     def __call__(self, request):
-        if iscoroutinefunction(self):
+        if self.async_mode:
             return self._call_async(request)
         return _add(request, self.get_response(request))
 
