@@ -23,6 +23,7 @@ from django.db.models.signals import m2m_changed, post_delete, post_save, pre_sa
 from accounts.signals import two_factor_refused
 from audit.models import AuditEntry
 from monitoring.acting import Actor, current_actor
+from monitoring.client_address import request_address
 from monitoring.models import StatusChange
 from monitoring.signals import statuses_changed
 
@@ -224,7 +225,7 @@ def _statuses_changed(sender, changes: list[StatusChange], **kwargs) -> None:
 
 
 def _address(request) -> str | None:
-    return request.META.get("REMOTE_ADDR") or None if request is not None else None
+    return request_address(request) or None if request is not None else None
 
 
 def _signed_in(sender, request, user, **kwargs) -> None:

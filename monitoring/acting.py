@@ -15,6 +15,8 @@ from dataclasses import dataclass
 
 from django.http import HttpRequest
 
+from monitoring.client_address import request_address
+
 
 @dataclass(frozen=True)
 class Actor:
@@ -36,8 +38,8 @@ class Actor:
 
     @property
     def address(self) -> str | None:
-        # REMOTE_ADDR only: no proxy header is trusted by this project's settings.
-        return self.request.META.get("REMOTE_ADDR") or None if self.request is not None else None
+        # The same address the lockout and the throttles see (TRUSTED_PROXY_COUNT decides about proxies).
+        return request_address(self.request) or None if self.request is not None else None
 
     @property
     def is_operator(self) -> bool:

@@ -12,6 +12,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from monitoring.client_address import request_address
 from subscriptions.signup import (
     RateLimited,
     choice_of,
@@ -20,7 +21,6 @@ from subscriptions.signup import (
     request_push_subscription,
     request_webhook_subscription,
 )
-from subscriptions.views import client_ip
 from subscriptions.webhooks import ChallengeFailed
 
 
@@ -64,11 +64,11 @@ class SubscriptionCreate(APIView):
         try:
             choice = choice_of(data.get("providers"), data.get("models"), data.get("language"))
             if "push" in data:
-                request_push_subscription(data["push"], choice, ip=client_ip(request))
+                request_push_subscription(data["push"], choice, ip=request_address(request))
             elif "webhook" in data:
-                request_webhook_subscription(data["webhook"], choice, ip=client_ip(request))
+                request_webhook_subscription(data["webhook"], choice, ip=request_address(request))
             else:
-                request_email_subscription(normalized_email(data.get("email")), choice, ip=client_ip(request))
+                request_email_subscription(normalized_email(data.get("email")), choice, ip=request_address(request))
         except ValidationError as exc:
             return Response(exc.message_dict, status=status.HTTP_400_BAD_REQUEST)
         except ChallengeFailed as exc:

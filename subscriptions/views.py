@@ -10,6 +10,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
+from monitoring.client_address import request_address
 from subscriptions import push
 from subscriptions.forms import SubscribeForm
 from subscriptions.signup import (
@@ -21,10 +22,6 @@ from subscriptions.signup import (
     unsubscribe,
 )
 from subscriptions.tokens import BadToken, manage_token, read_confirmation, read_manage
-
-
-def client_ip(request: HttpRequest) -> str:
-    return request.META.get("REMOTE_ADDR", "")
 
 
 def _bad_link(request: HttpRequest, error: BadToken) -> HttpResponse:
@@ -43,7 +40,7 @@ def subscribe(request: HttpRequest) -> HttpResponse:
         try:
             address = normalized_email(form.cleaned_data["email"])
             choice = choice_of(form.cleaned_data["providers"], form.cleaned_data["models"], get_language())
-            request_email_subscription(address, choice, ip=client_ip(request))
+            request_email_subscription(address, choice, ip=request_address(request))
         except ValidationError as exc:
             for name, messages in exc.message_dict.items():
                 form.add_error(name if name in form.fields else None, messages)
