@@ -17,12 +17,25 @@ JSON_OBJECT = serializers.DictField(help_text="See Atlassian Statuspage's API fo
 JSON_LIST = serializers.ListField(child=serializers.DictField())
 
 
+SLUG_PARAMETERS = {"provider", "model", "slug"}
+SLUG_PATTERN = "^[-a-zA-Z0-9_]+$"
+
+
 class AIStatusSchema(AutoSchema):
     """Operation ids stay unique where one view is routed by id and by `<provider>/<model>`."""
 
     def get_operation_id(self) -> str:
         operation_id = super().get_operation_id()
         return f"{operation_id}_by_slug" if "{provider}" in self.path and "{model}" in self.path else operation_id
+
+    def _resolve_path_parameters(self, variables):
+        # A provider's or model's name in a path is a slug (Django's `slug` converter): say so, so that clients
+        # and the fuzzer see the form of the name, not any string.
+        parameters = super()._resolve_path_parameters(variables)
+        for parameter in parameters:
+            if parameter["name"] in SLUG_PARAMETERS and parameter["schema"] == {"type": "string"}:
+                parameter["schema"] = {"type": "string", "pattern": SLUG_PATTERN}
+        return parameters
 
     def _get_response_bodies(self, direction="response"):
         responses = super()._get_response_bodies(direction)

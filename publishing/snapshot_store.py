@@ -54,6 +54,7 @@ class SnapshotStore:
         self._snapshot: Snapshot | None = None
         self._checked_at = 0.0
         self._known_sequence = 0
+        self._known_anomaly_event = 0
         self._lock = threading.Lock()
         self.builds = 0
 
@@ -72,6 +73,7 @@ class SnapshotStore:
             snapshot is None
             or time.monotonic() - self._checked_at >= POLL_INTERVAL
             or self._known_sequence > snapshot.sequence
+            or self._known_anomaly_event > _anomaly_event(snapshot)
             or timezone.now() >= snapshot.valid_until
             or snapshot.data["page"].get("updates_paused_since") != paused_since()
         )
@@ -80,6 +82,12 @@ class SnapshotStore:
         """Live events tell the store a newer change exists; the next read refreshes at once."""
         if sequence > self._known_sequence:
             self._known_sequence = sequence
+
+    def note_anomaly_event(self, event_id: int) -> None:
+        """An anomaly opened or closed (the page's "unusual" mark): the next read takes it in, so that a page
+        opened after a live client saw the mark shows it too."""
+        if event_id > self._known_anomaly_event:
+            self._known_anomaly_event = event_id
 
     def get(self) -> Snapshot:
         """The current snapshot, refreshed first when it may be behind. Safe from any thread."""
@@ -95,7 +103,8 @@ class SnapshotStore:
         known = self.known_sequence
         try:
             # From a replica when one is usable, but never one behind what this process has seen.
-            mark = public_read(content_mark, accept=lambda m: m[0] >= known)
+            anomaly_event = self._known_anomaly_event
+            mark = public_read(content_mark, accept=lambda m: m[0] >= known and (m[-1] or 0) >= anomaly_event)
         except DatabaseError:
             if current is None:
                 raise
@@ -123,13 +132,22 @@ class SnapshotStore:
                     return
         try:
             # A replica's snapshot older than the newest sequence seen is discarded and built elsewhere.
-            required = self.known_sequence
-            snapshot = public_read(build_snapshot, accept=lambda built: built.sequence >= required)
+            required, required_anomaly = self.known_sequence, self._known_anomaly_event
+            snapshot = public_read(
+                build_snapshot,
+                accept=lambda built: built.sequence >= required and _anomaly_event(built) >= required_anomaly,
+            )
             self.builds += 1
             self._snapshot = snapshot
             _cache_call("set", CACHE_KEY, snapshot, 3600)
         finally:
             _cache_call("delete", LOCK_KEY)
+
+
+def _anomaly_event(snapshot: Snapshot) -> int:
+    """The newest anomaly event the snapshot was built with (the last part of its content mark)."""
+    mark = tuple(getattr(snapshot, "mark", ()))
+    return (mark[-1] or 0) if mark else 0
 
 
 def _holds(snapshot, mark: tuple, now) -> bool:

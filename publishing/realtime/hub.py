@@ -193,6 +193,7 @@ class Hub:
             self._broadcast({**event, "seq": self.last_seq})
             emitted = True
         if emitted:
+            snapshot_store.note_anomaly_event(self.last_anomaly_seq)
             self._schedule_snapshot_event()  # the snapshot carries open anomalies
 
     def _emit(self, events: list[dict[str, Any]]) -> None:
