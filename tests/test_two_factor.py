@@ -1,5 +1,6 @@
 """Two-factor sign-in to the admin (REQUIRE_2FA on): enrolling, TOTP codes, replays, recovery codes, the reset."""
 
+import json
 import re
 import time
 from base64 import b32encode
@@ -171,3 +172,10 @@ def test_a_passkey_is_added_only_after_a_second_factor(client, ada):
     page = client.get("/admin/2fa/passkey/")
     assert page.status_code == 200 and 'id="passkey-register-button"' in page.content.decode()
     assert client.post("/admin/2fa/passkeys/registration/begin/").status_code == 200
+
+
+@pytest.mark.parametrize("language, text", [("ko", "패스키 등록"), ("ja", "パスキーを登録")])
+def test_the_passkey_ceremonys_messages_speak_the_operators_language(client, language, text):
+    # The passkey scripts read their messages from this catalog; the library ships none in Korean or Japanese.
+    catalog = client.get("/admin/2fa/passkeys/jsi18n/", HTTP_ACCEPT_LANGUAGE=language).content.decode()
+    assert json.dumps(text)[1:-1] in catalog  # the catalog writes non-ASCII as \u escapes
