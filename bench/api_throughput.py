@@ -57,16 +57,18 @@ def seed() -> str:
 def time_admin_list(repeats: int) -> list[float]:
     """Milliseconds to render the admin's model list (its first page) with 1,000+ models."""
     from django.contrib.auth import get_user_model
-    from django.test import Client
+    from django.test import Client, override_settings
 
     client = Client(HTTP_HOST="127.0.0.1")
     client.force_login(get_user_model().objects.get(username="bench"))
     timings = []
-    for _ in range(repeats + 1):
-        started = time.perf_counter()
-        response = client.get("/admin/monitoring/aimodel/")
-        timings.append((time.perf_counter() - started) * 1000)
-        assert response.status_code == 200
+    # The list itself is timed: the two-factor gate (on when DEBUG is off) would send it to the code page.
+    with override_settings(REQUIRE_2FA=False):
+        for _ in range(repeats + 1):
+            started = time.perf_counter()
+            response = client.get("/admin/monitoring/aimodel/")
+            timings.append((time.perf_counter() - started) * 1000)
+            assert response.status_code == 200, response.status_code
     return timings[1:]  # the first fills template and URL caches
 
 
