@@ -103,6 +103,12 @@ class SeriesDetector:
     # A report starts the quiet period only when it is worth this score: a barely new shape must not
     # silence the detector for the next `refractory` points.
     refractory_min_score = 0.0
+    # A value beyond the whole range seen so far by more than `spatial_tolerance` of that range is new
+    # whatever its shape (HTM's spatial anomaly on NAB, with its 5 %): an early spike can widen the range
+    # so much that a later excursion past it is too small a step for the boxes. It is weak evidence on
+    # its own (a cold series finds new extremes often), so its credit maps to 0.33, under the alarm level.
+    spatial_tolerance = 0.05
+    spatial_credit = 0.01
     # Band half-width, in typical errors.
     band_width = 4.0
     # A value this many times larger than anything seen is taken for garbage.
@@ -398,7 +404,11 @@ class SeriesDetector:
         if shifted:
             # One report per excursion, whichever check saw it first.
             self.armed = self.pair_armed = False
-        if self.learning or not (novel or shifted):
+        # Judged against the range before this point; not inside the quiet period after a report (the same
+        # event), and it neither starts that period nor disarms the shift checks.
+        tolerance = self.spatial_tolerance * (hi - lo)
+        spatial = self.quiet <= 0 and (x > hi + tolerance or x < lo - tolerance)
+        if self.learning or not (novel or shifted or spatial):
             if self.quiet > 0:
                 self.quiet -= 1
             return 0.0
@@ -416,6 +426,8 @@ class SeriesDetector:
         raw *= (gap + 1.0) / (gap + 1.0 + self.gap_scale)
         raw /= 1.0 + self.rate_scale * self.found / (self.n - self.learn_points + self.rate_prior)
         raw *= self.surprise / (self.surprise + self.z_ref)
+        if spatial:
+            raw = max(raw, self.spatial_credit)
         if shifted:
             raw = max(raw, self.shift_credit)
         out = raw / (raw + self.score_ref)

@@ -170,6 +170,25 @@ def test_a_single_spike_in_a_steady_series_is_reported_once():
     assert all(s < ALARM for s in spike[1:])
 
 
+def test_a_value_past_every_value_seen_is_reported_under_the_alarm_even_where_a_spike_made_it_familiar():
+    # One early spike to 3 widens the range of a series around 1 so much that a later jump past it is a shape
+    # the boxes know (a spike); only the range check sees that no value this large was ever seen.
+    rng = random.Random(7)
+    values = [max(0.01, rng.gauss(1.0, 0.05)) for _ in range(3000)]
+    values[400] = 3.0
+    detector = SeriesDetector(non_negative=True)
+    feed(detector, values)
+    state = json.dumps(detector.to_state())
+    low, high = detector.v_min, detector.v_max
+    scores = {}
+    for past in (0.03, 0.08, 0.15):
+        twin = SeriesDetector.from_state(json.loads(state))
+        scores[past] = twin.score(3000 * STEP, high + past * (high - low))
+    assert scores[0.03] == 0.0
+    assert 0.0 < scores[0.08] < ALARM
+    assert 0.0 < scores[0.15] < ALARM
+
+
 def test_a_flat_stretch_where_the_daily_wave_should_rise_is_scored_as_a_new_shape():
     detector = SeriesDetector(non_negative=True)
     rng = random.Random(16)
