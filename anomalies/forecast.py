@@ -1,8 +1,10 @@
-"""Linear trend of a metric and when it would cross a threshold, as Prometheus's predict_linear does."""
+"""Forecasts of a metric: the linear trend and when it would cross a threshold (as Prometheus's predict_linear
+does), and the next hour's latency with an empirical interval."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 # Fewer points than this, or a window shorter than this many minutes, make no forecast.
 MIN_POINTS = 10
@@ -36,3 +38,83 @@ def minutes_to_cross(points: Sequence[tuple[float, float]], threshold: float, ho
         return None
     minutes = (threshold - now_value) / slope
     return minutes if minutes <= horizon else None
+
+
+# -- the next hour's latency ---------------------------------------------------------------------------
+#
+# Seasonal naive on steps, with a robust drift where a day of history is missing: the value `steps`
+# hours ahead is the latest hour's, moved by the median of what the same step did at this time of day
+# on the past days (up to a week), or, without two such days, by the median hourly change of the last
+# hours times `steps`. The interval is empirical: the same method is replayed at every past hour of the
+# history, and the 10th and 90th percentiles of its errors are put around the forecast (80 %).
+
+SEASON = 24
+SEASONS_USED = 7
+DRIFT_HOURS = 6
+MIN_ERRORS = 6
+MAX_ERRORS = 24 * 7
+COVERAGE = 0.8
+
+
+@dataclass(frozen=True)
+class Forecast:
+    value: float
+    low: float
+    high: float
+    method: str  # "seasonal", "drift" or "naive"
+    errors: int  # past forecasts the interval was measured on
+
+
+def _median(values: list[float]) -> float:
+    ordered = sorted(values)
+    middle = len(ordered) // 2
+    return ordered[middle] if len(ordered) % 2 else (ordered[middle - 1] + ordered[middle]) / 2
+
+
+def _quantile(ordered: list[float], q: float) -> float:
+    """Linear interpolation between closest ranks of a sorted list."""
+    position = q * (len(ordered) - 1)
+    below = int(position)
+    above = min(below + 1, len(ordered) - 1)
+    return ordered[below] + (ordered[above] - ordered[below]) * (position - below)
+
+
+def predict(values: Sequence[float | None], origin: int, steps: int) -> tuple[float, str] | None:
+    """The value at `origin + steps` as forecast from `values[: origin + 1]` alone, and the method used."""
+    base = values[origin]
+    if base is None:
+        return None
+    seasonal = []
+    for k in range(1, SEASONS_USED + 1):
+        then, ahead = origin - k * SEASON, origin + steps - k * SEASON
+        if then >= 0 and values[then] is not None and values[ahead] is not None:
+            seasonal.append(values[ahead] - values[then])
+    if len(seasonal) >= 2:
+        return base + _median(seasonal), "seasonal"
+    recent = values[max(0, origin - DRIFT_HOURS) : origin + 1]
+    changes = [b - a for a, b in zip(recent, recent[1:], strict=False) if a is not None and b is not None]
+    if len(changes) >= 3:
+        return base + steps * _median(changes), "drift"
+    return base, "naive"
+
+
+def forecast_ahead(values: Sequence[float | None], steps: int = 2) -> Forecast | None:
+    """The forecast `steps` hours after the last of `values` (hourly, oldest first, None for an hour
+    without data) with its empirical interval; None without a latest value or enough past errors."""
+    last = len(values) - 1
+    made = predict(values, last, steps) if last >= 0 else None
+    if made is None:
+        return None
+    errors = []
+    for origin in range(max(0, last - steps - MAX_ERRORS + 1), last - steps + 1):
+        actual = values[origin + steps]
+        past = predict(values, origin, steps) if actual is not None else None
+        if past is not None:
+            errors.append(actual - past[0])
+    if len(errors) < MIN_ERRORS:
+        return None
+    errors.sort()
+    value, method = made
+    low = value + _quantile(errors, (1 - COVERAGE) / 2)
+    high = value + _quantile(errors, (1 + COVERAGE) / 2)
+    return Forecast(max(value, 0.0), max(low, 0.0), max(high, 0.0), method, len(errors))
