@@ -148,6 +148,19 @@ def test_a_healthy_model_fires_nothing(model, other):
     assert SloStatus.objects.get(model=model).availability_budget_left == 1.0
 
 
+def test_beat_runs_the_slo_task_which_keeps_budgets_and_alerts(model, settings):
+    from aistatus.celery import app
+    from anomalies.tasks import evaluate_slos
+
+    app.finalize()
+    entry = app.conf.beat_schedule["evaluate SLOs"]
+    assert entry["task"] == "anomalies.tasks.evaluate_slos" and entry["schedule"] == settings.SLO_RUN_SECONDS
+    write(model, timezone.now() - timedelta(minutes=20), [Outcome.PROVIDER_FAULT] * 100)
+    assert evaluate_slos.apply().get() == 2  # fast and slow opened
+    assert SloStatus.objects.get(model=model).failed == 100
+    assert evaluate_slos.apply().get() == 0  # nothing new: the episodes go on
+
+
 # -- notices -------------------------------------------------------------------------------------------
 
 
