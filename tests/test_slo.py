@@ -255,3 +255,29 @@ def test_a_model_without_counted_probes_shows_its_budget_as_unknown(model, anon_
     assert anon_api.get("/api/v1/models/openai/gpt-4o/slo/").json()["availability"]["budget_left"] is None
     page = client.get("/en/models/openai/gpt-4o/").content.decode()
     assert "the budget is unknown" in page
+
+
+def test_a_burn_alert_is_delivered_once_as_a_signed_webhook_to_the_channel_that_opted_in_only(model, settings):
+    from standardwebhooks.webhooks import Webhook
+
+    from alerts import delivery
+    from alerts.burn_alerts import plan_burn_alerts
+    from alerts.models import Channel, EventCursor
+    from tests.receiver import Receiver
+
+    settings.WEBHOOK_ALLOWED_HOSTS = ["127.0.0.1"]
+    settings.ALERT_TIMEOUT_SECONDS = 1.0
+    EventCursor.objects.create(name="burn_rate", last_id=0)
+    with Receiver() as sre, Receiver() as pager:
+        opted = Channel.objects.create(name="sre", kind="webhook", url=sre.url(), events=["burn_rate"])
+        Channel.objects.create(name="pager", kind="webhook", url=pager.url())  # outage and recovery only
+        now = timezone.now()
+        write(model, now - timedelta(minutes=20), [Outcome.TIMEOUT] * 120)
+        for later in (0, 30, 60):
+            run_slos(now + timedelta(seconds=later))
+            plan_burn_alerts(now + timedelta(seconds=later))
+            delivery.deliver_due(now + timedelta(seconds=later))
+        events = [Webhook(opted.secret).verify(r.body, r.headers) for r in sre.requests]
+        assert sorted(e["data"]["burn"]["speed"] for e in events) == ["fast", "slow"]
+        assert {e["type"] for e in events} == {"model.burn_rate"}
+        assert pager.requests == []
