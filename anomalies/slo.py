@@ -38,6 +38,7 @@ RULES = [
     (BurnAlert.Speed.FAST, "1h", "5m", "SLO_FAST_BURN"),
     (BurnAlert.Speed.SLOW, "6h", "30m", "SLO_SLOW_BURN"),
 ]
+MIN_MINUTES_KEPT_HOURS = 7
 BAD = {Sli.AVAILABILITY: "failed", Sli.LATENCY: "slow"}
 GOOD = {Sli.AVAILABILITY: "answered", Sli.LATENCY: "fast"}
 
@@ -66,7 +67,9 @@ class SloRun:
 
 
 def _count(cursor: SloCursor, now: datetime, run: SloRun) -> None:
-    keep_from = slo_counts.floor_hour(now - timedelta(hours=settings.SLO_MINUTES_KEPT_HOURS))
+    # The 6-hour window is read from minutes: they are kept at least an hour longer than that.
+    kept = max(settings.SLO_MINUTES_KEPT_HOURS, MIN_MINUTES_KEPT_HOURS)
+    keep_from = slo_counts.floor_hour(now - timedelta(hours=kept))
     start = slo_counts.window_start(now, settings.SLO_WINDOW_DAYS)
     end = slo_counts.floor_minute(now) + timedelta(minutes=1)
     if cursor.counted_until is None:

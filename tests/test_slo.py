@@ -84,6 +84,22 @@ def test_counting_again_after_new_results_adds_them_once(model):
     assert (status.answered, status.failed) == (100, 6)
 
 
+def test_minutes_fold_into_hours_as_they_age_and_the_budget_counts_them_once(model):
+    from anomalies.models import SloCount
+
+    now = timezone.now()
+    write(model, now - timedelta(hours=1), [Outcome.OK] * 300 + [Outcome.PROVIDER_FAULT] * 3)
+    run_slos(now)
+    assert set(SloCount.objects.values_list("minutes", flat=True)) == {1}
+    later = now + timedelta(hours=8)
+    run_slos(later)
+    run_slos(later + timedelta(seconds=30))
+    assert set(SloCount.objects.values_list("minutes", flat=True)) == {60}
+    status = SloStatus.objects.get(model=model)
+    assert (status.answered, status.failed) == (300, 3)
+    assert status.burn_rates["availability"]["6h"] is None  # nothing in the last 6 hours: no burn either way
+
+
 def test_a_fast_burn_opens_one_alert_that_ends_when_the_long_window_calms(model):
     now = timezone.now()
     # An hour of answers, then half the probes failing for the last 20 minutes: 1 h and 5 min both burn
