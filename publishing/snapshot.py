@@ -19,7 +19,7 @@ from django.utils import timezone
 
 from anomalies.events import anomaly_data
 from anomalies.forecast import minutes_to_cross
-from anomalies.models import Anomaly, AnomalyEvent, Metric, SeriesState
+from anomalies.models import Anomaly, AnomalyEvent, BurnAlert, LatencyForecast, Metric, SeriesState
 from collectors.models import Period
 from collectors.rollup_reader import rollup_reader
 from monitoring.incident_data import incident_data, public_incidents, with_models_and_updates
@@ -66,7 +66,8 @@ def content_mark() -> tuple:
     not, and without this it would reach the page only when the snapshot ages out (MAX_AGE).
     """
 
-    tables = {m: m._meta.db_table for m in (StatusChange, AIModel, Incident, IncidentUpdate, Maintenance, AnomalyEvent)}
+    sources = (StatusChange, AIModel, Incident, IncidentUpdate, Maintenance, BurnAlert, LatencyForecast, AnomalyEvent)
+    tables = {m: m._meta.db_table for m in sources}
     parts = [
         f"(SELECT MAX(id) FROM {tables[StatusChange]})",
         f"(SELECT MAX(updated_at) FROM {tables[AIModel]})",
@@ -76,7 +77,13 @@ def content_mark() -> tuple:
         f"(SELECT MAX(id) FROM {tables[IncidentUpdate]})",
         f"(SELECT MAX(updated_at) FROM {tables[Maintenance]})",
         f"(SELECT COUNT(*) FROM {tables[Maintenance]})",
-        # An anomaly opening or closing shows on the page (the "unusual" mark) as soon as a status change would.
+        # A burn alert opening or ending, and the hour's new forecasts, show at once too (the budgets'
+        # figures follow with the snapshot's age).
+        f"(SELECT MAX(id) FROM {tables[BurnAlert]})",
+        f"(SELECT COUNT(*) FROM {tables[BurnAlert]} WHERE ended_at IS NULL)",
+        f"(SELECT MAX(made_at) FROM {tables[LatencyForecast]})",
+        # An anomaly opening or closing shows on the page (the "unusual" mark) as soon as a status change
+        # would. Last: the store reads the newest anomaly event from the end of the mark.
         f"(SELECT MAX(id) FROM {tables[AnomalyEvent]})",
     ]
     # Raw SQL passes no router by itself: ask it, so that a public read goes to a replica like the ORM's.
