@@ -1,5 +1,6 @@
 """The model page's forecast and error budget in a real browser: on a phone, in Japanese, nothing spills over."""
 
+import time
 from datetime import timedelta
 
 import pytest
@@ -30,6 +31,13 @@ def test_the_forecast_and_the_budget_fit_a_phone_and_name_the_open_burn_alert(si
     write(model, now - timedelta(minutes=20), [Outcome.PROVIDER_FAULT] * 120)  # up to now: the 5 minutes burn too
     run_slos(now)
     phone = open_page(f"{site}/ja/models/openai/gpt-4o/", viewport={"width": 360, "height": 740}, is_mobile=True)
+    # The served snapshot notices the new content mark within its poll interval (0.5 s); it may have been
+    # built between the writes above.
+    deadline = time.monotonic() + 5
+    while phone.locator(".objectives").count() == 0 or "UTC" not in phone.locator(".latency-forecast").inner_text():
+        assert time.monotonic() < deadline, "the page never showed the forecast and the budget"
+        time.sleep(0.25)
+        phone.reload()
     assert phone.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
     assert "UTC" in phone.locator(".latency-forecast").inner_text()
     burning = phone.locator('.objectives [data-sli="availability"] td').nth(1)
