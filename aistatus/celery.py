@@ -16,7 +16,7 @@ def schedule_periodic_tasks(sender: Celery, **kwargs) -> None:
     from django.conf import settings
 
     from alerts.tasks import process_alerts
-    from anomalies.tasks import detect_anomalies
+    from anomalies.tasks import detect_anomalies, evaluate_slos
     from collectors.rollup_reader import on_timescale
     from collectors.tasks import apply_retention, run_due_probes, sweep_statuses, update_rollups
     from subscriptions.tasks import notify_subscribers
@@ -38,6 +38,10 @@ def schedule_periodic_tasks(sender: Celery, **kwargs) -> None:
     # Anomalies: feed new results to each series' detector; open and close anomaly records.
     sender.add_periodic_task(
         settings.ANOMALY_RUN_SECONDS, detect_anomalies.s(), name="detect anomalies", options={"expires": 10}
+    )
+    # Objectives: count good and bad events, keep error budgets and burn-rate alerts, forecast latency.
+    sender.add_periodic_task(
+        settings.SLO_RUN_SECONDS, evaluate_slos.s(), name="evaluate SLOs", options={"expires": settings.SLO_RUN_SECONDS}
     )
     # Alerts: plan notifications from new status changes, keep incidents, hand due sends to workers.
     sender.add_periodic_task(1.0, process_alerts.s(), name="process alerts", options={"expires": 5})

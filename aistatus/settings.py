@@ -450,3 +450,18 @@ ANOMALY_LATE_SECONDS = env.int("ANOMALY_LATE_SECONDS", default=30)
 ANOMALY_HISTORY_HOURS = env.int("ANOMALY_HISTORY_HOURS", default=24)
 ANOMALY_ERROR_WINDOW = env.int("ANOMALY_ERROR_WINDOW", default=20)
 ANOMALY_BATCH = env.int("ANOMALY_BATCH", default=50000)
+
+# Service level objectives (anomalies/slo*.py): every SLO_RUN_SECONDS the results are counted into
+# good and bad events per model and minute (minutes older than SLO_MINUTES_KEPT_HOURS are folded into
+# hours), the error budget over SLO_WINDOW_DAYS is worked out, and burn-rate alerts are opened and
+# closed: fast when both 1 h and 5 min burn at SLO_FAST_BURN times the budget or more, slow when both
+# 6 h and 30 min burn at SLO_SLOW_BURN or more (the Google SRE workbook's multiwindow rule). Results
+# arriving more than SLO_LATE_SECONDS after their time are not counted. The latency forecast reads
+# FORECAST_HISTORY_DAYS of hourly rollups.
+SLO_RUN_SECONDS = env.float("SLO_RUN_SECONDS", default=30.0)
+SLO_WINDOW_DAYS = env.int("SLO_WINDOW_DAYS", default=30)
+SLO_LATE_SECONDS = env.int("SLO_LATE_SECONDS", default=120)
+SLO_MINUTES_KEPT_HOURS = env.int("SLO_MINUTES_KEPT_HOURS", default=7)
+SLO_FAST_BURN = env.float("SLO_FAST_BURN", default=14.4)
+SLO_SLOW_BURN = env.float("SLO_SLOW_BURN", default=6.0)
+FORECAST_HISTORY_DAYS = env.int("FORECAST_HISTORY_DAYS", default=8)

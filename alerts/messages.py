@@ -10,7 +10,7 @@ from django.urls import reverse
 from django.utils import translation
 from django.utils.translation import gettext as _
 
-from anomalies.models import Direction, Metric
+from anomalies.models import BurnAlert, Direction, Metric, Sli
 from monitoring.durations import format_duration
 from monitoring.models import Incident
 from monitoring.status import Status, label_of, status_label
@@ -242,6 +242,48 @@ def _anomaly(payload: dict, language: str) -> Message:
     )
 
 
+def _objective(burn: dict) -> str:
+    if burn["sli"] == Sli.AVAILABILITY:
+        return _("availability %(percent)s %%") % {"percent": f"{burn['availability_percent']:g}"}
+    return _("95 %% of first tokens under %(ms)d ms") % {"ms": burn["latency_objective_ms"]}
+
+
+def _burn_rate(payload: dict, language: str) -> Message:
+    model = model_label(payload["model"])
+    burn = payload["burn"]
+    speed = label_of(BurnAlert.Speed, burn["speed"])
+    facts = [
+        (_("Model"), model),
+        (_("Objective"), _objective(burn)),
+        (_("Rule"), f"{speed}: {burn['threshold']:g}× ({burn['long_window']} + {burn['short_window']})"),
+        (
+            _("Burn rate"),
+            f"{burn['long_burn']:g}× ({burn['long_window']}), {burn['short_burn']:g}× ({burn['short_window']})",
+        ),
+        (_("Since"), format_time(burn["started_at"])),
+    ]
+    if burn.get("budget_left") is not None:
+        facts.append((_("Error budget left"), f"{burn['budget_left']:.0%}"))
+    return Message(
+        title=_("%(model)s: error budget burning (%(speed)s, %(sli)s)")
+        % {"model": model, "speed": speed, "sli": label_of(Sli, burn["sli"])},
+        summary=_(
+            "%(model)s is spending its error budget for %(objective)s %(rate)s times faster than it can "
+            "sustain over the last %(window)s, and still over the last %(short)s."
+        )
+        % {
+            "model": model,
+            "objective": _objective(burn),
+            "rate": f"{burn['long_burn']:g}",
+            "window": burn["long_window"],
+            "short": burn["short_window"],
+        },
+        facts=facts,
+        url=page_url(language, payload["model"]),
+        tone="bad" if burn["speed"] == BurnAlert.Speed.FAST else "warning",
+    )
+
+
 def _test(payload: dict, language: str) -> Message:
     return Message(
         title=_("Test notification"),
@@ -260,5 +302,6 @@ _RENDERERS = {
     "settled": _settled,
     "incident": _incident,
     "anomaly": _anomaly,
+    "burn_rate": _burn_rate,
     "test": _test,
 }

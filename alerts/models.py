@@ -46,6 +46,8 @@ class Channel(models.Model):
         RECOVERY = "recovery", _("Recovery")
         # Opt-in: unusual behaviour for the model (an anomaly opened or closed); never a status change.
         ANOMALY = "anomaly", _("Unusual behaviour (anomaly opened or closed)")
+        # Opt-in: a model burns its error budget too fast (the multiwindow burn-rate rules); once an episode.
+        BURN_RATE = "burn_rate", _("Error budget burning fast (SLO burn-rate alert)")
         INCIDENTS = "incidents", _("Incident updates")
 
     name = models.CharField(max_length=100)
@@ -219,6 +221,7 @@ class Notification(Outbox):
         SETTLED = "settled", _("Stable again")
         INCIDENT = "incident", _("Incident update")
         ANOMALY = "anomaly", _("Anomaly")
+        BURN_RATE = "burn_rate", _("Burn-rate alert")
         TEST = "test", _("Test")
 
     channel = models.ForeignKey(Channel, on_delete=models.CASCADE, related_name="notifications")

@@ -8,6 +8,7 @@ from celery import shared_task
 from django.utils import timezone
 
 from alerts.anomaly_alerts import plan_anomalies
+from alerts.burn_alerts import plan_burn_alerts
 from alerts.delivery import claim_due, deliver
 from alerts.incidents import update_incidents
 from alerts.planner import plan
@@ -19,7 +20,7 @@ log = logging.getLogger(__name__)
 def alerts_round() -> dict:
     """Plan, keep incidents, dispatch: the body of the periodic task."""
     now = timezone.now()
-    planned = plan(now) + plan_anomalies(now)
+    planned = plan(now) + plan_anomalies(now) + plan_burn_alerts(now)
     incidents = update_incidents(now)
     dispatched = 0
     for notification_id, token in claim_due(now):

@@ -1,10 +1,14 @@
-"""Celery task: the detection run, every ANOMALY_RUN_SECONDS (see aistatus/celery.py)."""
+"""Celery tasks: the detection run, every ANOMALY_RUN_SECONDS, and the SLO run, every SLO_RUN_SECONDS
+(see aistatus/celery.py)."""
 
 from __future__ import annotations
 
 from celery import shared_task
+from django.utils import timezone
 
+from anomalies import latency_forecasts
 from anomalies.detection import run_detection
+from anomalies.slo import run_slos
 from monitoring.outages import reports_database_outage
 
 
@@ -13,3 +17,14 @@ from monitoring.outages import reports_database_outage
 def detect_anomalies() -> int:
     summary = run_detection()
     return len(summary.opened) + len(summary.closed)
+
+
+@shared_task(ignore_result=True)
+@reports_database_outage(lambda: 0)
+def evaluate_slos() -> int:
+    """Count results, keep budgets and burn alerts; once an hour, the latency forecasts."""
+    now = timezone.now()
+    run = run_slos(now)
+    if latency_forecasts.due(now):
+        latency_forecasts.make_forecasts(now)
+    return len(run.opened) + len(run.closed)

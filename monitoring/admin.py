@@ -179,6 +179,7 @@ class AIModelAdmin(QuickActionCheckbox, admin.ModelAdmin):
                 ]
             },
         ),
+        (_("Service level objectives"), {"fields": ["slo_availability_percent", "slo_ttft_ms"]}),
     ]
 
     @admin.display(description=_("status"), ordering="status_row__status")

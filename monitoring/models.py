@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from decimal import Decimal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from django.conf import settings
@@ -128,6 +129,29 @@ class AIModel(models.Model):
             "Show the model as degraded while an anomaly is open on it (only when its evidence says operational)."
         ),
     )
+    # Service level objectives (the error budget and burn-rate alerts in anomalies/slo*.py). Database
+    # defaults too, like anomaly_degrades: rows inserted by raw SQL still get them.
+    slo_availability_percent = models.DecimalField(
+        _("availability objective (%)"),
+        max_digits=6,
+        decimal_places=3,
+        default=Decimal("99.9"),
+        db_default=Decimal("99.9"),
+        validators=[MinValueValidator(Decimal("50")), MaxValueValidator(Decimal("99.999"))],
+        help_text=_(
+            "Share of counted probes that must be answered (provider faults, timeouts and broken streams are not)."
+        ),
+    )
+    slo_ttft_ms = models.PositiveIntegerField(
+        _("latency objective (p95 time to first token, ms)"),
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1)],
+        help_text=_(
+            "95 % of answered probes must get their first token (total latency for probes without one) "
+            "faster than this. Empty: the time to first token threshold."
+        ),
+    )
 
     public = models.BooleanField(default=True)
     enabled = models.BooleanField(default=True)
@@ -153,6 +177,11 @@ class AIModel(models.Model):
     @property
     def public_slug(self) -> str:
         return f"{self.provider.slug}/{self.slug}"
+
+    @property
+    def latency_objective_ms(self) -> int:
+        """The p95 time to first token objective: its own, else the TTFT threshold."""
+        return self.slo_ttft_ms or self.ttft_threshold_ms
 
     def shown_status(self, now: datetime | None = None) -> str:
         """The status a reader may be shown now (see displayed_status); reads the status row."""

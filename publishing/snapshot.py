@@ -19,7 +19,7 @@ from django.utils import timezone
 
 from anomalies.events import anomaly_data
 from anomalies.forecast import minutes_to_cross
-from anomalies.models import Anomaly, AnomalyEvent, Metric, SeriesState
+from anomalies.models import Anomaly, AnomalyEvent, BurnAlert, LatencyForecast, Metric, SeriesState
 from collectors.models import Period
 from collectors.rollup_reader import rollup_reader
 from monitoring.incident_data import incident_data, public_incidents, with_models_and_updates
@@ -66,7 +66,8 @@ def content_mark() -> tuple:
     not, and without this it would reach the page only when the snapshot ages out (MAX_AGE).
     """
 
-    tables = {m: m._meta.db_table for m in (StatusChange, AIModel, Incident, IncidentUpdate, Maintenance, AnomalyEvent)}
+    sources = (StatusChange, AIModel, Incident, IncidentUpdate, Maintenance, BurnAlert, LatencyForecast, AnomalyEvent)
+    tables = {m: m._meta.db_table for m in sources}
     parts = [
         f"(SELECT MAX(id) FROM {tables[StatusChange]})",
         f"(SELECT MAX(updated_at) FROM {tables[AIModel]})",
@@ -76,7 +77,13 @@ def content_mark() -> tuple:
         f"(SELECT MAX(id) FROM {tables[IncidentUpdate]})",
         f"(SELECT MAX(updated_at) FROM {tables[Maintenance]})",
         f"(SELECT COUNT(*) FROM {tables[Maintenance]})",
-        # An anomaly opening or closing shows on the page (the "unusual" mark) as soon as a status change would.
+        # A burn alert opening or ending, and the hour's new forecasts, show at once too (the budgets'
+        # figures follow with the snapshot's age).
+        f"(SELECT MAX(id) FROM {tables[BurnAlert]})",
+        f"(SELECT COUNT(*) FROM {tables[BurnAlert]} WHERE ended_at IS NULL)",
+        f"(SELECT MAX(made_at) FROM {tables[LatencyForecast]})",
+        # An anomaly opening or closing shows on the page (the "unusual" mark) as soon as a status change
+        # would. Last: the store reads the newest anomaly event from the end of the mark.
         f"(SELECT MAX(id) FROM {tables[AnomalyEvent]})",
     ]
     # Raw SQL passes no router by itself: ask it, so that a public read goes to a replica like the ORM's.
@@ -299,6 +306,36 @@ def _anomalies(ids: list[int], now: datetime) -> dict[int, dict]:
     return out
 
 
+SNAPSHOT_SLO_FIELDS = ("model_id", "availability_target", "latency_objective_ms", "availability_budget_left")
+SNAPSHOT_SLO_FIELDS += ("latency_budget_left", "evidence_since", "burning")
+SNAPSHOT_FORECAST_FIELDS = ("model_id", "hour", "p50_ms", "p50_low_ms", "p50_high_ms", "p95_ms", "p95_low_ms")
+SNAPSHOT_FORECAST_FIELDS += ("p95_high_ms",)
+
+
+def _objectives(model: AIModel, now: datetime) -> tuple[dict | None, dict | None]:
+    """The model's latency forecast for the coming hour, and its objectives' error budgets left with the
+    burn-rate alerts open (as the last SLO run left them); read with the model (select_related)."""
+    forecast = objectives = None
+    f = getattr(model, "latency_forecast", None)
+    if f is not None and f.hour > now - timedelta(hours=1):
+        forecast = {
+            "hour": f.hour,
+            "p50_ms": [round(f.p50_ms, 1), round(f.p50_low_ms, 1), round(f.p50_high_ms, 1)],
+            "p95_ms": [round(f.p95_ms, 1), round(f.p95_low_ms, 1), round(f.p95_high_ms, 1)],
+        }
+    status = getattr(model, "slo_status", None)
+    if status is not None:
+        objectives = {
+            "availability_percent": round(status.availability_target * 100, 3),
+            "latency_objective_ms": status.latency_objective_ms,
+            "availability_budget_left": status.availability_budget_left,
+            "latency_budget_left": status.latency_budget_left,
+            "evidence_since": status.evidence_since,
+            "burning": status.burning,
+        }
+    return forecast, objectives
+
+
 def _compact_day(day: dict) -> float | list | None:
     """A day as the page draws it: null (no evidence), the uptime alone, or [uptime, major s, partial s, degraded s]."""
     if day["uptime"] is None:
@@ -314,7 +351,7 @@ def build_snapshot(now: datetime | None = None) -> Snapshot:
     now = now or timezone.now()
     models = list(
         AIModel.objects.filter(public=True)
-        .select_related("provider", "status_row")
+        .select_related("provider", "status_row", "slo_status", "latency_forecast")
         # Only what the page shows: probe settings (JSON among them) stay unread.
         .only(
             *("id", "slug", "name", "kind", "description", "created_at", "interval_seconds", "provider_id"),
@@ -322,6 +359,8 @@ def build_snapshot(now: datetime | None = None) -> Snapshot:
             *("provider__slug", "provider__name", "provider__url", "provider__created_at"),
             *("status_row__status", "status_row__since", "status_row__last_checked_at"),
             *("status_row__message", "status_row__manual", "status_row__model_id", "status_row__last_latency_ms"),
+            *(f"slo_status__{name}" for name in SNAPSHOT_SLO_FIELDS),
+            *(f"latency_forecast__{name}" for name in SNAPSHOT_FORECAST_FIELDS),
         )
         .prefetch_related("region_statuses")
         .order_by("provider__display_order", "provider__name", "display_order", "name")
@@ -346,6 +385,7 @@ def build_snapshot(now: datetime | None = None) -> Snapshot:
             if region["status"] != Status.UNKNOWN:  # a region going stale changes what the page shows
                 valid_until = min(valid_until, region["last_checked_at"] + stale_after(model.interval_seconds))
         counts[status] += 1
+        forecast, objectives = _objectives(model, now)
         provider = providers.setdefault(
             model.provider_id,
             {
@@ -395,6 +435,9 @@ def build_snapshot(now: datetime | None = None) -> Snapshot:
                 "expected": anomalies[model.pk]["expected"],
                 # The latency trend of the last half hour reaches the threshold in about this many minutes.
                 "threshold_crossing_minutes": crossings.get(model.pk),
+                # The next hour's latency, [forecast, low, high] (80 %), and the objectives' budgets left.
+                "forecast": forecast,
+                "slo": objectives,
             }
         )
     for provider in providers.values():

@@ -15,6 +15,15 @@ def percent(value: float | None) -> str:
     return f"{text}%"
 
 
+def budget_left(value: float | None) -> str:
+    """An error budget left (1 = untouched) as a whole percentage; "—" when unknown, and said when overspent."""
+    if value is None:
+        return "—"
+    if value < 0:
+        return _("overspent by %(percent)s%%") % {"percent": f"{-value * 100:.0f}"}
+    return f"{value * 100:.0f}%"
+
+
 def milliseconds(value: float | None) -> str:
     if value is None:
         return "—"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from django.conf import settings
 from django.conf.locale import LANG_INFO
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
@@ -113,6 +114,7 @@ def model_detail(request: HttpRequest, provider: str, model: str) -> HttpRespons
                 localized_incident(i, get_language()) for i in snapshot.data["incidents"] if item["slug"] in i["models"]
             ],
             "maintenances": [m for m in snapshot.data["maintenances"] if item["slug"] in m["models"]],
+            "slo_window_days": settings.SLO_WINDOW_DAYS,
         }
         return render_to_string("statuspage/model_detail.html", context, request)
 

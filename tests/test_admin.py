@@ -38,6 +38,8 @@ def _model_form(provider, **overrides) -> dict:
         "ttft_threshold_ms": 5000,
         "failures_to_confirm": 2,
         "successes_to_recover": 2,
+        "slo_availability_percent": "99.9",
+        "slo_ttft_ms": "",
         "status_changes-TOTAL_FORMS": 0,
         "status_changes-INITIAL_FORMS": 0,
         "status_changes-MIN_NUM_FORMS": 0,
@@ -51,6 +53,23 @@ def test_a_model_added_in_the_admin_gets_an_unknown_status(admin_client_, provid
     response = admin_client_.post("/admin/monitoring/aimodel/add/", _model_form(provider))
     assert response.status_code == 302, response.context["adminform"].errors if response.context else response
     assert ModelStatus.objects.get(model__slug="gpt-4o").status == Status.UNKNOWN
+
+
+def test_a_models_objectives_are_set_in_the_admin_and_refused_out_of_range(admin_client_, provider):
+    page = admin_client_.get("/admin/monitoring/aimodel/add/").content.decode()
+    assert 'name="slo_availability_percent"' in page and 'value="99.9"' in page and 'name="slo_ttft_ms"' in page
+    form = _model_form(provider, slo_availability_percent="99.5", slo_ttft_ms="1200")
+    assert admin_client_.post("/admin/monitoring/aimodel/add/", form).status_code == 302
+    model = AIModel.objects.get(slug="gpt-4o")
+    assert (str(model.slo_availability_percent), model.slo_ttft_ms, model.latency_objective_ms) == (
+        "99.500",
+        1200,
+        1200,
+    )
+    refused = admin_client_.post(
+        "/admin/monitoring/aimodel/add/", _model_form(provider, slug="other", slo_availability_percent="100")
+    )
+    assert refused.status_code == 200 and "slo_availability_percent" in refused.context["adminform"].form.errors
 
 
 @pytest.mark.parametrize(

@@ -29,6 +29,7 @@ EVENT_TYPES = {
     "settled": "model.settled",
     "incident": "incident.updated",
     "anomaly": "model.anomaly",
+    "burn_rate": "model.burn_rate",
     "test": "channel.test",
 }
 

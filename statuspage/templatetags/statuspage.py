@@ -7,7 +7,7 @@ from datetime import datetime
 from django import template
 from django.utils.safestring import SafeString
 
-from anomalies.models import Direction, Metric
+from anomalies.models import BurnAlert, Direction, Metric
 from monitoring import status
 from monitoring.dates import format_moment
 from monitoring.models import Incident, ModelKind
@@ -36,6 +36,17 @@ def moment(value: str | datetime | None) -> str:
 @register.filter
 def percent(value: float | None) -> str:
     return formatting.percent(value)
+
+
+@register.filter
+def budget_left(value: float | None) -> str:
+    return formatting.budget_left(value)
+
+
+@register.filter
+def burning(slo: dict, sli: str) -> str:
+    """The burn-rate alerts open on one objective, by name ("fast burn"), or "" when none is."""
+    return ", ".join(str(label_of(BurnAlert.Speed, a["speed"])) for a in slo.get("burning", []) if a["sli"] == sli)
 
 
 @register.filter

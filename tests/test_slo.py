@@ -1,0 +1,299 @@
+"""Objectives per model: error budgets counted from the results, multiwindow burn-rate alerts, their notices."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+import pytest
+from django.utils import timezone
+
+from anomalies.models import BurnAlert, Sli, SloStatus
+from anomalies.slo import run_slos
+from collectors.models import CheckResult
+from monitoring.models import AIModel
+from monitoring.outcomes import Outcome
+
+pytestmark = pytest.mark.django_db
+
+STEP = timedelta(seconds=10)
+
+
+def write(model: AIModel, start: datetime, outcomes: list[str], ttft_ms: float = 200.0) -> datetime:
+    """One result every 10 s from `start`; answered ones with this time to first token. Returns the end."""
+    CheckResult.objects.bulk_create(
+        CheckResult(
+            model=model,
+            time=start + i * STEP,
+            outcome=outcome,
+            latency_ms=ttft_ms * 3 if outcome == Outcome.OK else None,
+            ttft_ms=ttft_ms if outcome == Outcome.OK else None,
+        )
+        for i, outcome in enumerate(outcomes)
+    )
+    return start + len(outcomes) * STEP
+
+
+@pytest.fixture
+def other(provider):
+    return AIModel.objects.create(provider=provider, name="GPT-4o mini", slug="gpt-4o-mini", endpoint="http://x/v1")
+
+
+def test_the_error_budget_counts_faults_against_answers_and_leaves_probe_faults_and_our_429s_out(model):
+    AIModel.objects.filter(pk=model.pk).update(slo_availability_percent=Decimal("99"), slo_ttft_ms=1000)
+    now = timezone.now()
+    # Ten days ago (folded into hours) and in the last hour (minutes): 1,000 counted results, 5 of them faults.
+    write(model, now - timedelta(days=10), [Outcome.OK] * 497 + [Outcome.PROVIDER_FAULT] * 3)
+    write(model, now - timedelta(minutes=50), [Outcome.OK] * 298 + [Outcome.TIMEOUT, Outcome.BROKEN_STREAM])
+    # Neither good nor bad: they say nothing about the provider.
+    write(model, now - timedelta(days=3), [Outcome.PROBE_FAULT] * 40 + [Outcome.RATE_LIMITED] * 40)
+    # Latency: 40 of the answered probes slower than the 1,000 ms objective.
+    write(model, now - timedelta(days=2), [Outcome.OK] * 40, ttft_ms=1500.0)
+    run_slos(now)
+    status = SloStatus.objects.get(model=model)
+    assert (status.answered, status.failed) == (795 + 40, 5)
+    # 5 bad of 840 events against 1 % of them allowed.
+    assert status.availability_budget_left == pytest.approx(1 - 5 / (0.01 * 840))
+    # 40 slow of 835 answered against 5 % allowed.
+    assert (status.fast, status.slow) == (795, 40)
+    assert status.latency_budget_left == pytest.approx(1 - 40 / (0.05 * 835))
+    assert status.availability_target == pytest.approx(0.99) and status.latency_objective_ms == 1000
+    assert status.evidence_since <= now - timedelta(days=10)
+
+
+def test_results_older_than_the_window_and_a_model_without_counted_results_leave_the_budget_unknown(model, other):
+    now = timezone.now()
+    write(model, now - timedelta(days=40), [Outcome.PROVIDER_FAULT] * 10)
+    write(other, now - timedelta(hours=1), [Outcome.PROBE_FAULT] * 10)
+    run_slos(now)
+    for subject in (model, other):
+        status = SloStatus.objects.get(model=subject)
+        assert status.availability_budget_left is None and status.latency_budget_left is None
+        assert status.answered == status.failed == 0 and status.evidence_since is None
+    assert not BurnAlert.objects.exists()
+
+
+def test_counting_again_after_new_results_adds_them_once(model):
+    now = timezone.now()
+    write(model, now - timedelta(hours=9), [Outcome.OK] * 100)
+    run_slos(now - timedelta(minutes=5))
+    write(model, now - timedelta(minutes=3), [Outcome.PROVIDER_FAULT] * 6)
+    run_slos(now)
+    run_slos(now + timedelta(seconds=30))
+    status = SloStatus.objects.get(model=model)
+    assert (status.answered, status.failed) == (100, 6)
+
+
+def test_minutes_fold_into_hours_as_they_age_and_the_budget_counts_them_once(model):
+    from anomalies.models import SloCount
+
+    now = timezone.now()
+    write(model, now - timedelta(hours=1), [Outcome.OK] * 300 + [Outcome.PROVIDER_FAULT] * 3)
+    run_slos(now)
+    assert set(SloCount.objects.values_list("minutes", flat=True)) == {1}
+    later = now + timedelta(hours=8)
+    run_slos(later)
+    run_slos(later + timedelta(seconds=30))
+    assert set(SloCount.objects.values_list("minutes", flat=True)) == {60}
+    status = SloStatus.objects.get(model=model)
+    assert (status.answered, status.failed) == (300, 3)
+    assert status.burn_rates["availability"]["6h"] is None  # nothing in the last 6 hours: no burn either way
+
+
+def test_a_fast_burn_opens_one_alert_that_ends_when_the_long_window_calms(model):
+    now = timezone.now()
+    # An hour of answers, then half the probes failing for the last 20 minutes: 1 h and 5 min both burn
+    # far over 14.4 times a 99.9 % budget.
+    start = write(model, now - timedelta(minutes=80), [Outcome.OK] * 360)
+    write(model, start, [Outcome.OK, Outcome.PROVIDER_FAULT] * 60)
+    run_slos(now)
+    run_slos(now + timedelta(seconds=30))
+    fast = BurnAlert.objects.get(model=model, sli=Sli.AVAILABILITY, speed=BurnAlert.Speed.FAST)
+    assert fast.ended_at is None and fast.threshold == 14.4
+    assert fast.long_burn >= 14.4 and fast.short_burn >= 14.4
+    assert (fast.long_window, fast.short_window) == ("1h", "5m")
+    # Two hours later without any failure the hour no longer burns: the episode ends, and opens nothing new.
+    later = now + timedelta(hours=2)
+    write(model, later - timedelta(minutes=70), [Outcome.OK] * 420)
+    run_slos(later)
+    fast.refresh_from_db()
+    assert fast.ended_at == later
+    assert BurnAlert.objects.filter(speed=BurnAlert.Speed.FAST).count() == 1
+
+
+def test_a_short_window_dipping_and_rising_again_within_the_episode_opens_nothing_new(model):
+    now = timezone.now()
+    write(model, now - timedelta(minutes=30), [Outcome.PROVIDER_FAULT] * 90 + [Outcome.OK] * 90)
+    run_slos(now - timedelta(minutes=14))  # both windows burning
+    run_slos(now)  # the last 5 minutes are clean: the short window calms, the hour still burns
+    write(model, now + STEP, [Outcome.PROVIDER_FAULT] * 30)
+    run_slos(now + timedelta(minutes=5))
+    assert BurnAlert.objects.filter(speed=BurnAlert.Speed.FAST).count() == 1
+
+
+def test_a_slow_burn_fires_the_slow_rule_only(model):
+    AIModel.objects.filter(pk=model.pk).update(slo_availability_percent=Decimal("99"))
+    now = timezone.now()
+    # One failure in twelve for six hours: 8.3 times the budget of 99 % (over 6, under 14.4).
+    write(model, now - timedelta(hours=6), ([Outcome.OK] * 11 + [Outcome.PROVIDER_FAULT]) * 180)
+    run_slos(now)
+    alerts = list(BurnAlert.objects.filter(model=model).values_list("sli", "speed"))
+    assert alerts == [(Sli.AVAILABILITY, BurnAlert.Speed.SLOW)]
+    rates = SloStatus.objects.get(model=model).burn_rates["availability"]
+    assert 6 <= rates["6h"] < 14.4 and 6 <= rates["30m"] < 14.4
+
+
+def test_slow_first_tokens_burn_the_latency_objective(model):
+    AIModel.objects.filter(pk=model.pk).update(slo_ttft_ms=500)
+    now = timezone.now()
+    write(model, now - timedelta(hours=1), [Outcome.OK] * 360, ttft_ms=900.0)
+    run_slos(now)
+    speeds = set(BurnAlert.objects.filter(model=model, sli=Sli.LATENCY).values_list("speed", flat=True))
+    assert speeds == {BurnAlert.Speed.FAST, BurnAlert.Speed.SLOW}
+    assert not BurnAlert.objects.filter(sli=Sli.AVAILABILITY).exists()
+
+
+def test_a_healthy_model_fires_nothing(model, other):
+    now = timezone.now()
+    write(model, now - timedelta(hours=7), [Outcome.OK] * 2520)
+    # One failed probe in a quiet hour burns under both rules' short and long windows together.
+    write(other, now - timedelta(hours=6), [Outcome.OK] * 1000 + [Outcome.PROVIDER_FAULT] + [Outcome.OK] * 1159)
+    run_slos(now)
+    run_slos(now + timedelta(seconds=30))
+    assert not BurnAlert.objects.exists()
+    assert SloStatus.objects.get(model=model).availability_budget_left == 1.0
+
+
+def test_beat_runs_the_slo_task_which_keeps_budgets_and_alerts(model, settings):
+    from aistatus.celery import app
+    from anomalies.tasks import evaluate_slos
+
+    app.finalize()
+    entry = app.conf.beat_schedule["evaluate SLOs"]
+    assert entry["task"] == "anomalies.tasks.evaluate_slos" and entry["schedule"] == settings.SLO_RUN_SECONDS
+    write(model, timezone.now() - timedelta(minutes=20), [Outcome.PROVIDER_FAULT] * 100)
+    assert evaluate_slos.apply().get() == 2  # fast and slow opened
+    assert SloStatus.objects.get(model=model).failed == 100
+    assert evaluate_slos.apply().get() == 0  # nothing new: the episodes go on
+
+
+# -- notices -------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def burn_channels(db, settings):
+    from alerts.models import Channel, EventCursor
+
+    settings.ALERT_FLAP_CHANGES = 5
+    settings.ALERT_FLAP_MINUTES = 10
+    EventCursor.objects.create(name="burn_rate", last_id=0)
+    opted = Channel.objects.create(name="sre", kind="email", url="mailto:sre@example.com", events=["burn_rate"])
+    default = Channel.objects.create(name="pager", kind="email", url="mailto:pager@example.com")
+    return opted, default
+
+
+def test_a_burn_alert_reaches_a_channel_that_opted_in_once_and_not_one_that_did_not(model, burn_channels):
+    from alerts.burn_alerts import plan_burn_alerts
+    from alerts.messages import render
+    from alerts.models import Notification
+
+    opted, default = burn_channels
+    now = timezone.now()
+    write(model, now - timedelta(minutes=30), [Outcome.PROVIDER_FAULT] * 180)
+    run_slos(now)
+    run_slos(now + timedelta(seconds=30))
+    assert plan_burn_alerts() == 2  # fast and slow, each once
+    assert plan_burn_alerts() == 0
+    notices = list(Notification.objects.filter(channel=opted).order_by("id"))
+    assert sorted(n.payload["burn"]["speed"] for n in notices) == ["fast", "slow"]
+    assert {n.kind for n in notices} == {"burn_rate"}
+    assert not Notification.objects.filter(channel=default).exists()
+    fast = next(n for n in notices if n.payload["burn"]["speed"] == "fast")
+    texts = {language: render("burn_rate", fast.payload, language) for language in ("en", "ko", "ja")}
+    assert texts["en"].title == "OpenAI GPT-4o: error budget burning (fast burn, availability)"
+    assert "availability 99.9 %" in texts["en"].summary
+    assert texts["ko"].title != texts["en"].title and texts["ja"].title != texts["en"].title
+
+
+def test_burn_alerts_opening_over_and_over_give_one_flapping_notice(model, burn_channels):
+    from alerts.burn_alerts import plan_burn_alerts
+    from alerts.models import Notification
+
+    opted, _ = burn_channels
+    start = timezone.now() - timedelta(minutes=9)
+    for i in range(7):
+        at = start + i * timedelta(minutes=1)
+        BurnAlert.objects.create(
+            model=model, sli=Sli.AVAILABILITY, speed="fast", threshold=14.4, long_window="1h", short_window="5m",
+            started_at=at, ended_at=at + timedelta(seconds=30), long_burn=20, short_burn=20, peak_burn=20,
+        )  # fmt: skip
+    plan_burn_alerts()
+    kinds = list(Notification.objects.filter(channel=opted).order_by("id").values_list("kind", flat=True))
+    assert kinds == ["burn_rate"] * 4 + ["flapping"]
+
+
+# -- shown ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.usefixtures("renew_snapshot")
+@pytest.mark.parametrize(
+    ("language", "words", "fast"),
+    [("en", "Budget left", "fast burn"), ("ko", "남은 예산", "빠른 소진"), ("ja", "残りのバジェット", "高速消費")],
+)
+def test_the_api_and_the_page_show_the_budget_left_and_the_open_burn_alerts(
+    model, anon_api, client, language, words, fast
+):
+    AIModel.objects.filter(pk=model.pk).update(slo_availability_percent=Decimal("99"))
+    now = timezone.now()
+    write(model, now - timedelta(days=2), [Outcome.OK] * 960)
+    write(model, now - timedelta(minutes=6), [Outcome.OK] * 30 + [Outcome.PROVIDER_FAULT] * 6)
+    run_slos(now)
+    body = anon_api.get("/api/v1/models/openai/gpt-4o/slo/").json()
+    assert body["availability"]["objective_percent"] == 99.0
+    assert (body["availability"]["answered"], body["availability"]["failed"]) == (990, 6)
+    assert body["availability"]["budget_left"] == pytest.approx(1 - 6 / (0.01 * 996))
+    assert body["availability"]["burn_rates"]["5m"] > 14.4 and body["window_days"] == 30
+    assert body["latency"]["objective_ms"] == model.ttft_threshold_ms and body["latency"]["percentile"] == 95
+    # 6 failures in the last 6 minutes: both rules' windows burn (the 6 hours hold only these 36 results).
+    assert [(a["sli"], a["speed"]) for a in body["burn_alerts"]] == [("availability", "fast"), ("availability", "slow")]
+    page = client.get(f"/{language}/models/openai/gpt-4o/").content.decode()
+    section = page.split('aria-labelledby="slo-heading"', 1)[1].split("</section>", 1)[0]
+    assert words in section
+    row = section.split('data-sli="availability"', 1)[1].split("</tr>", 1)[0]
+    assert "40%" in row  # 1 - 6 / 9.96
+    assert fast in row
+    assert "—" in section.split('data-sli="latency"', 1)[1].split("</tr>", 1)[0]  # no latency burn
+
+
+@pytest.mark.usefixtures("renew_snapshot")
+def test_a_model_without_counted_probes_shows_its_budget_as_unknown(model, anon_api, client):
+    run_slos()
+    assert anon_api.get("/api/v1/models/openai/gpt-4o/slo/").json()["availability"]["budget_left"] is None
+    page = client.get("/en/models/openai/gpt-4o/").content.decode()
+    assert "the budget is unknown" in page
+
+
+def test_a_burn_alert_is_delivered_once_as_a_signed_webhook_to_the_channel_that_opted_in_only(model, settings):
+    from standardwebhooks.webhooks import Webhook
+
+    from alerts import delivery
+    from alerts.burn_alerts import plan_burn_alerts
+    from alerts.models import Channel, EventCursor
+    from tests.receiver import Receiver
+
+    settings.WEBHOOK_ALLOWED_HOSTS = ["127.0.0.1"]
+    settings.ALERT_TIMEOUT_SECONDS = 1.0
+    EventCursor.objects.create(name="burn_rate", last_id=0)
+    with Receiver() as sre, Receiver() as pager:
+        opted = Channel.objects.create(name="sre", kind="webhook", url=sre.url(), events=["burn_rate"])
+        Channel.objects.create(name="pager", kind="webhook", url=pager.url())  # outage and recovery only
+        now = timezone.now()
+        write(model, now - timedelta(minutes=20), [Outcome.TIMEOUT] * 120)
+        for later in (0, 30, 60):
+            run_slos(now + timedelta(seconds=later))
+            plan_burn_alerts(now + timedelta(seconds=later))
+            delivery.deliver_due(now + timedelta(seconds=later))
+        events = [Webhook(opted.secret).verify(r.body, r.headers) for r in sre.requests]
+        assert sorted(e["data"]["burn"]["speed"] for e in events) == ["fast", "slow"]
+        assert {e["type"] for e in events} == {"model.burn_rate"}
+        assert pager.requests == []
