@@ -50,6 +50,12 @@ def _deliver(ids: list[int], token: str, now: datetime, rendered_cache: dict | N
 def _send_claimed(
     items: list[SubscriberMessage], token: str, now: datetime, rendered_cache: dict | None = None
 ) -> email.BatchOutcome:
+    outcome = _send(items, rendered_cache)
+    _settle(items, token, now, outcome)
+    return outcome
+
+
+def _send(items: list[SubscriberMessage], rendered_cache: dict | None) -> email.BatchOutcome:
     by_mail = [item for item in items if item.subscriber.channel == Subscriber.Channel.EMAIL]
     by_webhook = [item for item in items if item.subscriber.channel == Subscriber.Channel.WEBHOOK]
     outcome = mail_sending.send_batch(by_mail, rendered_cache) if by_mail else email.BatchOutcome()
@@ -60,10 +66,13 @@ def _send_claimed(
             outcome.sent += posted.sent
             outcome.failed.update(posted.failed)
             outcome.refused += posted.refused
+    return outcome
+
+
+def _settle(items: list[SubscriberMessage], token: str, now: datetime, outcome: email.BatchOutcome) -> None:
     settle_batch(SubscriberMessage, token, outcome.sent, outcome.failed, now, settings.SUBSCRIPTIONS_MAX_ATTEMPTS)
     sent = set(outcome.sent)
     _count(outcome, {item.subscriber_id for item in items if item.pk in sent}, now)
-    return outcome
 
 
 def _count(outcome: email.BatchOutcome, delivered_to: set[int], now: datetime) -> None:
@@ -104,9 +113,11 @@ def _close_connections() -> None:
 
 def send_until(deadline: float, rendered_cache: dict | None = None) -> int:
     """Send batch after batch until nothing is due or time.monotonic() passes `deadline`; returns how
-    many were claimed. The next batch is claimed and loaded in a second thread while one is being
-    sent, so that the database's work overlaps the mail server's (not inside a transaction, where a
-    second connection would not see its rows: there it claims in turn, as send_due does)."""
+    many were claimed. A second thread claims and loads the next batch, and records the last one's
+    outcome, while one is being sent, so that the database's work overlaps the mail server's (not
+    inside a transaction, where a second connection would not see its rows: there it claims in
+    turn, as send_due does). The thread runs its work in order: a batch is settled before the
+    claim after next."""
     cache = {} if rendered_cache is None else rendered_cache
     limit, total = settings.SUBSCRIPTIONS_BATCH, 0
     if connection.in_atomic_block:
@@ -119,11 +130,17 @@ def send_until(deadline: float, rendered_cache: dict | None = None) -> int:
     with ThreadPoolExecutor(1, thread_name_prefix="subscriptions-claim") as pool:
         try:
             token, now, items = _claim_next(limit)
+            settling = None
             while items:
                 total += len(items)
                 upcoming = pool.submit(_claim_next, limit) if time.monotonic() < deadline else None
-                _send_claimed(items, token, now, cache)
+                outcome = _send(items, cache)
+                if settling is not None:
+                    settling.result()  # raises what recording the previous batch raised
+                settling = pool.submit(_settle, items, token, now, outcome)
                 token, now, items = upcoming.result() if upcoming else ("", now, [])
+            if settling is not None:
+                settling.result()
         finally:
             pool.submit(_close_connections).result()
     return total

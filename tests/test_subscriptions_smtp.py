@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 import ssl
+import time
 from datetime import timedelta
 
 import pytest
@@ -24,7 +25,7 @@ from alerts.models import EventCursor
 from monitoring.models import AIModel, Incident, Provider
 from subscriptions.announcements import plan
 from subscriptions.models import Subscriber, SubscriberMessage
-from subscriptions.sending import send_all_due
+from subscriptions.sending import send_all_due, send_until
 from tests.smtp import Capture, SMTPServer
 
 pytestmark = pytest.mark.django_db
@@ -215,3 +216,25 @@ def test_a_connection_lost_mid_batch_costs_only_a_retry_of_the_mail_it_carried(s
     assert addresses == sorted(f"reader{i}@example.com" for i in range(30))  # each once
     lost.refresh_from_db()
     assert lost.state == "sent" and lost.attempts == 2
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_round_sends_batch_after_batch_claiming_the_next_while_one_goes_out(serve, settings):
+    # Committed rows, as in a worker: the second thread's claims see them (inside a test's
+    # transaction the round claims in turn instead).
+    settings.SUBSCRIPTIONS_BATCH, settings.SUBSCRIPTIONS_PAUSE_AFTER = 7, 1
+    capture = Capture(pipelining=True)
+    capture.refuse.add("reader3@example.com")
+    serve(capture)
+    followers(30)
+
+    assert send_until(time.monotonic() + 60) == 30
+
+    assert capture.count == 29
+    assert sorted(m["X-Envelope-To"] for m in capture.messages) == sorted(
+        f"reader{i}@example.com" for i in range(30) if i != 3
+    )
+    assert SubscriberMessage.objects.filter(state="sent", attempts=1).count() == 29
+    refused = Subscriber.objects.get(email="reader3@example.com")
+    assert refused.paused_at is not None  # counted when its batch was recorded, in the second thread
+    assert SubscriberMessage.objects.get(subscriber=refused).state == "cancelled"
