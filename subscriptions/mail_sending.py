@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import re
 import smtplib
-from email.utils import formatdate
+from email.utils import formatdate, parseaddr
 
 from django.conf import settings
 from django.core.mail import get_connection
@@ -41,7 +41,8 @@ def send_batch(items: list[SubscriberMessage], rendered_cache: dict | None = Non
 
 
 def address(value: str) -> str:
-    return value if _PLAIN_ADDRESS.fullmatch(value) else sanitize_address(value, "utf-8")
+    """The bare address for the envelope (MAIL FROM, RCPT TO): no display name, the domain in IDNA."""
+    return value if _PLAIN_ADDRESS.fullmatch(value) else parseaddr(sanitize_address(value, "utf-8"))[1]
 
 
 def send_over_smtp(items: list[SubscriberMessage], server: Server, rendered_cache: dict) -> BatchOutcome:

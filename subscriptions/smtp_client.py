@@ -168,9 +168,10 @@ class Connection:
     async def _ehlo(self) -> None:
         self._writer.write(f"EHLO {socket.getfqdn()}\r\n".encode())
         code, text = await self._reply()
-        if code != 250:
-            raise SMTPError(code, text)
         self.extensions = {}
+        if code != 250:  # a server that only speaks HELO: no extensions, as smtplib falls back
+            await self._command(f"HELO {socket.getfqdn()}".encode(), 250)
+            return
         for line in text.splitlines()[1:]:
             name, _, value = line.partition(" ")
             self.extensions[name.lower()] = value
@@ -229,7 +230,11 @@ async def send_many(server: Server, build, connections: int, count: int):
     live = [c for c in opened if isinstance(c, Connection)]
     errors: list[Exception] = [c for c in opened if not isinstance(c, Connection)]
     eight_bit = bool(live) and all("8bitmime" in c.extensions for c in live)
-    messages = build(eight_bit)
+    try:
+        messages = build(eight_bit)
+    except BaseException:
+        await asyncio.gather(*(c.close() for c in live))
+        raise
     queue = collections.deque(messages)
     sent: list[int] = []
     failed: dict[int, Exception] = {}

@@ -36,6 +36,7 @@ class Capture:
         self.messages: list[EmailMessage] = []
         self.bodies: list[bytes] = []
         self.mail_options: list[list[str]] = []
+        self.senders: list[str] = []
         self.count = 0
         self.refuse: set[str] = set()
         self.drop: set[str] = set()
@@ -65,6 +66,7 @@ class Capture:
         with self._lock:
             self.count += len(envelope.rcpt_tos)
             self.mail_options.append(list(envelope.mail_options))
+            self.senders.append(envelope.mail_from)
             if self.keep:
                 self.bodies.append(envelope.original_content)
                 parsed = email.message_from_bytes(envelope.content, policy=email.policy.default)

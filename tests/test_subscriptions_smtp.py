@@ -113,7 +113,8 @@ def test_a_batch_goes_out_over_several_connections_each_subscriber_once_with_its
     assert Subscriber.objects.count() == 39
 
 
-def test_parts_go_as_8bit_where_the_server_offers_8bitmime_and_as_base64_where_it_does_not(serve):
+def test_parts_go_as_8bit_where_the_server_offers_8bitmime_and_as_base64_where_it_does_not(serve, settings):
+    settings.DEFAULT_FROM_EMAIL = "AI status <status@status.example>"  # a display name: the envelope has none
     offered, withheld = Capture(), Capture(eight_bit=False)
     serve(offered)
     followers(3, languages=("ja", "ko", "en"))
@@ -125,6 +126,7 @@ def test_parts_go_as_8bit_where_the_server_offers_8bitmime_and_as_base64_where_i
     for capture, encoding, options in ((offered, "8bit", ["BODY=8BITMIME"]), (withheld, "base64", [])):
         assert capture.count == 3
         assert all(sent == options for sent in capture.mail_options)
+        assert capture.senders == ["status@status.example"] * 3
         for body in capture.bodies:
             assert all(len(line) <= 998 for line in body.split(b"\r\n"))
         for message in capture.messages:
@@ -137,6 +139,7 @@ def test_parts_go_as_8bit_where_the_server_offers_8bitmime_and_as_base64_where_i
         text = japanese.get_body(preferencelist=("plain",)).get_content()
         html = japanese.get_body(preferencelist=("html",)).get_content()
         assert "調査中" in text and "調査中" in html and "Claude is down" in text
+        assert japanese["From"] == "AI status <status@status.example>"
         assert "/ja/subscriptions/manage/" in text and "/ja/subscriptions/unsubscribe/" in html
 
 
