@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import re
 import smtplib
+from concurrent.futures import ThreadPoolExecutor
 from email.utils import formatdate, parseaddr
 
 from django.conf import settings
@@ -57,8 +58,7 @@ def send_over_smtp(items: list[SubscriberMessage], server: Server, rendered_cach
     build = copies_of(items, rendered_cache, outcome)
 
     connections = settings.SUBSCRIPTIONS_SMTP_CONNECTIONS
-    with asyncio.Runner(loop_factory=new_event_loop) as runner:
-        sent, failed = runner.run(send_many(server, build, connections, len(items)))
+    sent, failed = run_in_own_loop(lambda: send_many(server, build, connections, len(items)))
     outcome.sent.extend(sent)
     for pk, exc in failed.items():
         item = by_pk[pk]
@@ -68,6 +68,18 @@ def send_over_smtp(items: list[SubscriberMessage], server: Server, rendered_cach
         else:
             outcome.failed[pk] = (item.attempts, f"{type(exc).__name__}: {exc}")
     return outcome
+
+
+def run_in_own_loop(coroutine):
+    """Run `coroutine()` to its end in an event loop of its own: in this thread, or in a new one where
+    this thread already runs a loop (a caller inside async code, or a browser test's driver)."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        with asyncio.Runner(loop_factory=new_event_loop) as runner:
+            return runner.run(coroutine())
+    with ThreadPoolExecutor(1, thread_name_prefix="subscriptions-smtp") as pool:
+        return pool.submit(run_in_own_loop, coroutine).result()
 
 
 def copies_of(items: list[SubscriberMessage], rendered_cache: dict, outcome: BatchOutcome):
