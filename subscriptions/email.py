@@ -89,10 +89,6 @@ class Rendered:
         pieces.append(f"--{self.boundary}--\r\n")
         return pieces
 
-    def mime(self, to: str, message_id: str, manage_url: str, unsubscribe_url: str, date: str) -> bytes:
-        """One copy as MIME bytes (CRLF lines), base64 parts: for servers of any kind."""
-        return Copies(self, date, eight_bit=False).make(to, message_id, manage_url, unsubscribe_url)
-
 
 class Copies:
     """Makes a rendered message's personal copies: one join of precut pieces per copy."""
