@@ -429,8 +429,9 @@ SUBSCRIPTIONS_SIGNUPS_PER_IP_PER_HOUR = env.int("SUBSCRIPTIONS_SIGNUPS_PER_IP_PE
 SUBSCRIPTIONS_STATUS_CHANGES = env.bool("SUBSCRIPTIONS_STATUS_CHANGES", default=False)
 SUBSCRIPTIONS_PAUSE_AFTER = env.int("SUBSCRIPTIONS_PAUSE_AFTER", default=5)
 SUBSCRIPTIONS_MAX_ATTEMPTS = env.int("SUBSCRIPTIONS_MAX_ATTEMPTS", default=12)
-# Messages sent per claim, over one SMTP connection.
+# Messages claimed (and settled) at once, and the SMTP connections one sender keeps busy at once for them.
 SUBSCRIPTIONS_BATCH = env.int("SUBSCRIPTIONS_BATCH", default=500)
+SUBSCRIPTIONS_SMTP_CONNECTIONS = env.int("SUBSCRIPTIONS_SMTP_CONNECTIONS", default=16)
 # Web Push: the VAPID private key (base64url raw or PEM; `manage.py vapid_keys` makes one) and the
 # contact push services may write to. Without a key the page offers no browser notifications.
 VAPID_PRIVATE_KEY = env("VAPID_PRIVATE_KEY", default="")

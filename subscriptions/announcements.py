@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from alerts.cursor import locked_cursor
@@ -43,6 +43,11 @@ def announce(key: str, kind: str, payload: dict, provider_ids: set[int], model_i
         if not created:
             return 0
         recipients = Subscriber.following(provider_ids, model_ids).order_by("pk").values_list("pk", flat=True)
+        if connection.vendor == "postgresql":
+            written = _write_in_database(announcement, recipients, now)
+            announcement.recipients = written
+            announcement.save(update_fields=["recipients"])
+            return written
         written, chunk = 0, []
         for subscriber_id in recipients.iterator(chunk_size=CHUNK):
             chunk.append(subscriber_id)
@@ -53,6 +58,22 @@ def announce(key: str, kind: str, payload: dict, provider_ids: set[int], model_i
         announcement.recipients = written
         announcement.save(update_fields=["recipients"])
     return written
+
+
+def _write_in_database(announcement: Announcement, recipients, now: datetime) -> int:
+    """One INSERT ... SELECT: the rows never travel to Python (a hundred thousand followers in a second
+    or two, where building and binding them here took tens). Ids as alerts.models.new_message_id makes them."""
+    select, params = recipients.query.sql_with_params()
+    table = SubscriberMessage._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {table} (message_id, state, attempts, next_attempt_at, claimed_by, claimed_until, "  # noqa: S608
+            "sent_at, last_error, created_at, subscriber_id, announcement_id, kind, payload) "
+            "SELECT 'msg_' || replace(gen_random_uuid()::text, '-', ''), %s, 0, %s, '', NULL, NULL, '', %s, "
+            f"follower.id, %s, %s, '{{}}'::jsonb FROM ({select}) AS follower (id) ON CONFLICT DO NOTHING",
+            [SubscriberMessage.State.PENDING, now, now, announcement.pk, SubscriberMessage.Kind.ANNOUNCEMENT, *params],
+        )
+        return cursor.rowcount
 
 
 def _write(announcement: Announcement, subscriber_ids: list[int], now: datetime) -> int:

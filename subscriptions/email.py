@@ -1,24 +1,22 @@
-"""Subscriber mail: text and HTML parts in the subscriber's language, RFC 8058 one-click unsubscribe, batched sends.
+"""Subscriber mail: text and HTML parts in the subscriber's language, RFC 8058 one-click unsubscribe.
 
-A batch goes out over one SMTP connection. Each announcement is rendered once per language, with
-placeholders for the personal links, and its MIME frame is built once too: a hundred thousand mails
-cost a hundred thousand substitutions and base64 encodings, not template renders and MIME trees.
-(Backends other than SMTP, such as the console in development, get Django's EmailMessage.)
+Each announcement is rendered once per language, with placeholders for the personal parts (address,
+Message-ID, links), and its MIME is cut once at those placeholders: a hundred thousand mails cost a
+hundred thousand joins (and, for a server without 8BITMIME, base64 encodings), not template renders
+and MIME trees. (`mail_sending` sends them.)
 """
 
 from __future__ import annotations
 
 import base64
+import re
 import secrets
-import smtplib
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from email.header import Header
-from email.utils import formatdate
 from functools import cached_property
 
 from django.conf import settings
-from django.core.mail import EmailMultiAlternatives, get_connection
+from django.core.mail import EmailMultiAlternatives
 from django.core.mail.message import sanitize_address
 from django.template.loader import render_to_string
 from django.utils import translation
@@ -26,9 +24,16 @@ from django.utils import translation
 from alerts.messages import Message
 from subscriptions.messages import announcement_message, confirmation_message, link
 from subscriptions.models import SubscriberMessage
-from subscriptions.tokens import confirmation_token, manage_token
+from subscriptions.tokens import confirmation_token, manage_signer, manage_token
 
 MANAGE, UNSUBSCRIBE = "@@manage-url@@", "@@unsubscribe-url@@"
+
+
+# A line of an 8bit part may be 998 octets (RFC 5321); each link placeholder is counted as this many.
+MAX_LINE, LINK_ROOM = 998, 400
+TO, MESSAGE_ID = "@@to@@", "@@message-id@@"
+_HTML_SPACE = re.compile(r"[ \t\r\n\f]+")  # HTML's whitespace: not Python's, which takes in no-break spaces
+_PLACEHOLDERS = re.compile("(" + "|".join(re.escape(p) for p in (TO, MESSAGE_ID, MANAGE, UNSUBSCRIBE)) + ")")
 
 
 @dataclass(frozen=True)
@@ -44,38 +49,102 @@ class Rendered:
         return fill(self.text), fill(self.html)
 
     @cached_property
-    def frame(self) -> tuple[str, str]:
-        """The headers every copy shares (subject encoded once) and the multipart boundary."""
-        boundary = f"==_{secrets.token_hex(12)}_=="  # "_" never occurs in base64, so no part can contain it
-        shared = "".join(
+    def boundary(self) -> str:
+        return f"==_{secrets.token_hex(12)}_=="  # "_" never occurs in base64, so no part can contain it
+
+    def head(self, date: str) -> str:
+        """The headers, the personal ones as placeholders (the subject encoded once)."""
+        return "".join(
             [
+                f"To: {TO}\r\nDate: {date}\r\nMessage-ID: <{MESSAGE_ID}@{domain()}>\r\n",
+                f"List-Unsubscribe: <{UNSUBSCRIBE}>\r\n",
+                "List-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n",
                 header("From", sanitize_address(settings.DEFAULT_FROM_EMAIL, "utf-8")),
                 header("Subject", self.subject),
                 header("List-Id", f"{settings.SITE_NAME} <status-updates.{domain()}>"),
                 "Auto-Submitted: auto-generated\r\n",
                 "MIME-Version: 1.0\r\n",
-                f'Content-Type: multipart/alternative; boundary="{boundary}"\r\n',
+                f'Content-Type: multipart/alternative; boundary="{self.boundary}"\r\n\r\n',
             ]
         )
-        return shared, boundary
 
-    def mime(self, to: str, message_id: str, manage_url: str, unsubscribe_url: str, date: str) -> bytes:
-        """One copy as MIME bytes (CRLF lines, as SMTP sends them): text and HTML parts in base64 UTF-8."""
-        shared, boundary = self.frame
-        text, html = self.personal(manage_url, unsubscribe_url)
-        head = (
-            f"To: {to}\r\nDate: {date}\r\nMessage-ID: <{message_id}@{domain()}>\r\n"
-            f"List-Unsubscribe: <{unsubscribe_url}>\r\n"
-            f"List-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n{shared}\r\n"
-        )
-        parts = []
-        for kind, body in (("plain", text), ("html", html)):
-            part_head = (
-                f'--{boundary}\r\nContent-Type: text/{kind}; charset="utf-8"\r\n'
-                "Content-Transfer-Encoding: base64\r\n\r\n"
+    def frame(self, date: str, eight_bit: bool) -> list[str]:
+        """The whole message cut at its personal parts: text between placeholders, and the placeholders.
+
+        With 8BITMIME the parts go as UTF-8 lines (fewer and shorter than base64's, for both ends to
+        read), the HTML's line breaks folded into spaces; a part with a line too long for SMTP, or a
+        server without 8BITMIME, gets base64 (`None` in the frame: encoded per copy).
+        """
+        pieces = [self.head(date)]
+        for kind, body in (("plain", self.text), ("html", fold_html(self.html))):
+            lines = crlf(body)
+            eight = eight_bit and all(_octets(line) <= MAX_LINE for line in lines.split("\r\n"))
+            encoding = "8bit" if eight else "base64"
+            pieces.append(
+                f'--{self.boundary}\r\nContent-Type: text/{kind}; charset="utf-8"\r\n'
+                f"Content-Transfer-Encoding: {encoding}\r\n\r\n"
             )
-            parts.append(part_head.encode() + base64.encodebytes(body.encode()).replace(b"\n", b"\r\n"))
-        return head.encode() + b"".join(parts) + f"--{boundary}--\r\n".encode()
+            pieces.append(lines if eight else None)
+            pieces.append(kind)
+        pieces.append(f"--{self.boundary}--\r\n")
+        return pieces
+
+
+class Copies:
+    """Makes a rendered message's personal copies: one join of precut pieces per copy."""
+
+    def __init__(self, rendered: Rendered, date: str, eight_bit: bool) -> None:
+        self.rendered = rendered
+        self.segments: list[list[str] | tuple[str, str]] = []
+        frame = rendered.frame(date, eight_bit)
+        for index, piece in enumerate(frame):
+            if piece in ("plain", "html"):
+                continue
+            if piece is None:  # a base64 part, encoded per copy from the part's text
+                self.segments.append(("base64", frame[index + 1]))
+            else:
+                self.segments.append(_PLACEHOLDERS.split(piece))
+
+    def make(self, to: str, message_id: str, manage_url: str, unsubscribe_url: str) -> bytes:
+        values = {TO: to, MESSAGE_ID: message_id, MANAGE: manage_url, UNSUBSCRIBE: unsubscribe_url}
+        out = []
+        text, html = None, None
+        for segment in self.segments:
+            if isinstance(segment, tuple):
+                if text is None:
+                    text, html = self.rendered.personal(manage_url, unsubscribe_url)
+                body = text if segment[1] == "plain" else html
+                out.append(base64.encodebytes(body.encode()).decode().replace("\n", "\r\n"))
+                continue
+            for index, piece in enumerate(segment):
+                out.append(values[piece] if index % 2 else piece)
+        return "".join(out).encode()
+
+
+def crlf(body: str) -> str:
+    """A part's text with CRLF line ends, ending in one."""
+    body = body.replace("\r\n", "\n").replace("\r", "\n")
+    return body.rstrip("\n").replace("\n", "\r\n") + "\r\n"
+
+
+def fold_html(html: str, width: int = 500) -> str:
+    """HTML with its line breaks and indentation folded into single spaces (the same page for a
+    browser: these templates have no <pre>), then broken at spaces into lines of about `width` octets."""
+    lines, line, size = [], [], 0
+    for word in _HTML_SPACE.split(html.strip(" \t\r\n\f")):
+        octets = _octets(word)
+        if line and size + octets > width:
+            lines.append(" ".join(line))
+            line, size = [], 0
+        line.append(word)
+        size += octets + 1
+    lines.append(" ".join(line))
+    return "\n".join(lines)
+
+
+def _octets(line: str) -> int:
+    links = line.count(MANAGE) + line.count(UNSUBSCRIBE)
+    return len(line.encode()) + links * LINK_ROOM
 
 
 def header(name: str, value: str) -> str:
@@ -116,19 +185,35 @@ def domain() -> str:
     return settings.DEFAULT_FROM_EMAIL.rpartition("@")[2].strip(">") or "localhost"
 
 
-def personal_links(item: SubscriberMessage) -> tuple[str, str]:
+class Links:
+    """Subscribers' manage and one-click unsubscribe links: each page's URL reversed once per language
+    and one signer for a whole batch (a reverse and a signer cost more than the signature itself)."""
+
+    MARK = "0token0"
+
+    def __init__(self) -> None:
+        self.signer = manage_signer()
+        self._around: dict[str, tuple[str, str, str, str]] = {}
+
+    def of(self, subscriber_id: int, key: str, language: str) -> tuple[str, str]:
+        around = self._around.get(language)
+        if around is None:
+            manage = link("subscriptions-manage", language, self.MARK).rpartition(self.MARK)
+            leave = link("subscriptions-unsubscribe", language, self.MARK).rpartition(self.MARK)
+            around = self._around[language] = (manage[0], manage[2], leave[0], leave[2])
+        token = manage_token(subscriber_id, key, self.signer)
+        return around[0] + token + around[1], around[2] + token + around[3]
+
+
+def personal_links(item: SubscriberMessage, links: Links | None = None) -> tuple[str, str]:
     """The subscriber's manage and one-click unsubscribe links."""
     subscriber = item.subscriber
-    token = manage_token(subscriber.pk, subscriber.key)
-    return (
-        link("subscriptions-manage", subscriber.language, token),
-        link("subscriptions-unsubscribe", subscriber.language, token),
-    )
+    return (links or Links()).of(subscriber.pk, subscriber.key, subscriber.language)
 
 
-def compose(item: SubscriberMessage, rendered: Rendered, connection) -> EmailMultiAlternatives:
+def compose(item: SubscriberMessage, rendered: Rendered, connection, links: tuple[str, str]) -> EmailMultiAlternatives:
     subscriber = item.subscriber
-    manage_url, unsubscribe_url = personal_links(item)
+    manage_url, unsubscribe_url = links
     text, html = rendered.personal(manage_url, unsubscribe_url)
     mail = EmailMultiAlternatives(
         subject=rendered.subject,
@@ -149,7 +234,7 @@ def compose(item: SubscriberMessage, rendered: Rendered, connection) -> EmailMul
     return mail
 
 
-def _rendered_for(item: SubscriberMessage, cache: dict) -> Rendered:
+def rendered_for(item: SubscriberMessage, cache: dict) -> Rendered:
     language = item.subscriber.language
     if item.kind == SubscriberMessage.Kind.CONFIRMATION:
         token = confirmation_token(item.subscriber, item.payload)
@@ -160,48 +245,3 @@ def _rendered_for(item: SubscriberMessage, cache: dict) -> Rendered:
     if key not in cache:
         cache[key] = render(announcement_message(announcement.kind, announcement.payload, language), language)
     return cache[key]
-
-
-def send_batch(items: Iterable[SubscriberMessage], rendered_cache: dict | None = None) -> BatchOutcome:
-    """Send each message over one connection; a connection that fails leaves the rest to be retried."""
-    outcome = BatchOutcome()
-    items = list(items)
-    rendered_cache = {} if rendered_cache is None else rendered_cache
-    connection = get_connection(fail_silently=False, timeout=settings.EMAIL_TIMEOUT)
-    try:
-        connection.open()
-    except Exception as exc:  # the mail server is away: everything waits for a later attempt
-        error = f"{type(exc).__name__}: {exc}"
-        outcome.failed = {item.pk: (item.attempts, error) for item in items}
-        return outcome
-    smtp = getattr(connection, "connection", None)  # Django's SMTP backend: send our own MIME bytes on it
-    sender = sanitize_address(settings.DEFAULT_FROM_EMAIL, "utf-8")
-    date = formatdate()
-    try:
-        for index, item in enumerate(items):
-            try:
-                rendered = _rendered_for(item, rendered_cache)
-                if isinstance(smtp, smtplib.SMTP):
-                    to = sanitize_address(item.subscriber.email, "utf-8")
-                    manage_url, unsubscribe_url = personal_links(item)
-                    smtp.sendmail(sender, [to], rendered.mime(to, item.message_id, manage_url, unsubscribe_url, date))
-                else:
-                    compose(item, rendered, connection).send()
-            except smtplib.SMTPRecipientsRefused as exc:
-                outcome.failed[item.pk] = (item.attempts, f"refused: {exc.recipients}")
-                outcome.refused.append(item.subscriber_id)
-            except (smtplib.SMTPServerDisconnected, OSError) as exc:
-                error = f"{type(exc).__name__}: {exc}"
-                for rest in items[index:]:
-                    outcome.failed[rest.pk] = (rest.attempts, error)
-                break
-            except Exception as exc:  # one bad message must not hold up the others
-                outcome.failed[item.pk] = (item.attempts, f"{type(exc).__name__}: {exc}")
-            else:
-                outcome.sent.append(item.pk)
-    finally:
-        try:
-            connection.close()
-        except Exception:  # noqa: S110  a connection that broke mid-batch may not close cleanly
-            pass
-    return outcome
