@@ -23,8 +23,8 @@ from anomalies.models import Anomaly, AnomalyEvent, Metric, SeriesState
 from collectors.models import Period
 from collectors.rollup_reader import rollup_reader
 from monitoring.incident_data import incident_data, public_incidents, with_models_and_updates
-from monitoring.models import AIModel, Incident, IncidentUpdate, Maintenance, StatusChange
-from monitoring.status import SEVERITY, Status, page_indicator, stale_after
+from monitoring.models import AIModel, Incident, IncidentUpdate, Maintenance, StatusChange, region_view
+from monitoring.status import SEVERITY, Status, page_indicator, shown_record, stale_after
 from monitoring.uptime import daily_uptime, daily_uptime_and_closing, midnight, percent
 from publishing.read_scope import paused_since
 
@@ -425,3 +425,69 @@ def build_snapshot(now: datetime | None = None) -> Snapshot:
     # half the build. Parsing it back gives every reader the same JSON-native values.
     body = orjson.dumps(data, option=orjson.OPT_UTC_Z)
     return Snapshot(data["version"], sequence, now, valid_until, orjson.loads(body), body, mark)
+
+
+def _moment(value) -> datetime | None:
+    return datetime.fromisoformat(value) if isinstance(value, str) else value
+
+
+def aged_snapshot(snapshot: Snapshot, now: datetime | None = None) -> Snapshot:
+    """The snapshot as it may still be shown at `now` without the database: statuses whose evidence went
+    stale since the build turn `unknown` (the rule of every read), everything else as built.
+
+    Used when the snapshot is due (valid_until passed) but no new one can be built: the database is down
+    or not answering. Serving the old document as it is would keep showing `operational` for models
+    nobody has been able to probe; the page may be behind on everything else, never on that.
+    """
+    now = now or timezone.now()
+    if now < snapshot.valid_until:
+        return snapshot
+    data = orjson.loads(snapshot.body)  # a copy: the old document stays as readers got it
+    valid_until = now + MAX_AGE
+    counts = dict.fromkeys(Status.values, 0)
+    by_provider: dict[str, list[str]] = defaultdict(list)
+    for item in data["models"]:
+        checked, interval = _moment(item["last_checked_at"]), item["interval_seconds"]
+        status, since, message = shown_record(
+            item["status"],
+            _moment(item["since"]),
+            item["message"],
+            last_checked_at=checked,
+            interval_seconds=interval,
+            manual=item["manual"],
+            now=now,
+        )
+        if status != item["status"]:
+            item.update(status=status, since=since, message=message)
+        elif status != Status.UNKNOWN and not item["manual"] and checked:
+            valid_until = min(valid_until, checked + stale_after(interval))
+        for region in item["regions"]:
+            if region["status"] == Status.UNKNOWN:
+                continue
+            region_checked = _moment(region["last_checked_at"])
+            region.update(
+                region_view(
+                    region["region"],
+                    region["status"],
+                    region_checked,
+                    region["last_latency_ms"],
+                    region["message"],
+                    interval_seconds=interval,
+                    now=now,
+                )
+            )
+            if region["status"] != Status.UNKNOWN:
+                valid_until = min(valid_until, region_checked + stale_after(interval))
+        counts[item["status"]] += 1
+        by_provider[item["provider"]].append(item["status"])
+    for provider in data["providers"]:
+        statuses = by_provider.get(provider["slug"], [])
+        known = [s for s in statuses if s != Status.UNKNOWN]
+        provider["unknown_count"] = len(statuses) - len(known)
+        provider["status"] = max(known, key=SEVERITY.__getitem__) if known else Status.UNKNOWN
+    data["page"].update(indicator=page_indicator(counts), counts=counts, unknown_count=counts[Status.UNKNOWN])
+    # A version of its own: the edge's bytes and the live clients' copies of the old one are behind.
+    data["version"] = f"{snapshot.sequence}.{int(now.timestamp() * 1000)}"
+    body = orjson.dumps(data, option=orjson.OPT_UTC_Z)
+    version, sequence = data["version"], snapshot.sequence
+    return Snapshot(version, sequence, snapshot.built_at, valid_until, orjson.loads(body), body, snapshot.mark)

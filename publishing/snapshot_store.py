@@ -20,7 +20,7 @@ from django.db import DatabaseError
 from django.utils import timezone
 
 from publishing.read_scope import paused_since, public_read
-from publishing.snapshot import Snapshot, build_snapshot, content_mark
+from publishing.snapshot import Snapshot, aged_snapshot, build_snapshot, content_mark
 
 log = logging.getLogger(__name__)
 
@@ -108,7 +108,9 @@ class SnapshotStore:
         except DatabaseError:
             if current is None:
                 raise
-            log.warning("database unavailable; serving snapshot %s", current.version)
+            # What is shown must still follow the evidence's age: a due snapshot has statuses gone stale.
+            self._snapshot = aged_snapshot(current)
+            log.warning("database unavailable; serving snapshot %s", self._snapshot.version)
             self._checked_at = time.monotonic()
             return
         self._checked_at = time.monotonic()

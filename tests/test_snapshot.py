@@ -3,14 +3,14 @@
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from django.db import connection
+from django.db import connection, connections
 from django.test.utils import CaptureQueriesContext
 
 from monitoring.models import AIModel, StatusChange
 from monitoring.status import page_indicator
 from monitoring.transitions import record_status
 from monitoring.uptime import daily_uptime, midnight
-from publishing.snapshot import build_snapshot
+from publishing.snapshot import aged_snapshot, build_snapshot
 from publishing.snapshot_store import SnapshotStore
 
 pytestmark = pytest.mark.django_db
@@ -147,3 +147,50 @@ def test_uptime_is_never_negative_even_for_fractions_of_a_second(model):
     today = daily_uptime([model.pk], midnight(now), now)[model.pk][-1]
     assert 0.0 <= today["uptime"] <= 100.0
     assert 0.0 <= build_snapshot().data["models"][0]["uptime"]["percent_90d"] <= 100.0
+
+
+def test_a_snapshot_past_its_validity_shows_evidence_gone_stale_since_as_unknown(provider):
+    gone_quiet, down, maintained = AIModel.objects.bulk_create(
+        [AIModel(provider=provider, name=n, slug=n) for n in ("quiet", "down", "maintained")]
+    )
+    record_status(gone_quiet.pk, "operational", checked=True, at=datetime.now(UTC) - timedelta(seconds=150))
+    record_status(down.pk, "major_outage", checked=True, at=datetime.now(UTC) - timedelta(seconds=100))
+    record_status(maintained.pk, "under_maintenance", manual=True, source="operator")
+    snapshot = build_snapshot()
+    assert snapshot.data["page"]["counts"]["operational"] == 1
+    later = snapshot.valid_until + timedelta(seconds=1)  # "quiet" has had no result for 3 intervals by then
+
+    aged = aged_snapshot(snapshot, now=later)
+    statuses = {m["model"]: (m["status"], m["message"]) for m in aged.data["models"]}
+    assert statuses["quiet"] == ("unknown", "no result in the last 180 s")
+    assert statuses["down"][0] == "major_outage" and statuses["maintained"][0] == "under_maintenance"
+    assert aged.data["page"]["counts"]["operational"] == 0 and aged.data["page"]["unknown_count"] == 1
+    assert aged.data["page"]["indicator"] == "critical" and aged.data["providers"][0]["unknown_count"] == 1
+    # A new version (readers' copies are behind), due again when the next shown status goes stale.
+    assert aged.version != snapshot.version and aged.sequence == snapshot.sequence
+    assert aged.valid_until == down.status_row.last_checked_at + timedelta(seconds=180)
+    assert aged.body != snapshot.body and snapshot.data["models"][0]["status"] == "major_outage"
+    assert aged_snapshot(snapshot, now=snapshot.valid_until - timedelta(seconds=1)) is snapshot
+
+
+@pytest.mark.django_db(transaction=True)
+def test_without_the_database_the_store_turns_a_due_snapshots_stale_statuses_unknown(provider):
+    import time
+
+    model = AIModel.objects.create(provider=provider, name="m", slug="m", interval_seconds=10)
+    # Its evidence goes stale (3 intervals) one second from now.
+    record_status(model.pk, "operational", checked=True, at=datetime.now(UTC) - timedelta(seconds=29))
+    store = SnapshotStore()
+    assert store.get().data["models"][0]["status"] == "operational"
+    db = connections["default"]
+    port = db.settings_dict["PORT"]
+    db.close()
+    db.settings_dict["PORT"] = 1  # nothing listens there: the database is away
+    try:
+        time.sleep(1.2)
+        shown = store.get()
+    finally:
+        db.close()
+        db.settings_dict["PORT"] = port
+    assert shown.data["models"][0]["status"] == "unknown"
+    assert shown.data["page"]["unknown_count"] == 1
