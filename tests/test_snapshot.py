@@ -194,3 +194,40 @@ def test_without_the_database_the_store_turns_a_due_snapshots_stale_statuses_unk
         db.settings_dict["PORT"] = port
     assert shown.data["models"][0]["status"] == "unknown"
     assert shown.data["page"]["unknown_count"] == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_reader_does_not_wait_on_a_refresh_stuck_on_a_database_that_does_not_answer(provider):
+    import threading
+    import time
+
+    from chaos.proxy import FaultProxy
+    from publishing.snapshot_store import REFRESH_WAIT_SECONDS
+
+    model = AIModel.objects.create(provider=provider, name="m", slug="m", interval_seconds=10)
+    record_status(model.pk, "operational", checked=True, at=datetime.now(UTC) - timedelta(seconds=29))
+    store = SnapshotStore()
+    assert store.get().data["models"][0]["status"] == "operational"
+    db = connections["default"]
+    host, port = db.settings_dict["HOST"], db.settings_dict["PORT"]
+    # The database frozen: connections are accepted and never answered (a SIGSTOPped server, a half-open socket).
+    proxy = FaultProxy(host or "127.0.0.1", int(port or 5432)).start()
+    proxy.set_mode("blackhole")
+    db.close()
+    db.settings_dict.update(HOST="127.0.0.1", PORT=proxy.port)
+    stuck = threading.Thread(target=store.get)
+    try:
+        time.sleep(1.2)  # the snapshot is due: its model's evidence is stale
+        stuck.start()  # this refresh hangs on the database, holding the store's lock
+        time.sleep(0.2)
+        started = time.monotonic()
+        shown = store.get()
+        waited = time.monotonic() - started
+    finally:
+        proxy.set_mode("pass")  # resets the hanging connection: the stuck refresh ends
+        stuck.join(10)
+        proxy.stop()
+        db.close()
+        db.settings_dict.update(HOST=host, PORT=port)
+    assert waited < REFRESH_WAIT_SECONDS + 1
+    assert shown.data["models"][0]["status"] == "unknown" and shown.data["page"]["unknown_count"] == 1

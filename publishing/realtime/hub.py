@@ -27,7 +27,7 @@ from monitoring.models import StatusChange
 from publishing.realtime.clients import Client
 from publishing.realtime.publisher import channel
 from publishing.snapshot import latest_sequence
-from publishing.snapshot_store import snapshot_thread
+from publishing.snapshot_store import REFRESH_WAIT_SECONDS, snapshot_thread
 from publishing.snapshot_store import store as snapshot_store
 
 log = logging.getLogger(__name__)
@@ -69,6 +69,7 @@ class Hub:
         self._catching_up = asyncio.Lock()
         self._starting = asyncio.Lock()
         self._snapshot_refresh: asyncio.Task | None = None
+        self._snapshot_get: asyncio.Future | None = None
         self.dropped = 0
         self.delivered = 0
         # Sequences given to clients (hello, events): a client resuming from one of them needs no lookup.
@@ -220,10 +221,17 @@ class Hub:
         # Let a burst of changes land in one build, and their fan-out go first: the status changes
         # are what clients wait for; the snapshot event only refreshes figures around them.
         await asyncio.sleep(0.3)
+        if self._snapshot_get is None or self._snapshot_get.done():
+            self._snapshot_get = asyncio.get_running_loop().run_in_executor(snapshot_thread, snapshot_store.get)
         try:
-            snapshot = await asyncio.get_running_loop().run_in_executor(snapshot_thread, snapshot_store.get)
+            snapshot = await asyncio.wait_for(asyncio.shield(self._snapshot_get), REFRESH_WAIT_SECONDS)
+        except TimeoutError:
+            # The database does not answer: clients still hear of statuses going stale meanwhile.
+            snapshot = snapshot_store.aged()
         except Exception as exc:  # the next change or poll tries again
             log.warning("snapshot refresh failed: %s", exc)
+            return
+        if snapshot is None:
             return
         if snapshot.version != self.snapshot_version:
             self.snapshot_version = snapshot.version
