@@ -31,6 +31,10 @@ from publishing.read_scope import paused_since
 UPTIME_DAYS = 90
 # Even without a status change, a snapshot is rebuilt this often so history and latency stay fresh.
 MAX_AGE = timedelta(seconds=60)
+# Evidence that goes stale within this step is shown stale (unknown) already: when probing stops for
+# every model (a broker outage), their statuses turn unknown in one new snapshot a second, rather than
+# one each, which kept every process rebuilding and every page re-rendering for the whole wave.
+STALE_STEP = timedelta(seconds=1)
 RECENT_INCIDENT_DAYS = 14
 # A model with fewer hours of latency than this also carries its last hour by minute (the page
 # draws that instead of a 24-hour chart that is still mostly empty).
@@ -332,16 +336,18 @@ def build_snapshot(now: datetime | None = None) -> Snapshot:
     anomalies = _anomalies(ids, now)
     crossings = _threshold_crossings({m.pk: m.latency_threshold_ms for m in models}, now)
     valid_until = now + MAX_AGE
+    horizon = now + STALE_STEP
     counts = dict.fromkeys(Status.values, 0)
     providers: dict[int, dict] = {}
     by_provider: dict[int, list[str]] = defaultdict(list)
     items = []
     for model in models:
         row = model.status_row
-        status, since, reason = model.shown_record(now)
+        status, since, reason = model.shown_record(horizon)
+        since = min(since, now)
         if status == row.status and not row.manual and row.last_checked_at and status != Status.UNKNOWN:
             valid_until = min(valid_until, row.last_checked_at + stale_after(model.interval_seconds))
-        regions = model.shown_regions(now)
+        regions = model.shown_regions(horizon)
         for region in regions:
             if region["status"] != Status.UNKNOWN:  # a region going stale changes what the page shows
                 valid_until = min(valid_until, region["last_checked_at"] + stale_after(model.interval_seconds))
@@ -444,6 +450,7 @@ def aged_snapshot(snapshot: Snapshot, now: datetime | None = None) -> Snapshot:
         return snapshot
     data = orjson.loads(snapshot.body)  # a copy: the old document stays as readers got it
     valid_until = now + MAX_AGE
+    horizon = now + STALE_STEP
     counts = dict.fromkeys(Status.values, 0)
     by_provider: dict[str, list[str]] = defaultdict(list)
     for item in data["models"]:
@@ -455,10 +462,10 @@ def aged_snapshot(snapshot: Snapshot, now: datetime | None = None) -> Snapshot:
             last_checked_at=checked,
             interval_seconds=interval,
             manual=item["manual"],
-            now=now,
+            now=horizon,
         )
         if status != item["status"]:
-            item.update(status=status, since=since, message=message)
+            item.update(status=status, since=min(since, now), message=message)
         elif status != Status.UNKNOWN and not item["manual"] and checked:
             valid_until = min(valid_until, checked + stale_after(interval))
         for region in item["regions"]:
@@ -473,7 +480,7 @@ def aged_snapshot(snapshot: Snapshot, now: datetime | None = None) -> Snapshot:
                     region["last_latency_ms"],
                     region["message"],
                     interval_seconds=interval,
-                    now=now,
+                    now=horizon,
                 )
             )
             if region["status"] != Status.UNKNOWN:

@@ -178,8 +178,8 @@ def test_without_the_database_the_store_turns_a_due_snapshots_stale_statuses_unk
     import time
 
     model = AIModel.objects.create(provider=provider, name="m", slug="m", interval_seconds=10)
-    # Its evidence goes stale (3 intervals) one second from now.
-    record_status(model.pk, "operational", checked=True, at=datetime.now(UTC) - timedelta(seconds=29))
+    # Its evidence goes stale (3 intervals) two seconds from now.
+    record_status(model.pk, "operational", checked=True, at=datetime.now(UTC) - timedelta(seconds=28))
     store = SnapshotStore()
     assert store.get().data["models"][0]["status"] == "operational"
     db = connections["default"]
@@ -187,7 +187,7 @@ def test_without_the_database_the_store_turns_a_due_snapshots_stale_statuses_unk
     db.close()
     db.settings_dict["PORT"] = 1  # nothing listens there: the database is away
     try:
-        time.sleep(1.2)
+        time.sleep(2.2)
         shown = store.get()
     finally:
         db.close()
@@ -205,7 +205,7 @@ def test_a_reader_does_not_wait_on_a_refresh_stuck_on_a_database_that_does_not_a
     from publishing.snapshot_store import REFRESH_WAIT_SECONDS
 
     model = AIModel.objects.create(provider=provider, name="m", slug="m", interval_seconds=10)
-    record_status(model.pk, "operational", checked=True, at=datetime.now(UTC) - timedelta(seconds=29))
+    record_status(model.pk, "operational", checked=True, at=datetime.now(UTC) - timedelta(seconds=28))
     store = SnapshotStore()
     assert store.get().data["models"][0]["status"] == "operational"
     db = connections["default"]
@@ -217,7 +217,7 @@ def test_a_reader_does_not_wait_on_a_refresh_stuck_on_a_database_that_does_not_a
     db.settings_dict.update(HOST="127.0.0.1", PORT=proxy.port)
     stuck = threading.Thread(target=store.get)
     try:
-        time.sleep(1.2)  # the snapshot is due: its model's evidence is stale
+        time.sleep(2.2)  # the snapshot is due: its model's evidence is stale
         stuck.start()  # this refresh hangs on the database, holding the store's lock
         time.sleep(0.2)
         started = time.monotonic()
@@ -231,3 +231,18 @@ def test_a_reader_does_not_wait_on_a_refresh_stuck_on_a_database_that_does_not_a
         db.settings_dict.update(HOST=host, PORT=port)
     assert waited < REFRESH_WAIT_SECONDS + 1
     assert shown.data["models"][0]["status"] == "unknown" and shown.data["page"]["unknown_count"] == 1
+
+
+def test_statuses_going_stale_within_a_second_turn_unknown_in_one_snapshot(provider):
+    now = datetime.now(UTC)
+    models = AIModel.objects.bulk_create(
+        [AIModel(provider=provider, name=f"m{i}", slug=f"m{i}", interval_seconds=10) for i in range(4)]
+    )
+    # Stale (3 intervals without a result) 0.2, 0.5 and 0.8 s from the build, and 5 s from it.
+    for model, quiet_for in zip(models, (29.8, 29.5, 29.2, 25.0), strict=True):
+        record_status(model.pk, "operational", checked=True, at=now - timedelta(seconds=quiet_for))
+    snapshot = build_snapshot(now=now)
+    statuses = [m["status"] for m in snapshot.data["models"]]
+    assert statuses == ["unknown", "unknown", "unknown", "operational"]  # one snapshot for the three, not three
+    assert all(datetime.fromisoformat(m["since"]) <= now for m in snapshot.data["models"])
+    assert snapshot.valid_until == models[3].status_row.last_checked_at + timedelta(seconds=30)
