@@ -129,6 +129,7 @@ class SnapshotEdge:
         if self._refreshing is None or self._refreshing.done():
             self._refreshing = loop.run_in_executor(snapshot_thread, store.get)
             self._refresh_started = time.monotonic()
+        stuck = False
         if snapshot is None or time.monotonic() - self._refreshed_at > SERVE_WHILE_REFRESHING:
             # A refresh stuck on a database that does not answer is waited for once, briefly, by all.
             left = None if snapshot is None else self._refresh_started + REFRESH_WAIT_SECONDS - time.monotonic()
@@ -136,8 +137,10 @@ class SnapshotEdge:
                 await asyncio.wait_for(asyncio.shield(self._refreshing), None if left is None else max(left, 0.0))
                 self._refreshed_at = time.monotonic()
             except TimeoutError:
-                pass  # served from what is held, with what went stale meanwhile shown unknown
-        current = store.aged()
+                stuck = True
+        # Stuck: served from what is held, with what went stale meanwhile shown unknown. Otherwise the
+        # refresh's own result (aging it here too would make two versions of every due snapshot).
+        current = store.aged() if stuck else store.peek()
         return current.version if current else None
 
     async def _render(self, scope, receive, send) -> Entry | None:
