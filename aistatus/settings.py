@@ -113,7 +113,7 @@ TEMPLATES = [
 ]
 
 
-def _database(url: str) -> dict:
+def _database(url: str, connect_timeout: int | None = None) -> dict:
     # django-environ does not know django-timescaledb's engine: a timescale:// URL is a
     # PostgreSQL URL whose engine is swapped, so the TimescaleDB path stays one setting away.
     if url.startswith(("timescale://", "timescaledb://")):
@@ -132,7 +132,7 @@ def _database(url: str) -> dict:
         pool["reconnect_timeout"] = DATABASE_POOL_RECONNECT_TIMEOUT
         config.setdefault("OPTIONS", {})["pool"] = pool
         # A connect that is never answered (a half-open socket, a frozen server) fails instead of hanging.
-        config["OPTIONS"].setdefault("connect_timeout", DATABASE_CONNECT_TIMEOUT)
+        config["OPTIONS"].setdefault("connect_timeout", connect_timeout or DATABASE_CONNECT_TIMEOUT)
     else:
         config.setdefault("CONN_MAX_AGE", 60)
     # Pooled or not, a connection the database dropped is replaced rather than failing a request.
@@ -184,7 +184,7 @@ REPLICA_STATEMENT_TIMEOUT_MS = env.int("REPLICA_STATEMENT_TIMEOUT_MS", default=2
 READ_YOUR_WRITES_SECONDS = env.int("READ_YOUR_WRITES_SECONDS", default=30)
 REPLICAS = parse_replicas(DATABASE_REPLICAS, DATABASE_REPLICA_URLS, DATABASE_URL)
 for _replica in REPLICAS:
-    _config = _database(_replica.url)
+    _config = _database(_replica.url, connect_timeout=REPLICA_CONNECT_TIMEOUT)
     _options = _config.setdefault("OPTIONS", {})
     _options.setdefault("connect_timeout", REPLICA_CONNECT_TIMEOUT)
     # Shown in the replica's pg_stat_activity: which region's process is reading.
