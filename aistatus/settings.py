@@ -113,7 +113,7 @@ TEMPLATES = [
 ]
 
 
-def _database(url: str) -> dict:
+def _database(url: str, connect_timeout: int | None = None) -> dict:
     # django-environ does not know django-timescaledb's engine: a timescale:// URL is a
     # PostgreSQL URL whose engine is swapped, so the TimescaleDB path stays one setting away.
     if url.startswith(("timescale://", "timescaledb://")):
@@ -126,7 +126,13 @@ def _database(url: str) -> dict:
     elif DATABASE_POOL_SIZE:
         config["CONN_MAX_AGE"] = 0  # a pooled connection goes back to the pool after each request
         pool = {"min_size": 1, "max_size": DATABASE_POOL_SIZE, "timeout": DATABASE_POOL_TIMEOUT}
+        # psycopg_pool retries a failed connect with a doubling delay (1, 2, 4, 8 s...), one new connection
+        # at a time: after 20 s of network faults the web waited 12-16 s for a database that was back.
+        # Giving up after a short while lets the next request that needs a connection try again at once.
+        pool["reconnect_timeout"] = DATABASE_POOL_RECONNECT_TIMEOUT
         config.setdefault("OPTIONS", {})["pool"] = pool
+        # A connect that is never answered (a half-open socket, a frozen server) fails instead of hanging.
+        config["OPTIONS"].setdefault("connect_timeout", connect_timeout or DATABASE_CONNECT_TIMEOUT)
     else:
         config.setdefault("CONN_MAX_AGE", 60)
     # Pooled or not, a connection the database dropped is replaced rather than failing a request.
@@ -144,6 +150,10 @@ DATABASE_POOL_SIZE = env.int("DATABASE_POOL_SIZE", default=0)
 # each holds at most one pooled connection, so no more than the pool's size.
 WEB_THREADS = env.int("WEB_THREADS", default=min(8, DATABASE_POOL_SIZE or 8))
 DATABASE_POOL_TIMEOUT = env.float("DATABASE_POOL_TIMEOUT", default=3.0)
+# How long the pool keeps retrying one failed connect (with its doubling delay) before leaving the next
+# try to the next request, and how long a connect may wait for the server (libpq's, whole seconds, >= 2).
+DATABASE_POOL_RECONNECT_TIMEOUT = env.float("DATABASE_POOL_RECONNECT_TIMEOUT", default=2.0)
+DATABASE_CONNECT_TIMEOUT = env.int("DATABASE_CONNECT_TIMEOUT", default=3)
 
 
 DATABASE_URL = env("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'db.sqlite3'}")
@@ -174,7 +184,7 @@ REPLICA_STATEMENT_TIMEOUT_MS = env.int("REPLICA_STATEMENT_TIMEOUT_MS", default=2
 READ_YOUR_WRITES_SECONDS = env.int("READ_YOUR_WRITES_SECONDS", default=30)
 REPLICAS = parse_replicas(DATABASE_REPLICAS, DATABASE_REPLICA_URLS, DATABASE_URL)
 for _replica in REPLICAS:
-    _config = _database(_replica.url)
+    _config = _database(_replica.url, connect_timeout=REPLICA_CONNECT_TIMEOUT)
     _options = _config.setdefault("OPTIONS", {})
     _options.setdefault("connect_timeout", REPLICA_CONNECT_TIMEOUT)
     # Shown in the replica's pg_stat_activity: which region's process is reading.

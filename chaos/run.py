@@ -24,7 +24,7 @@ from chaos import measures
 from chaos.cluster import ROOT, Stack
 from chaos.load import Load
 from chaos.sampler import Sampler
-from chaos.scenarios import BY_NAME, SCENARIOS, SUBSET, Context, Run, play
+from chaos.scenarios import BY_NAME, FAULT_S, SCENARIOS, SUBSET, Context, Run, play
 from chaos.seed import INTERVAL_S, PROVIDER, PULSE_MODEL, PULSE_PROVIDER
 from chaos.truth import Evidence, Timeline
 
@@ -195,7 +195,14 @@ def summary(results: list[measures.Result]) -> str:
 
 
 def execute(
-    names: list[str], models: int, seed: int, ws: int = 0, sse: int = 0, hey_rate: float = 20, keep: bool = False
+    names: list[str],
+    models: int,
+    seed: int,
+    ws: int = 0,
+    sse: int = 0,
+    hey_rate: float = 20,
+    keep: bool = False,
+    fault_seconds: float = FAULT_S,
 ) -> tuple[list[measures.Result], dict]:
     stack = Stack(models=models, seed=seed, keep=keep)
     load = None
@@ -210,7 +217,8 @@ def execute(
         sampler.start()
         if ws or sse:
             load = Load(stack, ws, sse)
-        ctx = Context(stack, timeline, random.Random(seed), all_unknown=sampler.all_unknown)
+        rng = random.Random(seed)
+        ctx = Context(stack, timeline, rng, all_unknown=sampler.all_unknown, fault_seconds=fault_seconds)
         pulser = Pulser(stack, sampler)
         runs: list[tuple[Run, object, list[dict]]] = []
         for name in names:
@@ -298,6 +306,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--ws", type=int, default=1000, help="WebSocket clients held open for the whole run")
     parser.add_argument("--sse", type=int, default=200, help="SSE clients held open for the whole run")
     parser.add_argument("--hey-rate", type=float, default=20, help="requests/s per hey worker (2 workers, 2 URLs)")
+    parser.add_argument("--fault-seconds", type=float, default=FAULT_S, help="how long a timed fault lasts")
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder (logs) afterwards")
     parser.add_argument("--readme", action="store_true", help="write the table into README.md")
     args = parser.parse_args(argv)
@@ -306,15 +315,18 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         parser.error(f"unknown scenarios: {', '.join(unknown)} (choose among {', '.join(BY_NAME)})")
     began = time.monotonic()
-    results, info = execute(names, args.models, args.seed, args.ws, args.sse, args.hey_rate, args.keep)
+    results, info = execute(
+        names, args.models, args.seed, args.ws, args.sse, args.hey_rate, args.keep, args.fault_seconds
+    )
     elapsed = time.monotonic() - began
     text = table(results)
     notes = [f"- {r.name}: {r.notes}" for r in results if r.notes]
     heading = (
         f"Measured {datetime.now(UTC):%Y-%m-%d %H:%M} UTC: {info['models']} models every 10 s, seed {info['seed']}, "
         f"{info['ws']} WebSocket and {info['sse']} SSE clients, hey at {4 * args.hey_rate:g} req/s on the page "
-        f"and summary.json during each fault; {elapsed / 60:.1f} min (`python -m chaos.run "
-        f"--scenarios {args.scenarios} --models {args.models} --ws {args.ws} --sse {args.sse}`)."
+        f"and summary.json during each fault, timed faults {args.fault_seconds:g} s; {elapsed / 60:.1f} min "
+        f"(`python -m chaos.run --scenarios {args.scenarios} --models {args.models} --ws {args.ws} --sse {args.sse}"
+        f"{'' if args.fault_seconds == FAULT_S else f' --fault-seconds {args.fault_seconds:g}'}`)."
     )
     if info["load"]:
         heading += f" Live clients: {json.dumps(info['load'])}."

@@ -18,7 +18,7 @@ from functools import cached_property
 from django.conf import settings
 from django.urls import LocalePrefixPattern, URLResolver, get_resolver
 
-from publishing.snapshot_store import snapshot_thread, store
+from publishing.snapshot_store import REFRESH_WAIT_SECONDS, snapshot_thread, store
 
 # A snapshot older than this is never served while a refresh runs; younger ones are, meanwhile.
 SERVE_WHILE_REFRESHING = 1.0
@@ -79,6 +79,7 @@ class SnapshotEdge:
         self.app = app
         self.entries: dict[tuple[str, bytes, bytes], Entry] = {}
         self._refreshing: asyncio.Future | None = None
+        self._refresh_started = 0.0
         self._refreshed_at = 0.0
         self._inflight: dict[tuple[str, bytes, bytes], asyncio.Future] = {}
 
@@ -127,10 +128,19 @@ class SnapshotEdge:
         loop = asyncio.get_running_loop()
         if self._refreshing is None or self._refreshing.done():
             self._refreshing = loop.run_in_executor(snapshot_thread, store.get)
+            self._refresh_started = time.monotonic()
+        stuck = False
         if snapshot is None or time.monotonic() - self._refreshed_at > SERVE_WHILE_REFRESHING:
-            await asyncio.shield(self._refreshing)
-            self._refreshed_at = time.monotonic()
-        current = store.peek()
+            # A refresh stuck on a database that does not answer is waited for once, briefly, by all.
+            left = None if snapshot is None else self._refresh_started + REFRESH_WAIT_SECONDS - time.monotonic()
+            try:
+                await asyncio.wait_for(asyncio.shield(self._refreshing), None if left is None else max(left, 0.0))
+                self._refreshed_at = time.monotonic()
+            except TimeoutError:
+                stuck = True
+        # Stuck: served from what is held, with what went stale meanwhile shown unknown. Otherwise the
+        # refresh's own result (aging it here too would make two versions of every due snapshot).
+        current = store.aged() if stuck else store.peek()
         return current.version if current else None
 
     async def _render(self, scope, receive, send) -> Entry | None:

@@ -23,14 +23,18 @@ from anomalies.models import Anomaly, AnomalyEvent, BurnAlert, LatencyForecast, 
 from collectors.models import Period
 from collectors.rollup_reader import rollup_reader
 from monitoring.incident_data import incident_data, public_incidents, with_models_and_updates
-from monitoring.models import AIModel, Incident, IncidentUpdate, Maintenance, StatusChange
-from monitoring.status import SEVERITY, Status, page_indicator, stale_after
+from monitoring.models import AIModel, Incident, IncidentUpdate, Maintenance, StatusChange, region_view
+from monitoring.status import SEVERITY, Status, page_indicator, shown_record, stale_after
 from monitoring.uptime import daily_uptime, daily_uptime_and_closing, midnight, percent
 from publishing.read_scope import paused_since
 
 UPTIME_DAYS = 90
 # Even without a status change, a snapshot is rebuilt this often so history and latency stay fresh.
 MAX_AGE = timedelta(seconds=60)
+# Evidence that goes stale within this step is shown stale (unknown) already: when probing stops for
+# every model (a broker outage), their statuses turn unknown in one new snapshot a second, rather than
+# one each, which kept every process rebuilding and every page re-rendering for the whole wave.
+STALE_STEP = timedelta(seconds=1)
 RECENT_INCIDENT_DAYS = 14
 # A model with fewer hours of latency than this also carries its last hour by minute (the page
 # draws that instead of a 24-hour chart that is still mostly empty).
@@ -371,16 +375,18 @@ def build_snapshot(now: datetime | None = None) -> Snapshot:
     anomalies = _anomalies(ids, now)
     crossings = _threshold_crossings({m.pk: m.latency_threshold_ms for m in models}, now)
     valid_until = now + MAX_AGE
+    horizon = now + STALE_STEP
     counts = dict.fromkeys(Status.values, 0)
     providers: dict[int, dict] = {}
     by_provider: dict[int, list[str]] = defaultdict(list)
     items = []
     for model in models:
         row = model.status_row
-        status, since, reason = model.shown_record(now)
+        status, since, reason = model.shown_record(horizon)
+        since = min(since, now)
         if status == row.status and not row.manual and row.last_checked_at and status != Status.UNKNOWN:
             valid_until = min(valid_until, row.last_checked_at + stale_after(model.interval_seconds))
-        regions = model.shown_regions(now)
+        regions = model.shown_regions(horizon)
         for region in regions:
             if region["status"] != Status.UNKNOWN:  # a region going stale changes what the page shows
                 valid_until = min(valid_until, region["last_checked_at"] + stale_after(model.interval_seconds))
@@ -468,3 +474,70 @@ def build_snapshot(now: datetime | None = None) -> Snapshot:
     # half the build. Parsing it back gives every reader the same JSON-native values.
     body = orjson.dumps(data, option=orjson.OPT_UTC_Z)
     return Snapshot(data["version"], sequence, now, valid_until, orjson.loads(body), body, mark)
+
+
+def _moment(value) -> datetime | None:
+    return datetime.fromisoformat(value) if isinstance(value, str) else value
+
+
+def aged_snapshot(snapshot: Snapshot, now: datetime | None = None) -> Snapshot:
+    """The snapshot as it may still be shown at `now` without the database: statuses whose evidence went
+    stale since the build turn `unknown` (the rule of every read), everything else as built.
+
+    Used when the snapshot is due (valid_until passed) but no new one can be built: the database is down
+    or not answering. Serving the old document as it is would keep showing `operational` for models
+    nobody has been able to probe; the page may be behind on everything else, never on that.
+    """
+    now = now or timezone.now()
+    if now < snapshot.valid_until:
+        return snapshot
+    data = orjson.loads(snapshot.body)  # a copy: the old document stays as readers got it
+    valid_until = now + MAX_AGE
+    horizon = now + STALE_STEP
+    counts = dict.fromkeys(Status.values, 0)
+    by_provider: dict[str, list[str]] = defaultdict(list)
+    for item in data["models"]:
+        checked, interval = _moment(item["last_checked_at"]), item["interval_seconds"]
+        status, since, message = shown_record(
+            item["status"],
+            _moment(item["since"]),
+            item["message"],
+            last_checked_at=checked,
+            interval_seconds=interval,
+            manual=item["manual"],
+            now=horizon,
+        )
+        if status != item["status"]:
+            item.update(status=status, since=min(since, now), message=message)
+        elif status != Status.UNKNOWN and not item["manual"] and checked:
+            valid_until = min(valid_until, checked + stale_after(interval))
+        for region in item["regions"]:
+            if region["status"] == Status.UNKNOWN:
+                continue
+            region_checked = _moment(region["last_checked_at"])
+            region.update(
+                region_view(
+                    region["region"],
+                    region["status"],
+                    region_checked,
+                    region["last_latency_ms"],
+                    region["message"],
+                    interval_seconds=interval,
+                    now=horizon,
+                )
+            )
+            if region["status"] != Status.UNKNOWN:
+                valid_until = min(valid_until, region_checked + stale_after(interval))
+        counts[item["status"]] += 1
+        by_provider[item["provider"]].append(item["status"])
+    for provider in data["providers"]:
+        statuses = by_provider.get(provider["slug"], [])
+        known = [s for s in statuses if s != Status.UNKNOWN]
+        provider["unknown_count"] = len(statuses) - len(known)
+        provider["status"] = max(known, key=SEVERITY.__getitem__) if known else Status.UNKNOWN
+    data["page"].update(indicator=page_indicator(counts), counts=counts, unknown_count=counts[Status.UNKNOWN])
+    # A version of its own: the edge's bytes and the live clients' copies of the old one are behind.
+    data["version"] = f"{snapshot.sequence}.{int(now.timestamp() * 1000)}"
+    body = orjson.dumps(data, option=orjson.OPT_UTC_Z)
+    version, sequence = data["version"], snapshot.sequence
+    return Snapshot(version, sequence, snapshot.built_at, valid_until, orjson.loads(body), body, snapshot.mark)

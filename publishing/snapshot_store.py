@@ -20,7 +20,7 @@ from django.db import DatabaseError
 from django.utils import timezone
 
 from publishing.read_scope import paused_since, public_read
-from publishing.snapshot import Snapshot, build_snapshot, content_mark
+from publishing.snapshot import Snapshot, aged_snapshot, build_snapshot, content_mark
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +29,9 @@ CACHE_KEY = "snapshot:current"
 LOCK_KEY = "snapshot:building"
 LOCK_SECONDS = 10
 WAIT_FOR_OTHER_BUILDER = 2.0
+# A reader waits this long for a refresh under way; past it the database is not answering (frozen, a
+# half-open connection) and the reader gets the snapshot held, aged (see aged()), instead of hanging.
+REFRESH_WAIT_SECONDS = 2.0
 
 
 # After a failed cache call the shared cache is left alone this long: a Redis that does not answer
@@ -56,6 +59,7 @@ class SnapshotStore:
         self._known_sequence = 0
         self._known_anomaly_event = 0
         self._lock = threading.Lock()
+        self._swap = threading.Lock()  # replacing the held snapshot from outside a refresh
         self.builds = 0
 
     def peek(self) -> Snapshot | None:
@@ -93,10 +97,32 @@ class SnapshotStore:
         """The current snapshot, refreshed first when it may be behind. Safe from any thread."""
         if not self.needs_check():
             return self._snapshot
-        with self._lock:
+        if not self._lock.acquire(timeout=REFRESH_WAIT_SECONDS if self._snapshot is not None else -1):
+            return self.aged()  # the refresh under way is stuck on the database
+        try:
             if self.needs_check():
                 self._refresh()
+        finally:
+            self._lock.release()
         return self._snapshot
+
+    def aged(self) -> Snapshot | None:
+        """The snapshot held, without waiting on the database: once it is due, statuses whose evidence went
+        stale since its build are shown unknown (aged_snapshot). For readers that cannot wait on a refresh
+        stuck on a database that does not answer; cheap while nothing went stale."""
+        current = self._snapshot
+        if current is None:
+            return None
+        aged = aged_snapshot(current)
+        if aged is not current:
+            with self._swap:
+                if self._snapshot is current:  # a refresh that finished meanwhile wins
+                    self._snapshot = aged
+        return self._snapshot
+
+    def _set(self, snapshot: Snapshot) -> None:
+        with self._swap:
+            self._snapshot = snapshot
 
     def _refresh(self) -> None:
         current = self._snapshot
@@ -108,7 +134,9 @@ class SnapshotStore:
         except DatabaseError:
             if current is None:
                 raise
-            log.warning("database unavailable; serving snapshot %s", current.version)
+            # What is shown must still follow the evidence's age: a due snapshot has statuses gone stale.
+            self.aged()
+            log.warning("database unavailable; serving snapshot %s", self._snapshot.version)
             self._checked_at = time.monotonic()
             return
         self._checked_at = time.monotonic()
@@ -119,7 +147,7 @@ class SnapshotStore:
             return
         shared = _cache_call("get", CACHE_KEY)
         if _holds(shared, mark, now):
-            self._snapshot = shared
+            self._set(shared)
             return
         if _cache_call("add", LOCK_KEY, 1, LOCK_SECONDS) is False:
             # Another process is building: use its result if it comes soon, else build here.
@@ -128,7 +156,7 @@ class SnapshotStore:
                 time.sleep(0.02)
                 shared = _cache_call("get", CACHE_KEY)
                 if _holds(shared, mark, now):
-                    self._snapshot = shared
+                    self._set(shared)
                     return
         try:
             # A replica's snapshot older than the newest sequence seen is discarded and built elsewhere.
@@ -138,7 +166,7 @@ class SnapshotStore:
                 accept=lambda built: built.sequence >= required and _anomaly_event(built) >= required_anomaly,
             )
             self.builds += 1
-            self._snapshot = snapshot
+            self._set(snapshot)
             _cache_call("set", CACHE_KEY, snapshot, 3600)
         finally:
             _cache_call("delete", LOCK_KEY)

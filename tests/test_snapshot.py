@@ -3,14 +3,14 @@
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from django.db import connection
+from django.db import connection, connections
 from django.test.utils import CaptureQueriesContext
 
 from monitoring.models import AIModel, StatusChange
 from monitoring.status import page_indicator
 from monitoring.transitions import record_status
 from monitoring.uptime import daily_uptime, midnight
-from publishing.snapshot import build_snapshot
+from publishing.snapshot import aged_snapshot, build_snapshot
 from publishing.snapshot_store import SnapshotStore
 
 pytestmark = pytest.mark.django_db
@@ -147,3 +147,102 @@ def test_uptime_is_never_negative_even_for_fractions_of_a_second(model):
     today = daily_uptime([model.pk], midnight(now), now)[model.pk][-1]
     assert 0.0 <= today["uptime"] <= 100.0
     assert 0.0 <= build_snapshot().data["models"][0]["uptime"]["percent_90d"] <= 100.0
+
+
+def test_a_snapshot_past_its_validity_shows_evidence_gone_stale_since_as_unknown(provider):
+    gone_quiet, down, maintained = AIModel.objects.bulk_create(
+        [AIModel(provider=provider, name=n, slug=n) for n in ("quiet", "down", "maintained")]
+    )
+    record_status(gone_quiet.pk, "operational", checked=True, at=datetime.now(UTC) - timedelta(seconds=150))
+    record_status(down.pk, "major_outage", checked=True, at=datetime.now(UTC) - timedelta(seconds=100))
+    record_status(maintained.pk, "under_maintenance", manual=True, source="operator")
+    snapshot = build_snapshot()
+    assert snapshot.data["page"]["counts"]["operational"] == 1
+    later = snapshot.valid_until + timedelta(seconds=1)  # "quiet" has had no result for 3 intervals by then
+
+    aged = aged_snapshot(snapshot, now=later)
+    statuses = {m["model"]: (m["status"], m["message"]) for m in aged.data["models"]}
+    assert statuses["quiet"] == ("unknown", "no result in the last 180 s")
+    assert statuses["down"][0] == "major_outage" and statuses["maintained"][0] == "under_maintenance"
+    assert aged.data["page"]["counts"]["operational"] == 0 and aged.data["page"]["unknown_count"] == 1
+    assert aged.data["page"]["indicator"] == "critical" and aged.data["providers"][0]["unknown_count"] == 1
+    # A new version (readers' copies are behind), due again when the next shown status goes stale.
+    assert aged.version != snapshot.version and aged.sequence == snapshot.sequence
+    assert aged.valid_until == down.status_row.last_checked_at + timedelta(seconds=180)
+    assert aged.body != snapshot.body and snapshot.data["models"][0]["status"] == "major_outage"
+    assert aged_snapshot(snapshot, now=snapshot.valid_until - timedelta(seconds=1)) is snapshot
+
+
+@pytest.mark.django_db(transaction=True)
+def test_without_the_database_the_store_turns_a_due_snapshots_stale_statuses_unknown(provider):
+    import time
+
+    model = AIModel.objects.create(provider=provider, name="m", slug="m", interval_seconds=10)
+    # Its evidence goes stale (3 intervals) two seconds from now.
+    record_status(model.pk, "operational", checked=True, at=datetime.now(UTC) - timedelta(seconds=28))
+    store = SnapshotStore()
+    assert store.get().data["models"][0]["status"] == "operational"
+    db = connections["default"]
+    port = db.settings_dict["PORT"]
+    db.close()
+    db.settings_dict["PORT"] = 1  # nothing listens there: the database is away
+    try:
+        time.sleep(2.2)
+        shown = store.get()
+    finally:
+        db.close()
+        db.settings_dict["PORT"] = port
+    assert shown.data["models"][0]["status"] == "unknown"
+    assert shown.data["page"]["unknown_count"] == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_reader_does_not_wait_on_a_refresh_stuck_on_a_database_that_does_not_answer(provider):
+    import threading
+    import time
+
+    from chaos.proxy import FaultProxy
+    from publishing.snapshot_store import REFRESH_WAIT_SECONDS
+
+    model = AIModel.objects.create(provider=provider, name="m", slug="m", interval_seconds=10)
+    record_status(model.pk, "operational", checked=True, at=datetime.now(UTC) - timedelta(seconds=28))
+    store = SnapshotStore()
+    assert store.get().data["models"][0]["status"] == "operational"
+    db = connections["default"]
+    host, port = db.settings_dict["HOST"], db.settings_dict["PORT"]
+    # The database frozen: connections are accepted and never answered (a SIGSTOPped server, a half-open socket).
+    proxy = FaultProxy(host or "127.0.0.1", int(port or 5432)).start()
+    proxy.set_mode("blackhole")
+    db.close()
+    db.settings_dict.update(HOST="127.0.0.1", PORT=proxy.port)
+    stuck = threading.Thread(target=store.get)
+    try:
+        time.sleep(2.2)  # the snapshot is due: its model's evidence is stale
+        stuck.start()  # this refresh hangs on the database, holding the store's lock
+        time.sleep(0.2)
+        started = time.monotonic()
+        shown = store.get()
+        waited = time.monotonic() - started
+    finally:
+        proxy.set_mode("pass")  # resets the hanging connection: the stuck refresh ends
+        stuck.join(10)
+        proxy.stop()
+        db.close()
+        db.settings_dict.update(HOST=host, PORT=port)
+    assert waited < REFRESH_WAIT_SECONDS + 1
+    assert shown.data["models"][0]["status"] == "unknown" and shown.data["page"]["unknown_count"] == 1
+
+
+def test_statuses_going_stale_within_a_second_turn_unknown_in_one_snapshot(provider):
+    now = datetime.now(UTC)
+    models = AIModel.objects.bulk_create(
+        [AIModel(provider=provider, name=f"m{i}", slug=f"m{i}", interval_seconds=10) for i in range(4)]
+    )
+    # Stale (3 intervals without a result) 0.2, 0.5 and 0.8 s from the build, and 5 s from it.
+    for model, quiet_for in zip(models, (29.8, 29.5, 29.2, 25.0), strict=True):
+        record_status(model.pk, "operational", checked=True, at=now - timedelta(seconds=quiet_for))
+    snapshot = build_snapshot(now=now)
+    statuses = [m["status"] for m in snapshot.data["models"]]
+    assert statuses == ["unknown", "unknown", "unknown", "operational"]  # one snapshot for the three, not three
+    assert all(datetime.fromisoformat(m["since"]) <= now for m in snapshot.data["models"])
+    assert snapshot.valid_until == models[3].status_row.last_checked_at + timedelta(seconds=30)

@@ -27,7 +27,7 @@ from monitoring.models import StatusChange
 from publishing.realtime.clients import Client
 from publishing.realtime.publisher import channel
 from publishing.snapshot import latest_sequence
-from publishing.snapshot_store import snapshot_thread
+from publishing.snapshot_store import REFRESH_WAIT_SECONDS, snapshot_thread
 from publishing.snapshot_store import store as snapshot_store
 
 log = logging.getLogger(__name__)
@@ -35,6 +35,9 @@ log = logging.getLogger(__name__)
 # How often the hub looks for a snapshot that changed without an event (a cheap look: the store
 # queries the database at most twice a second, and only rebuilds when something shown changed).
 SNAPSHOT_WATCH_SECONDS = 1.0
+# The longest wait between two tries to subscribe again while Redis is away: one cheap connect per try
+# and process. Up to 10 s, live push came back 5-6 s after a 30 s Redis outage ended.
+RESUBSCRIBE_MAX_SECONDS = 2.0
 REPLAY_LIMIT = 1000  # a client further behind than this refetches the snapshot
 RECENT = 2000  # events kept in memory for replay without a database query
 
@@ -69,6 +72,7 @@ class Hub:
         self._catching_up = asyncio.Lock()
         self._starting = asyncio.Lock()
         self._snapshot_refresh: asyncio.Task | None = None
+        self._snapshot_get: asyncio.Future | None = None
         self.dropped = 0
         self.delivered = 0
         # Sequences given to clients (hello, events): a client resuming from one of them needs no lookup.
@@ -220,10 +224,17 @@ class Hub:
         # Let a burst of changes land in one build, and their fan-out go first: the status changes
         # are what clients wait for; the snapshot event only refreshes figures around them.
         await asyncio.sleep(0.3)
+        if self._snapshot_get is None or self._snapshot_get.done():
+            self._snapshot_get = asyncio.get_running_loop().run_in_executor(snapshot_thread, snapshot_store.get)
         try:
-            snapshot = await asyncio.get_running_loop().run_in_executor(snapshot_thread, snapshot_store.get)
+            snapshot = await asyncio.wait_for(asyncio.shield(self._snapshot_get), REFRESH_WAIT_SECONDS)
+        except TimeoutError:
+            # The database does not answer: clients still hear of statuses going stale meanwhile.
+            snapshot = snapshot_store.aged()
         except Exception as exc:  # the next change or poll tries again
             log.warning("snapshot refresh failed: %s", exc)
+            return
+        if snapshot is None:
             return
         if snapshot.version != self.snapshot_version:
             self.snapshot_version = snapshot.version
@@ -273,10 +284,16 @@ class Hub:
         import json
 
         import redis.asyncio as aioredis
+        from redis.asyncio.retry import Retry
+        from redis.backoff import NoBackoff
 
         backoff = 0.5
         while True:
-            client = aioredis.Redis.from_url(settings.REDIS_URL, socket_connect_timeout=2, health_check_interval=10)
+            # No retries inside the client (redis-py's default backs off up to seconds per try): this loop
+            # alone decides when to try again, at most RESUBSCRIBE_MAX_SECONDS apart.
+            client = aioredis.Redis.from_url(
+                settings.REDIS_URL, socket_connect_timeout=2, health_check_interval=10, retry=Retry(NoBackoff(), 0)
+            )
             try:
                 async with client.pubsub() as pubsub:
                     await pubsub.subscribe(channel())
@@ -300,7 +317,7 @@ class Hub:
                     log.warning("event subscription lost (%s); following the database log", exc)
                 self.redis_connected = False
                 await asyncio.sleep(backoff + backoff * 0.2 * (time.monotonic() % 1))
-                backoff = min(backoff * 2, 10.0)
+                backoff = min(backoff * 2, RESUBSCRIBE_MAX_SECONDS)
             finally:
                 with contextlib.suppress(Exception):
                     await client.aclose()
