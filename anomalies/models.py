@@ -219,6 +219,9 @@ class SloCursor(models.Model):
     """Up to when results have been counted (one row). The SLO run locks it: one run at a time."""
 
     counted_until = models.DateTimeField(null=True)
+    # The first run counts only the minutes still kept; older hours are counted back a few per run down to
+    # the window's start, so that no run holds the lock long. Null: before the first run.
+    hours_counted_from = models.DateTimeField(null=True)
     updated_at = models.DateTimeField(default=timezone.now)
 
     def __str__(self) -> str:

@@ -39,6 +39,8 @@ RULES = [
     (BurnAlert.Speed.SLOW, "6h", "30m", "SLO_SLOW_BURN"),
 ]
 MIN_MINUTES_KEPT_HOURS = 7
+# Hours of stored history counted per run after the first (a database with history before any run).
+BACKFILL_HOURS = 6
 BAD = {Sli.AVAILABILITY: "failed", Sli.LATENCY: "slow"}
 GOOD = {Sli.AVAILABILITY: "answered", Sli.LATENCY: "fast"}
 
@@ -64,6 +66,7 @@ class SloRun:
     opened: list[int] = field(default_factory=list)
     closed: list[int] = field(default_factory=list)
     skipped: bool = False
+    backfilling: bool = False  # older hours of the window still to count
 
 
 def _count(cursor: SloCursor, now: datetime, run: SloRun) -> None:
@@ -73,14 +76,20 @@ def _count(cursor: SloCursor, now: datetime, run: SloRun) -> None:
     start = slo_counts.window_start(now, settings.SLO_WINDOW_DAYS)
     end = slo_counts.floor_minute(now) + timedelta(minutes=1)
     if cursor.counted_until is None:
-        # No run yet on this database: count the stored history, hours first, then the recent minutes.
-        if start < keep_from:
-            run.counted += slo_counts.recount(start, keep_from, 60)
+        # No run yet on this database: count the minutes still kept; the older hours follow, a few a run.
         run.counted += slo_counts.recount(max(start, keep_from), end, 1)
+        cursor.hours_counted_from = max(start, keep_from)
     else:
         since = slo_counts.floor_minute(cursor.counted_until - timedelta(seconds=settings.SLO_LATE_SECONDS))
         run.counted += slo_counts.recount(max(since, start), end, 1)
         run.folded = slo_counts.fold_minutes(keep_from)
+    if cursor.hours_counted_from is not None and cursor.hours_counted_from > start:
+        # The stored history before the first run, counted back BACKFILL_HOURS at a time (hours already
+        # folded from minutes start at or after the first run's mark, so none is counted twice).
+        since = max(start, cursor.hours_counted_from - timedelta(hours=BACKFILL_HOURS))
+        run.counted += slo_counts.recount(since, cursor.hours_counted_from, 60)
+        cursor.hours_counted_from = since
+    run.backfilling = cursor.hours_counted_from is not None and cursor.hours_counted_from > start
     slo_counts.forget_before(start)
 
 
@@ -187,8 +196,10 @@ def run_slos(now: datetime | None = None) -> SloRun:
     """Count new results, then work out every model's budget and burn rates and keep its burn alerts."""
     now = now or timezone.now()
     run = SloRun()
+    # The row exists (committed) before the locking transaction: a run arriving while another holds it
+    # then skips at once, where one inserting it would wait on the other's uncommitted insert.
+    SloCursor.objects.get_or_create(pk=1)
     with transaction.atomic():
-        SloCursor.objects.get_or_create(pk=1)
         cursor = SloCursor.objects.select_for_update(skip_locked=True).filter(pk=1).first()
         if cursor is None:
             run.skipped = True

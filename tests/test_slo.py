@@ -34,6 +34,15 @@ def write(model: AIModel, start: datetime, outcomes: list[str], ttft_ms: float =
     return start + len(outcomes) * STEP
 
 
+def run_until_counted(now: datetime) -> int:
+    """Run until the stored history before the first run is counted back; returns the runs it took."""
+    runs = 1
+    while run_slos(now).backfilling:
+        runs += 1
+        assert runs < 200
+    return runs
+
+
 @pytest.fixture
 def other(provider):
     return AIModel.objects.create(provider=provider, name="GPT-4o mini", slug="gpt-4o-mini", endpoint="http://x/v1")
@@ -49,7 +58,7 @@ def test_the_error_budget_counts_faults_against_answers_and_leaves_probe_faults_
     write(model, now - timedelta(days=3), [Outcome.PROBE_FAULT] * 40 + [Outcome.RATE_LIMITED] * 40)
     # Latency: 40 of the answered probes slower than the 1,000 ms objective.
     write(model, now - timedelta(days=2), [Outcome.OK] * 40, ttft_ms=1500.0)
-    run_slos(now)
+    run_until_counted(now)
     status = SloStatus.objects.get(model=model)
     assert (status.answered, status.failed) == (795 + 40, 5)
     # 5 bad of 840 events against 1 % of them allowed.
@@ -247,7 +256,7 @@ def test_the_api_and_the_page_show_the_budget_left_and_the_open_burn_alerts(
     now = timezone.now()
     write(model, now - timedelta(days=2), [Outcome.OK] * 960)
     write(model, now - timedelta(minutes=6), [Outcome.OK] * 30 + [Outcome.PROVIDER_FAULT] * 6)
-    run_slos(now)
+    run_until_counted(now)
     body = anon_api.get("/api/v1/models/openai/gpt-4o/slo/").json()
     assert body["availability"]["objective_percent"] == 99.0
     assert (body["availability"]["answered"], body["availability"]["failed"]) == (990, 6)
@@ -297,3 +306,73 @@ def test_a_burn_alert_is_delivered_once_as_a_signed_webhook_to_the_channel_that_
         assert sorted(e["data"]["burn"]["speed"] for e in events) == ["fast", "slow"]
         assert {e["type"] for e in events} == {"model.burn_rate"}
         assert pager.requests == []
+
+
+# -- one run at a time ---------------------------------------------------------------------------------
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_run_arriving_while_the_first_run_counts_skips_at_once_instead_of_waiting(model):
+    import threading
+
+    from django.db import connection, connections
+
+    write(model, timezone.now() - timedelta(days=3), [Outcome.OK] * 100)
+    # Another session holds the count table: the first run stops inside its transaction, cursor locked.
+    holder = connections.create_connection("default")
+    holder.set_autocommit(False)
+    with holder.cursor() as sql:
+        sql.execute("LOCK TABLE anomalies_slocount IN ACCESS EXCLUSIVE MODE")
+    runs = {}
+
+    def run(name):
+        try:
+            runs[name] = run_slos()
+        finally:
+            connection.close()
+
+    first = threading.Thread(target=run, args=("first",))
+    first.start()
+    try:
+        deadline = timezone.now() + timedelta(seconds=10)
+        while timezone.now() < deadline:  # wait until the first run waits on the held table
+            with holder.cursor() as sql:
+                waiting = (
+                    "SELECT count(*) FROM pg_locks WHERE NOT granted AND relation = 'anomalies_slocount'::regclass"
+                )
+                sql.execute(waiting)
+                if sql.fetchone()[0]:
+                    break
+        second = threading.Thread(target=run, args=("second",))
+        second.start()
+        second.join(timeout=5)
+        skipped_at_once = not second.is_alive() and runs.get("second") is not None and runs["second"].skipped
+    finally:
+        holder.rollback()
+        holder.close()
+        first.join(timeout=30)
+        if "second" in locals():
+            second.join(timeout=30)
+    assert skipped_at_once
+    assert not runs["first"].skipped
+
+
+def test_the_first_run_counts_the_kept_minutes_and_the_older_history_follows_a_few_hours_a_run(model):
+    from anomalies.models import SloCount
+
+    now = timezone.now()
+    write(model, now - timedelta(days=29, hours=20), [Outcome.PROVIDER_FAULT] * 5)
+    write(model, now - timedelta(days=1), [Outcome.OK] * 50)
+    write(model, now - timedelta(minutes=30), [Outcome.OK] * 20)
+    first = run_slos(now)
+    assert first.backfilling and first.counted == SloCount.objects.count()
+    assert set(SloCount.objects.values_list("minutes", flat=True)) == {1}
+    assert SloStatus.objects.get(model=model).answered == 20
+    # Then BACKFILL_HOURS a run down to the window's start, each counted once.
+    from anomalies.slo import BACKFILL_HOURS
+
+    runs = run_until_counted(now + timedelta(seconds=30))
+    assert runs == pytest.approx((30 * 24 - 7) / BACKFILL_HOURS, abs=2)
+    status = SloStatus.objects.get(model=model)
+    assert (status.answered, status.failed) == (70, 5)
+    assert not run_slos(now + timedelta(minutes=1)).backfilling
