@@ -465,4 +465,7 @@ SLO_LATE_SECONDS = env.int("SLO_LATE_SECONDS", default=120)
 SLO_MINUTES_KEPT_HOURS = env.int("SLO_MINUTES_KEPT_HOURS", default=7)
 SLO_FAST_BURN = env.float("SLO_FAST_BURN", default=14.4)
 SLO_SLOW_BURN = env.float("SLO_SLOW_BURN", default=6.0)
+# A burn alert also takes this many bad events in its long window (or the model's failures_to_confirm,
+# whichever is more): at a probe a minute one failure burns an hour of a 99.9 % budget at 16.7 times.
+SLO_MIN_BAD_EVENTS = env.int("SLO_MIN_BAD_EVENTS", default=2)
 FORECAST_HISTORY_DAYS = env.int("FORECAST_HISTORY_DAYS", default=8)

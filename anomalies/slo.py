@@ -13,7 +13,9 @@ fast when the last hour and the last 5 minutes both burn at SLO_FAST_BURN (14.4:
 in an hour) or more, slow when the last 6 hours and 30 minutes both burn at SLO_SLOW_BURN (6: 5 % in
 6 hours) or more. A window without a counted event burns nothing. An alert is one episode: it ends
 when its long window falls under the rate, and the short window dipping and rising again meanwhile
-opens nothing new. Fast and slow are separate rules, as in the workbook (a page and a ticket).
+opens nothing new. Fast and slow are separate rules, as in the workbook (a page and a ticket). A rule
+also takes at least max(SLO_MIN_BAD_EVENTS, the model's failures_to_confirm) bad events in its long
+window: at a probe a minute a single failure would otherwise open a fast burn.
 """
 
 from __future__ import annotations
@@ -135,13 +137,21 @@ def _alerts(model: AIModel, entry: dict, now: datetime, open_alerts: dict, run: 
     model's by the rules."""
     rates: dict[str, dict] = {}
     burning: list[dict] = []
+    # At a probe a minute one failure burns an hour of a 99.9 % budget at 16.7 times: an episode also takes
+    # as many bad events in the long window as the model takes failures to confirm an outage (2 at least).
+    min_bad = max(settings.SLO_MIN_BAD_EVENTS, model.failures_to_confirm)
     for sli, target in _targets(model).items():
         rates[sli] = {name: burn_rate(*_figures(entry, name, sli), target) for name in WINDOWS}
         for speed, long, short, setting in RULES:
             threshold = getattr(settings, setting)
             long_rate, short_rate = rates[sli][long], rates[sli][short]
             alert = open_alerts.get((model.pk, sli, speed))
-            firing = long_rate is not None and short_rate is not None and min(long_rate, short_rate) >= threshold
+            firing = (
+                long_rate is not None
+                and short_rate is not None
+                and min(long_rate, short_rate) >= threshold
+                and _figures(entry, long, sli)[0] >= min_bad
+            )
             if alert is None and firing:
                 alert = BurnAlert.objects.create(
                     model=model,
@@ -207,7 +217,7 @@ def run_slos(now: datetime | None = None) -> SloRun:
         _count(cursor, now, run)
         sums = _sums(now)
         open_alerts = {(a.model_id, a.sli, a.speed): a for a in BurnAlert.objects.filter(ended_at__isnull=True)}
-        fields = ["slo_availability_percent", "slo_ttft_ms", "ttft_threshold_ms"]
+        fields = ["slo_availability_percent", "slo_ttft_ms", "ttft_threshold_ms", "failures_to_confirm"]
         statuses = []
         for model in AIModel.objects.only("id", *fields):
             entry = sums.get(model.pk, {})

@@ -173,6 +173,46 @@ def test_a_healthy_model_fires_nothing(model, other):
     assert SloStatus.objects.get(model=model).availability_budget_left == 1.0
 
 
+def write_minutely(model: AIModel, now: datetime, minutes: int, failures: int) -> None:
+    """A probe a minute (the default interval) for `minutes` up to `now`, the last ones but one failing."""
+    outcomes = [Outcome.OK] * minutes
+    for i in range(failures):
+        outcomes[-2 - i] = Outcome.PROVIDER_FAULT
+    start = now - timedelta(minutes=minutes)
+    CheckResult.objects.bulk_create(
+        CheckResult(
+            model=model,
+            time=start + timedelta(minutes=i, seconds=5),
+            outcome=outcome,
+            latency_ms=600.0 if outcome == Outcome.OK else None,
+            ttft_ms=200.0 if outcome == Outcome.OK else None,
+        )
+        for i, outcome in enumerate(outcomes)
+    )
+
+
+@pytest.mark.parametrize(("failures", "opened"), [(1, set()), (2, {BurnAlert.Speed.FAST, BurnAlert.Speed.SLOW})])
+def test_at_a_probe_a_minute_one_failure_opens_no_burn_alert_and_two_do(model, failures, opened):
+    # A single failure in the last 5 minutes already burns the hour at 16.7 times a 99.9 % budget, but
+    # one failed probe is not an episode.
+    now = timezone.now()
+    write_minutely(model, now, 120, failures)
+    run_slos(now)
+    assert SloStatus.objects.get(model=model).burn_rates["availability"]["1h"] >= 14.4
+    assert set(BurnAlert.objects.filter(model=model).values_list("speed", flat=True)) == opened
+
+
+def test_a_model_confirming_outages_after_more_failures_needs_as_many_bad_events_for_a_burn_alert(model):
+    AIModel.objects.filter(pk=model.pk).update(failures_to_confirm=4)
+    now = timezone.now()
+    write_minutely(model, now, 60, 3)
+    run_slos(now)
+    assert not BurnAlert.objects.exists()
+    CheckResult.objects.create(model=model, time=now, outcome=Outcome.PROVIDER_FAULT)
+    run_slos(now + timedelta(seconds=30))
+    assert BurnAlert.objects.filter(speed=BurnAlert.Speed.FAST).exists()
+
+
 def test_beat_runs_the_slo_task_which_keeps_budgets_and_alerts(model, settings):
     from aistatus.celery import app
     from anomalies.tasks import evaluate_slos
