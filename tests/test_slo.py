@@ -416,3 +416,32 @@ def test_the_first_run_counts_the_kept_minutes_and_the_older_history_follows_a_f
     status = SloStatus.objects.get(model=model)
     assert (status.answered, status.failed) == (70, 5)
     assert not run_slos(now + timedelta(minutes=1)).backfilling
+
+
+@pytest.mark.usefixtures("renew_snapshot")
+def test_budgets_and_burn_alerts_the_slo_run_no_longer_keeps_are_shown_as_unknown(model, client, settings):
+    from publishing.snapshot import build_snapshot
+
+    settings.SLO_RUN_SECONDS = 30  # stale after max(5 minutes, 10 runs)
+    now = timezone.now()
+    write(model, now - timedelta(minutes=20), [Outcome.PROVIDER_FAULT] * 100 + [Outcome.OK] * 20)
+    run_slos(now)
+    fresh = build_snapshot(now + timedelta(minutes=4)).data["models"][0]["slo"]
+    assert fresh["burning"] and fresh["availability_budget_left"] < 0
+    assert fresh["updated_at"] == now.isoformat().replace("+00:00", "Z") and not fresh["stale"]
+    # The SLO task stopped: six minutes on, the last run's alerts and budgets are no longer shown as current.
+    stale = build_snapshot(now + timedelta(minutes=6)).data["models"][0]["slo"]
+    assert stale["stale"] and stale["updated_at"] == fresh["updated_at"]
+    assert stale["burning"] == [] and stale["availability_budget_left"] is None
+    assert stale["latency_budget_left"] is None and stale["evidence_since"] is None
+    settings.SLO_RUN_SECONDS = 60  # ten runs: 10 minutes
+    assert not build_snapshot(now + timedelta(minutes=6)).data["models"][0]["slo"]["stale"]
+
+
+@pytest.mark.usefixtures("renew_snapshot")
+def test_the_page_says_when_the_budgets_were_last_worked_out_once_they_are_stale(model, client):
+    write(model, timezone.now() - timedelta(minutes=20), [Outcome.PROVIDER_FAULT] * 100)
+    run_slos(timezone.now() - timedelta(minutes=30))
+    page = client.get("/en/models/openai/gpt-4o/").content.decode()
+    section = page.split('aria-labelledby="slo-heading"', 1)[1].split("</section>", 1)[0]
+    assert "fast burn" not in section and "last worked out" in section
