@@ -457,7 +457,8 @@ ANOMALY_BATCH = env.int("ANOMALY_BATCH", default=50000)
 # hours), the error budget over SLO_WINDOW_DAYS is worked out, and burn-rate alerts are opened and
 # closed: fast when both 1 h and 5 min burn at SLO_FAST_BURN times the budget or more, slow when both
 # 6 h and 30 min burn at SLO_SLOW_BURN or more (the Google SRE workbook's multiwindow rule). Results
-# arriving more than SLO_LATE_SECONDS after their time are not counted. The latency forecast reads
+# arriving more than SLO_LATE_SECONDS (or the longest enabled timeout + SLO_RUN_SECONDS + 60 s, if
+# more) after their time are not counted. The latency forecast reads
 # FORECAST_HISTORY_DAYS of hourly rollups.
 SLO_RUN_SECONDS = env.float("SLO_RUN_SECONDS", default=30.0)
 SLO_WINDOW_DAYS = env.int("SLO_WINDOW_DAYS", default=30)

@@ -26,7 +26,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Min, Q, Sum
+from django.db.models import Max, Min, Q, Sum
 from django.utils import timezone
 
 from anomalies import slo_counts
@@ -71,6 +71,16 @@ class SloRun:
     backfilling: bool = False  # older hours of the window still to count
 
 
+def _late_margin() -> timedelta:
+    """How far before the last run results are counted again. A result is stamped with its probe's start
+    and written when the probe ends, up to the longest timeout later, so the margin covers the longest
+    enabled timeout, a run's interval and a minute of writing. Spooled results and agent batches
+    arriving later still are not counted (see the README)."""
+    longest = AIModel.objects.filter(enabled=True).aggregate(longest=Max("timeout_seconds"))["longest"] or 0
+    reach = timedelta(seconds=longest + settings.SLO_RUN_SECONDS + 60)
+    return max(timedelta(seconds=settings.SLO_LATE_SECONDS), reach)
+
+
 def _count(cursor: SloCursor, now: datetime, run: SloRun) -> None:
     # The 6-hour window is read from minutes: they are kept at least an hour longer than that.
     kept = max(settings.SLO_MINUTES_KEPT_HOURS, MIN_MINUTES_KEPT_HOURS)
@@ -82,7 +92,7 @@ def _count(cursor: SloCursor, now: datetime, run: SloRun) -> None:
         run.counted += slo_counts.recount(max(start, keep_from), end, 1)
         cursor.hours_counted_from = max(start, keep_from)
     else:
-        since = slo_counts.floor_minute(cursor.counted_until - timedelta(seconds=settings.SLO_LATE_SECONDS))
+        since = slo_counts.floor_minute(cursor.counted_until - _late_margin())
         run.counted += slo_counts.recount(max(since, start), end, 1)
         run.folded = slo_counts.fold_minutes(keep_from)
     if cursor.hours_counted_from is not None and cursor.hours_counted_from > start:

@@ -93,6 +93,18 @@ def test_counting_again_after_new_results_adds_them_once(model):
     assert (status.answered, status.failed) == (100, 6)
 
 
+def test_a_result_stamped_with_its_probes_start_and_arriving_after_a_long_timeout_is_still_counted(model):
+    AIModel.objects.filter(pk=model.pk).update(interval_seconds=300, timeout_seconds=240)
+    now = timezone.now()
+    write(model, now - timedelta(minutes=30), [Outcome.OK] * 10)
+    run_slos(now)
+    # A probe that started 200 s before that run timed out at 240 s: its result lands after the run.
+    CheckResult.objects.create(model=model, time=now - timedelta(seconds=200), outcome=Outcome.TIMEOUT)
+    run_slos(now + timedelta(seconds=45))
+    run_slos(now + timedelta(seconds=75))
+    assert SloStatus.objects.get(model=model).failed == 1
+
+
 def test_minutes_fold_into_hours_as_they_age_and_the_budget_counts_them_once(model):
     from anomalies.models import SloCount
 
