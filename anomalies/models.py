@@ -222,6 +222,8 @@ class SloCursor(models.Model):
     # The first run counts only the minutes still kept; older hours are counted back a few per run down to
     # the window's start, so that no run holds the lock long. Null: before the first run.
     hours_counted_from = models.DateTimeField(null=True)
+    # The hour the latency forecasts were last made for: one run in all makes them, once an hour.
+    forecast_hour = models.DateTimeField(null=True)
     updated_at = models.DateTimeField(default=timezone.now)
 
     def __str__(self) -> str:

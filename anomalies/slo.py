@@ -29,7 +29,7 @@ from django.db import transaction
 from django.db.models import Max, Min, Q, Sum
 from django.utils import timezone
 
-from anomalies import slo_counts
+from anomalies import latency_forecasts, slo_counts
 from anomalies.models import BurnAlert, Sli, SloCount, SloCursor, SloStatus
 from monitoring.models import AIModel
 
@@ -69,6 +69,7 @@ class SloRun:
     closed: list[int] = field(default_factory=list)
     skipped: bool = False
     backfilling: bool = False  # older hours of the window still to count
+    forecasts: int | None = None  # latency forecasts made (None: not this run)
 
 
 def _late_margin() -> timedelta:
@@ -213,7 +214,8 @@ def _status(model: AIModel, entry: dict, rates: dict, burning: list, now: dateti
 
 
 def run_slos(now: datetime | None = None) -> SloRun:
-    """Count new results, then work out every model's budget and burn rates and keep its burn alerts."""
+    """Count new results, then work out every model's budget and burn rates and keep its burn alerts; once
+    an hour, the latency forecasts."""
     now = now or timezone.now()
     run = SloRun()
     # The row exists (committed) before the locking transaction: a run arriving while another holds it
@@ -237,6 +239,9 @@ def run_slos(now: datetime | None = None) -> SloRun:
         SloStatus.objects.bulk_create(
             statuses, update_conflicts=True, unique_fields=["model"], update_fields=updated, batch_size=1000
         )
+        if latency_forecasts.due(now, cursor.forecast_hour):
+            run.forecasts = latency_forecasts.make_forecasts(now)
+            cursor.forecast_hour = latency_forecasts.target_hour(now)
         cursor.counted_until = now
         cursor.updated_at = now
         cursor.save()
