@@ -3,7 +3,8 @@
 Availability: an answered probe is good; a provider fault, a timeout or a broken stream is bad. Latency:
 an answered probe whose time to first token (total latency for probes that measure none) is under the
 model's objective is good, one at or over it is bad. Probe faults and 429s on our own key count for
-neither: they say nothing about the provider. A minute without results has no row, so a stretch
+neither: they say nothing about the provider; nor do results inside the model's maintenance windows
+(one-off or recurring), left out of its uptime too. A minute without results has no row, so a stretch
 without evidence is never counted as good (nor as bad); the budget says how much evidence it stands on.
 """
 
@@ -16,6 +17,7 @@ from django.db.models.functions import Coalesce, TruncHour, TruncMinute
 
 from anomalies.models import SloCount
 from collectors.models import CheckResult
+from monitoring.models import Maintenance
 from monitoring.outcomes import Outcome
 
 FAULTS = [Outcome.PROVIDER_FAULT, Outcome.TIMEOUT, Outcome.BROKEN_STREAM]
@@ -36,9 +38,12 @@ def recount(start: datetime, end: datetime, minutes: int) -> int:
     whole. Returns the buckets written."""
     trunc = TruncMinute if minutes == 1 else TruncHour
     answered = Q(outcome=Outcome.OK)
+    results = CheckResult.objects.filter(time__gte=start, time__lt=end, outcome__in=COUNTED)
+    # Time under maintenance counts neither for nor against the model, as in its uptime.
+    for ids, starts_at, ends_at in Maintenance.covered(start, end):
+        results = results.exclude(model_id__in=ids, time__gte=starts_at, time__lt=ends_at)
     rows = (
-        CheckResult.objects.filter(time__gte=start, time__lt=end, outcome__in=COUNTED)
-        .annotate(
+        results.annotate(
             timing=Coalesce(F("ttft_ms"), F("latency_ms")),
             objective=Coalesce(F("model__slo_ttft_ms"), F("model__ttft_threshold_ms")),
         )

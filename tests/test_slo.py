@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 from decimal import Decimal
+from zoneinfo import ZoneInfo
 
 import pytest
 from django.utils import timezone
@@ -103,6 +104,30 @@ def test_a_result_stamped_with_its_probes_start_and_arriving_after_a_long_timeou
     run_slos(now + timedelta(seconds=45))
     run_slos(now + timedelta(seconds=75))
     assert SloStatus.objects.get(model=model).failed == 1
+
+
+def test_results_inside_the_models_maintenance_windows_one_off_or_recurring_count_for_neither(model, other):
+    from monitoring.models import Maintenance
+
+    now = timezone.now().replace(second=0, microsecond=0)
+    # A one-off window on the model over the last 20 minutes, and a daily 30-minute one on the provider's
+    # models at this time of day two days ago (read in Seoul time), each full of failures.
+    Maintenance.objects.create(title="upgrade", model=model, starts_at=now - timedelta(minutes=20), ends_at=now)
+    seoul = (now - timedelta(days=2, minutes=10)).astimezone(ZoneInfo("Asia/Seoul"))
+    Maintenance.objects.create(
+        title="nightly", provider=model.provider, recurrence=f"{seoul.minute} {seoul.hour} * * *",
+        duration_minutes=30, time_zone="Asia/Seoul", starts_at=now - timedelta(days=3), ends_at=now - timedelta(days=1),
+    )  # fmt: skip
+    write(model, now - timedelta(minutes=20), [Outcome.PROVIDER_FAULT] * 100)  # inside
+    write(model, now - timedelta(minutes=40), [Outcome.OK] * 100)  # before it
+    write(model, now - timedelta(days=2, minutes=5), [Outcome.TIMEOUT] * 60)  # inside the nightly one
+    write(other, now - timedelta(days=2, minutes=5), [Outcome.TIMEOUT] * 60)
+    write(other, now - timedelta(hours=12), [Outcome.TIMEOUT] * 6)  # outside any window
+    run_until_counted(now)
+    status = SloStatus.objects.get(model=model)
+    assert (status.answered, status.failed) == (100, 0)
+    assert SloStatus.objects.get(model=other).failed == 6
+    assert not BurnAlert.objects.filter(model=model).exists()
 
 
 def test_minutes_fold_into_hours_as_they_age_and_the_budget_counts_them_once(model):
