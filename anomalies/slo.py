@@ -113,7 +113,9 @@ def _sums(now: datetime) -> dict[int, dict]:
     figures = slo_counts.FIGURES
     aggregates = {f"all_{f}": Sum(f) for f in figures}
     for name, span in WINDOWS.items():
-        since = slo_counts.floor_minute(now) - span + timedelta(minutes=1)
+        # From the minute bucket holding `now - span`: the window spans at least its span (up to a
+        # minute more with the minute in progress), never less.
+        since = slo_counts.floor_minute(now) - span
         aggregates.update({f"{name}_{f}": Sum(f, filter=Q(start__gte=since)) for f in figures})
     minutes = SloCount.objects.filter(minutes=1, start__gte=start).values("model_id")
     for row in minutes.annotate(first=Min("start"), **aggregates).order_by():

@@ -130,6 +130,18 @@ def test_results_inside_the_models_maintenance_windows_one_off_or_recurring_coun
     assert not BurnAlert.objects.filter(model=model).exists()
 
 
+def test_each_window_holds_every_result_of_its_whole_span_before_the_run(model):
+    now = timezone.now().replace(second=5, microsecond=0)
+    # 4 min 50 s before the run: inside the last 5 minutes, in the minute bucket that starts 5 minutes
+    # before the minute in progress.
+    CheckResult.objects.create(model=model, time=now - timedelta(minutes=4, seconds=50), outcome=Outcome.PROVIDER_FAULT)
+    CheckResult.objects.create(model=model, time=now - timedelta(minutes=59, seconds=50), outcome=Outcome.OK)
+    run_slos(now)
+    rates = SloStatus.objects.get(model=model).burn_rates["availability"]
+    assert rates["5m"] == pytest.approx(1 / 0.001)
+    assert rates["1h"] == pytest.approx(0.5 / 0.001)
+
+
 def test_minutes_fold_into_hours_as_they_age_and_the_budget_counts_them_once(model):
     from anomalies.models import SloCount
 
@@ -299,6 +311,24 @@ def test_a_burn_alert_reaches_a_channel_that_opted_in_once_and_not_one_that_did_
     assert texts["en"].title == "OpenAI GPT-4o: error budget burning (fast burn, availability)"
     assert "availability 99.9 %" in texts["en"].summary
     assert texts["ko"].title != texts["en"].title and texts["ja"].title != texts["en"].title
+
+
+@pytest.mark.parametrize(
+    ("language", "windows"), [("en", ("6 h", "30 min")), ("ko", ("6시간", "30분")), ("ja", ("6時間", "30分"))]
+)
+def test_a_burn_notice_names_its_windows_in_the_readers_language(model, language, windows):
+    from alerts.burn_alerts import burn_data
+    from alerts.messages import render
+    from alerts.planner import model_data
+
+    alert = BurnAlert.objects.create(
+        model=model, sli=Sli.AVAILABILITY, speed="slow", threshold=6, long_window="6h", short_window="30m",
+        started_at=timezone.now(), long_burn=8, short_burn=9, peak_burn=8,
+    )  # fmt: skip
+    message = render("burn_rate", {"model": model_data(model), "burn": burn_data(alert)}, language)
+    text = message.summary + " ".join(value for _, value in message.facts)
+    assert all(window in message.summary for window in windows)
+    assert "6h" not in text and "30m" not in text
 
 
 def test_burn_alerts_opening_over_and_over_give_one_flapping_notice(model, burn_channels):
