@@ -211,6 +211,20 @@ def test_slow_first_tokens_burn_the_latency_objective(model):
     assert not BurnAlert.objects.filter(sli=Sli.AVAILABILITY).exists()
 
 
+def test_probes_without_a_first_token_are_judged_on_total_latency_against_the_latency_threshold(model):
+    AIModel.objects.filter(pk=model.pk).update(slo_ttft_ms=500, ttft_threshold_ms=1000, latency_threshold_ms=8000)
+    now = timezone.now()
+    # Not streamed: no first token, a total latency over the TTFT objective but under the latency threshold.
+    CheckResult.objects.bulk_create(
+        CheckResult(model=model, time=now - timedelta(minutes=10, seconds=i), outcome=Outcome.OK, latency_ms=ms)
+        for i, ms in enumerate([3000.0] * 8 + [9000.0] * 2)
+    )
+    write(model, now - timedelta(minutes=5), [Outcome.OK] * 3, ttft_ms=600.0)  # streamed, over the objective
+    run_slos(now)
+    status = SloStatus.objects.get(model=model)
+    assert (status.fast, status.slow) == (8, 5)
+
+
 def test_a_healthy_model_fires_nothing(model, other):
     now = timezone.now()
     write(model, now - timedelta(hours=7), [Outcome.OK] * 2520)
