@@ -145,3 +145,12 @@ def test_the_slo_run_forecasts_once_an_hour_and_only_once_the_last_hours_rollups
     run_slos(hour + timedelta(minutes=66))
     made = LatencyForecast.objects.get(model=model)
     assert made.made_at == hour + timedelta(minutes=66) and made.hour == target_hour(hour + timedelta(hours=1))
+
+
+@pytest.mark.django_db
+def test_the_newest_forecast_time_which_the_snapshot_reads_on_every_poll_is_indexed():
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        constraints = connection.introspection.get_constraints(cursor, LatencyForecast._meta.db_table)
+    assert any(c["index"] and c["columns"] == ["made_at"] for c in constraints.values())
