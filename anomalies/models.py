@@ -224,6 +224,9 @@ class SloCursor(models.Model):
     hours_counted_from = models.DateTimeField(null=True)
     # The hour the latency forecasts were last made for: one run in all makes them, once an hour.
     forecast_hour = models.DateTimeField(null=True)
+    # A new random mark whenever hour counts change (minutes folded, history counted back): a run reads
+    # the hour totals again only then (or when the window moves).
+    hours_version = models.PositiveBigIntegerField(default=0)
     updated_at = models.DateTimeField(default=timezone.now)
 
     def __str__(self) -> str:

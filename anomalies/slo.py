@@ -20,6 +20,7 @@ window: at a probe a minute a single failure would otherwise open a fast burn.
 
 from __future__ import annotations
 
+import secrets
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -82,6 +83,12 @@ def _late_margin() -> timedelta:
     return max(timedelta(seconds=settings.SLO_LATE_SECONDS), reach)
 
 
+def _hours_changed(cursor: SloCursor) -> None:
+    # A new random mark rather than a count: a cursor row made afresh (a database reset) never repeats a
+    # mark some process still holds totals for.
+    cursor.hours_version = secrets.randbits(62)
+
+
 def _count(cursor: SloCursor, now: datetime, run: SloRun) -> None:
     # The 6-hour window is read from minutes: they are kept at least an hour longer than that.
     kept = max(settings.SLO_MINUTES_KEPT_HOURS, MIN_MINUTES_KEPT_HOURS)
@@ -92,22 +99,52 @@ def _count(cursor: SloCursor, now: datetime, run: SloRun) -> None:
         # No run yet on this database: count the minutes still kept; the older hours follow, a few a run.
         run.counted += slo_counts.recount(max(start, keep_from), end, 1)
         cursor.hours_counted_from = max(start, keep_from)
+        _hours_changed(cursor)
     else:
         since = slo_counts.floor_minute(cursor.counted_until - _late_margin())
         run.counted += slo_counts.recount(max(since, start), end, 1)
         run.folded = slo_counts.fold_minutes(keep_from)
+        if run.folded:
+            _hours_changed(cursor)
     if cursor.hours_counted_from is not None and cursor.hours_counted_from > start:
         # The stored history before the first run, counted back BACKFILL_HOURS at a time (hours already
         # folded from minutes start at or after the first run's mark, so none is counted twice).
         since = max(start, cursor.hours_counted_from - timedelta(hours=BACKFILL_HOURS))
         run.counted += slo_counts.recount(since, cursor.hours_counted_from, 60)
         cursor.hours_counted_from = since
+        _hours_changed(cursor)
     run.backfilling = cursor.hours_counted_from is not None and cursor.hours_counted_from > start
     slo_counts.forget_before(start)
 
 
-def _sums(now: datetime) -> dict[int, dict]:
-    """Per model: each short window's counts and the whole window's, with its first bucket with evidence."""
+# The whole window's hour totals per model, as this process last read them: {"key": (hours_version,
+# window start), "sums": {model id: {figure: total, "first": first hour}}}. Hour rows change only when
+# minutes fold or history is counted back (each gives the cursor a new hours_version) and when the window's
+# start moves (the key): most runs read minute rows only.
+_hour_totals: dict = {}
+
+
+def _hours(cursor: SloCursor, start: datetime) -> dict[int, dict]:
+    key = (cursor.hours_version, start)
+    if _hour_totals.get("key") == key:
+        return _hour_totals["sums"]
+    figures = slo_counts.FIGURES
+    rows = (
+        SloCount.objects.filter(minutes=60, start__gte=start)
+        .values("model_id")
+        .annotate(first=Min("start"), **{f: Sum(f) for f in figures})
+        .order_by()
+    )
+    sums = {row["model_id"]: {f: row[f] or 0 for f in (*figures, "first")} for row in rows}
+    # Kept once the run commits: a run rolled back may have changed (or bumped) what it read.
+    transaction.on_commit(lambda: _hour_totals.update(key=key, sums=sums))
+    return sums
+
+
+def _sums(cursor: SloCursor, now: datetime) -> dict[int, dict]:
+    """Per model: each short window's counts and the whole window's, with its first bucket with evidence.
+    The short windows and the recent part of the whole one are read from minute rows; the older part
+    from the hour totals (read again only when they change)."""
     start = slo_counts.window_start(now, settings.SLO_WINDOW_DAYS)
     sums: dict[int, dict] = defaultdict(dict)
     figures = slo_counts.FIGURES
@@ -121,17 +158,11 @@ def _sums(now: datetime) -> dict[int, dict]:
     for row in minutes.annotate(first=Min("start"), **aggregates).order_by():
         sums[row["model_id"]] = {key: value or 0 for key, value in row.items() if key not in ("model_id", "first")}
         sums[row["model_id"]]["first"] = row["first"]
-    hours = (
-        SloCount.objects.filter(minutes=60, start__gte=start)
-        .values("model_id")
-        .annotate(first=Min("start"), **{f: Sum(f) for f in figures})
-        .order_by()
-    )
-    for row in hours:
-        entry = sums[row["model_id"]]
+    for model_id, hours in _hours(cursor, start).items():
+        entry = sums[model_id]
         for f in figures:
-            entry[f"all_{f}"] = entry.get(f"all_{f}", 0) + (row[f] or 0)
-        entry["first"] = min(filter(None, [entry.get("first"), row["first"]]))
+            entry[f"all_{f}"] = entry.get(f"all_{f}", 0) + hours[f]
+        entry["first"] = min(filter(None, [entry.get("first"), hours["first"]]))
     return sums
 
 
@@ -229,7 +260,7 @@ def run_slos(now: datetime | None = None) -> SloRun:
             run.skipped = True
             return run
         _count(cursor, now, run)
-        sums = _sums(now)
+        sums = _sums(cursor, now)
         open_alerts = {(a.model_id, a.sli, a.speed): a for a in BurnAlert.objects.filter(ended_at__isnull=True)}
         fields = ["slo_availability_percent", "slo_ttft_ms", "ttft_threshold_ms", "failures_to_confirm"]
         statuses = []

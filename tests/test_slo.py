@@ -158,6 +158,39 @@ def test_minutes_fold_into_hours_as_they_age_and_the_budget_counts_them_once(mod
     assert status.burn_rates["availability"]["6h"] is None  # nothing in the last 6 hours: no burn either way
 
 
+def test_a_run_that_changes_no_hour_reads_no_hour_counts_and_the_totals_stay_right(
+    model, django_capture_on_commit_callbacks
+):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from anomalies.models import SloCount
+
+    def run(at):
+        with django_capture_on_commit_callbacks(execute=True):  # each run commits, as in the worker
+            return run_slos(at)
+
+    now = timezone.now().replace(minute=20)
+    write(model, now - timedelta(hours=20), [Outcome.OK] * 100 + [Outcome.PROVIDER_FAULT] * 2)  # hours
+    write(model, now - timedelta(hours=6, minutes=50), [Outcome.PROVIDER_FAULT] * 4)  # minutes, folded later
+    while run(now).backfilling:
+        pass
+    run(now + timedelta(seconds=30))
+    write(model, now + timedelta(seconds=40), [Outcome.PROVIDER_FAULT] * 3)
+    with CaptureQueriesContext(connection) as queries:
+        run(now + timedelta(seconds=60))
+    hour_reads = [q["sql"] for q in queries if '"minutes" = 60' in q["sql"] and q["sql"].startswith("SELECT")]
+    assert hour_reads == []
+    status = SloStatus.objects.get(model=model)
+    assert (status.answered, status.failed) == (100, 9)
+    # An hour later the minutes of 7 hours ago fold into hours: the totals are read again, still right.
+    run(now + timedelta(hours=1))
+    assert SloCount.objects.filter(minutes=60, failed=4).exists()
+    run(now + timedelta(hours=1, seconds=30))
+    status = SloStatus.objects.get(model=model)
+    assert (status.answered, status.failed) == (100, 9)
+
+
 def test_a_fast_burn_opens_one_alert_that_ends_when_the_long_window_calms(model):
     now = timezone.now()
     # An hour of answers, then half the probes failing for the last 20 minutes: 1 h and 5 min both burn
