@@ -467,7 +467,8 @@ ANOMALY_BATCH = env.int("ANOMALY_BATCH", default=50000)
 # hours), the error budget over SLO_WINDOW_DAYS is worked out, and burn-rate alerts are opened and
 # closed: fast when both 1 h and 5 min burn at SLO_FAST_BURN times the budget or more, slow when both
 # 6 h and 30 min burn at SLO_SLOW_BURN or more (the Google SRE workbook's multiwindow rule). Results
-# arriving more than SLO_LATE_SECONDS after their time are not counted. The latency forecast reads
+# arriving more than SLO_LATE_SECONDS (or the longest enabled timeout + SLO_RUN_SECONDS + 60 s, if
+# more) after their time are not counted. The latency forecast reads
 # FORECAST_HISTORY_DAYS of hourly rollups.
 SLO_RUN_SECONDS = env.float("SLO_RUN_SECONDS", default=30.0)
 SLO_WINDOW_DAYS = env.int("SLO_WINDOW_DAYS", default=30)
@@ -475,4 +476,7 @@ SLO_LATE_SECONDS = env.int("SLO_LATE_SECONDS", default=120)
 SLO_MINUTES_KEPT_HOURS = env.int("SLO_MINUTES_KEPT_HOURS", default=7)
 SLO_FAST_BURN = env.float("SLO_FAST_BURN", default=14.4)
 SLO_SLOW_BURN = env.float("SLO_SLOW_BURN", default=6.0)
+# A burn alert also takes this many bad events in its long window (or the model's failures_to_confirm,
+# whichever is more): at a probe a minute one failure burns an hour of a 99.9 % budget at 16.7 times.
+SLO_MIN_BAD_EVENTS = env.int("SLO_MIN_BAD_EVENTS", default=2)
 FORECAST_HISTORY_DAYS = env.int("FORECAST_HISTORY_DAYS", default=8)

@@ -11,6 +11,7 @@ from django.utils import translation
 from django.utils.translation import gettext as _
 
 from anomalies.models import BurnAlert, Direction, Metric, Sli
+from anomalies.slo import WINDOWS
 from monitoring.durations import format_duration
 from monitoring.models import Incident
 from monitoring.status import Status, label_of, status_label
@@ -248,18 +249,22 @@ def _objective(burn: dict) -> str:
     return _("95 %% of first tokens under %(ms)d ms") % {"ms": burn["latency_objective_ms"]}
 
 
+def _window(name: str) -> str:
+    """A rule's window ("1h", "5m") as the reader's language writes a duration."""
+    span = WINDOWS.get(name)
+    return format_duration(span.total_seconds()) if span else name
+
+
 def _burn_rate(payload: dict, language: str) -> Message:
     model = model_label(payload["model"])
     burn = payload["burn"]
     speed = label_of(BurnAlert.Speed, burn["speed"])
+    long, short = _window(burn["long_window"]), _window(burn["short_window"])
     facts = [
         (_("Model"), model),
         (_("Objective"), _objective(burn)),
-        (_("Rule"), f"{speed}: {burn['threshold']:g}× ({burn['long_window']} + {burn['short_window']})"),
-        (
-            _("Burn rate"),
-            f"{burn['long_burn']:g}× ({burn['long_window']}), {burn['short_burn']:g}× ({burn['short_window']})",
-        ),
+        (_("Rule"), f"{speed}: {burn['threshold']:g}× ({long} + {short})"),
+        (_("Burn rate"), f"{burn['long_burn']:g}× ({long}), {burn['short_burn']:g}× ({short})"),
         (_("Since"), format_time(burn["started_at"])),
     ]
     if burn.get("budget_left") is not None:
@@ -275,8 +280,8 @@ def _burn_rate(payload: dict, language: str) -> Message:
             "model": model,
             "objective": _objective(burn),
             "rate": f"{burn['long_burn']:g}",
-            "window": burn["long_window"],
-            "short": burn["short_window"],
+            "window": long,
+            "short": short,
         },
         facts=facts,
         url=page_url(language, payload["model"]),

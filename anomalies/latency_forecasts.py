@@ -2,7 +2,8 @@
 
 The forecast is for the clock hour after the current one (at 10:40, for 11:00 to 12:00), made from
 the complete hours up to the last one (09:00 to 10:00): two hourly steps ahead. Hours are final a few
-minutes after they end (the rollups' grace), so a new hour's forecasts wait for MADE_AFTER.
+minutes after they end (the rollups' grace), so a new hour's forecasts wait for MADE_AFTER. The SLO run
+makes them, under its lock, and keeps the hour forecast on its cursor row: once an hour in all.
 """
 
 from __future__ import annotations
@@ -27,15 +28,10 @@ def target_hour(now: datetime) -> datetime:
     return floor_hour(now) + timedelta(hours=1)
 
 
-# The hour this process last forecast; a new process forecasts at once.
-_made_for: datetime | None = None
-
-
-def due(now: datetime) -> bool:
-    """Whether this process has still to forecast the coming hour (after MADE_AFTER into the hour)."""
-    if _made_for == target_hour(now):
-        return False
-    return _made_for is None or now - floor_hour(now) >= MADE_AFTER
+def due(now: datetime, made_for: datetime | None) -> bool:
+    """Whether the coming hour is still to forecast, `made_for` being the hour forecast last (kept on the
+    SLO cursor row, so one process forecasts once an hour), and the last hour's rollups final."""
+    return made_for != target_hour(now) and now - floor_hour(now) >= MADE_AFTER
 
 
 def hourly_series(model_ids: list[int], now: datetime) -> dict[int, dict[str, list[float | None]]]:
@@ -55,7 +51,6 @@ def hourly_series(model_ids: list[int], now: datetime) -> dict[int, dict[str, li
 
 def make_forecasts(now: datetime | None = None) -> int:
     """Forecast the coming hour for every enabled model with enough history; drop the others' old ones."""
-    global _made_for
     now = now or timezone.now()
     ids = list(AIModel.objects.filter(enabled=True).values_list("pk", flat=True))
     made = []
@@ -81,7 +76,6 @@ def make_forecasts(now: datetime | None = None) -> int:
     LatencyForecast.objects.exclude(model_id__in=[f.model_id for f in made]).delete()
     fields = [f.name for f in LatencyForecast._meta.concrete_fields if f.name not in ("id", "model")]
     LatencyForecast.objects.bulk_create(made, update_conflicts=True, unique_fields=["model"], update_fields=fields)
-    _made_for = target_hour(now)
     return len(made)
 
 

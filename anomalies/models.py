@@ -219,6 +219,14 @@ class SloCursor(models.Model):
     """Up to when results have been counted (one row). The SLO run locks it: one run at a time."""
 
     counted_until = models.DateTimeField(null=True)
+    # The first run counts only the minutes still kept; older hours are counted back a few per run down to
+    # the window's start, so that no run holds the lock long. Null: before the first run.
+    hours_counted_from = models.DateTimeField(null=True)
+    # The hour the latency forecasts were last made for: one run in all makes them, once an hour.
+    forecast_hour = models.DateTimeField(null=True)
+    # A new random mark whenever hour counts change (minutes folded, history counted back): a run reads
+    # the hour totals again only then (or when the window moves).
+    hours_version = models.PositiveBigIntegerField(default=0)
     updated_at = models.DateTimeField(default=timezone.now)
 
     def __str__(self) -> str:
@@ -238,7 +246,8 @@ class LatencyForecast(models.Model):
     p95_high_ms = models.FloatField()
     method = models.CharField(max_length=10)
     errors = models.PositiveIntegerField(help_text=_("Past forecasts the interval was measured on."))
-    made_at = models.DateTimeField(default=timezone.now)
+    # Indexed: the snapshot's content mark reads MAX(made_at) on every poll.
+    made_at = models.DateTimeField(default=timezone.now, db_index=True)
 
     def __str__(self) -> str:
         return f"{self.model_id} forecast for {self.hour:%Y-%m-%d %H:%M}"

@@ -13,21 +13,24 @@ fast when the last hour and the last 5 minutes both burn at SLO_FAST_BURN (14.4:
 in an hour) or more, slow when the last 6 hours and 30 minutes both burn at SLO_SLOW_BURN (6: 5 % in
 6 hours) or more. A window without a counted event burns nothing. An alert is one episode: it ends
 when its long window falls under the rate, and the short window dipping and rising again meanwhile
-opens nothing new. Fast and slow are separate rules, as in the workbook (a page and a ticket).
+opens nothing new. Fast and slow are separate rules, as in the workbook (a page and a ticket). A rule
+also takes at least max(SLO_MIN_BAD_EVENTS, the model's failures_to_confirm) bad events in its long
+window: at a probe a minute a single failure would otherwise open a fast burn.
 """
 
 from __future__ import annotations
 
+import secrets
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Min, Q, Sum
+from django.db.models import Max, Min, Q, Sum
 from django.utils import timezone
 
-from anomalies import slo_counts
+from anomalies import latency_forecasts, slo_counts
 from anomalies.models import BurnAlert, Sli, SloCount, SloCursor, SloStatus
 from monitoring.models import AIModel
 
@@ -39,6 +42,8 @@ RULES = [
     (BurnAlert.Speed.SLOW, "6h", "30m", "SLO_SLOW_BURN"),
 ]
 MIN_MINUTES_KEPT_HOURS = 7
+# Hours of stored history counted per run after the first (a database with history before any run).
+BACKFILL_HOURS = 6
 BAD = {Sli.AVAILABILITY: "failed", Sli.LATENCY: "slow"}
 GOOD = {Sli.AVAILABILITY: "answered", Sli.LATENCY: "fast"}
 
@@ -64,6 +69,24 @@ class SloRun:
     opened: list[int] = field(default_factory=list)
     closed: list[int] = field(default_factory=list)
     skipped: bool = False
+    backfilling: bool = False  # older hours of the window still to count
+    forecasts: int | None = None  # latency forecasts made (None: not this run)
+
+
+def _late_margin() -> timedelta:
+    """How far before the last run results are counted again. A result is stamped with its probe's start
+    and written when the probe ends, up to the longest timeout later, so the margin covers the longest
+    enabled timeout, a run's interval and a minute of writing. Spooled results and agent batches
+    arriving later still are not counted (see the README)."""
+    longest = AIModel.objects.filter(enabled=True).aggregate(longest=Max("timeout_seconds"))["longest"] or 0
+    reach = timedelta(seconds=longest + settings.SLO_RUN_SECONDS + 60)
+    return max(timedelta(seconds=settings.SLO_LATE_SECONDS), reach)
+
+
+def _hours_changed(cursor: SloCursor) -> None:
+    # A new random mark rather than a count: a cursor row made afresh (a database reset) never repeats a
+    # mark some process still holds totals for.
+    cursor.hours_version = secrets.randbits(62)
 
 
 def _count(cursor: SloCursor, now: datetime, run: SloRun) -> None:
@@ -73,41 +96,73 @@ def _count(cursor: SloCursor, now: datetime, run: SloRun) -> None:
     start = slo_counts.window_start(now, settings.SLO_WINDOW_DAYS)
     end = slo_counts.floor_minute(now) + timedelta(minutes=1)
     if cursor.counted_until is None:
-        # No run yet on this database: count the stored history, hours first, then the recent minutes.
-        if start < keep_from:
-            run.counted += slo_counts.recount(start, keep_from, 60)
+        # No run yet on this database: count the minutes still kept; the older hours follow, a few a run.
         run.counted += slo_counts.recount(max(start, keep_from), end, 1)
+        cursor.hours_counted_from = max(start, keep_from)
+        _hours_changed(cursor)
     else:
-        since = slo_counts.floor_minute(cursor.counted_until - timedelta(seconds=settings.SLO_LATE_SECONDS))
+        since = slo_counts.floor_minute(cursor.counted_until - _late_margin())
         run.counted += slo_counts.recount(max(since, start), end, 1)
         run.folded = slo_counts.fold_minutes(keep_from)
+        if run.folded:
+            _hours_changed(cursor)
+    if cursor.hours_counted_from is not None and cursor.hours_counted_from > start:
+        # The stored history before the first run, counted back BACKFILL_HOURS at a time (hours already
+        # folded from minutes start at or after the first run's mark, so none is counted twice).
+        since = max(start, cursor.hours_counted_from - timedelta(hours=BACKFILL_HOURS))
+        run.counted += slo_counts.recount(since, cursor.hours_counted_from, 60)
+        cursor.hours_counted_from = since
+        _hours_changed(cursor)
+    run.backfilling = cursor.hours_counted_from is not None and cursor.hours_counted_from > start
     slo_counts.forget_before(start)
 
 
-def _sums(now: datetime) -> dict[int, dict]:
-    """Per model: each short window's counts and the whole window's, with its first bucket with evidence."""
-    start = slo_counts.window_start(now, settings.SLO_WINDOW_DAYS)
-    sums: dict[int, dict] = defaultdict(dict)
+# The whole window's hour totals per model, as this process last read them: {"key": (hours_version,
+# window start), "sums": {model id: {figure: total, "first": first hour}}}. Hour rows change only when
+# minutes fold or history is counted back (each gives the cursor a new hours_version) and when the window's
+# start moves (the key): most runs read minute rows only.
+_hour_totals: dict = {}
+
+
+def _hours(cursor: SloCursor, start: datetime) -> dict[int, dict]:
+    key = (cursor.hours_version, start)
+    if _hour_totals.get("key") == key:
+        return _hour_totals["sums"]
     figures = slo_counts.FIGURES
-    aggregates = {f"all_{f}": Sum(f) for f in figures}
-    for name, span in WINDOWS.items():
-        since = slo_counts.floor_minute(now) - span + timedelta(minutes=1)
-        aggregates.update({f"{name}_{f}": Sum(f, filter=Q(start__gte=since)) for f in figures})
-    minutes = SloCount.objects.filter(minutes=1, start__gte=start).values("model_id")
-    for row in minutes.annotate(first=Min("start"), **aggregates).order_by():
-        sums[row["model_id"]] = {key: value or 0 for key, value in row.items() if key not in ("model_id", "first")}
-        sums[row["model_id"]]["first"] = row["first"]
-    hours = (
+    rows = (
         SloCount.objects.filter(minutes=60, start__gte=start)
         .values("model_id")
         .annotate(first=Min("start"), **{f: Sum(f) for f in figures})
         .order_by()
     )
-    for row in hours:
-        entry = sums[row["model_id"]]
+    sums = {row["model_id"]: {f: row[f] or 0 for f in (*figures, "first")} for row in rows}
+    # Kept once the run commits: a run rolled back may have changed (or bumped) what it read.
+    transaction.on_commit(lambda: _hour_totals.update(key=key, sums=sums))
+    return sums
+
+
+def _sums(cursor: SloCursor, now: datetime) -> dict[int, dict]:
+    """Per model: each short window's counts and the whole window's, with its first bucket with evidence.
+    The short windows and the recent part of the whole one are read from minute rows; the older part
+    from the hour totals (read again only when they change)."""
+    start = slo_counts.window_start(now, settings.SLO_WINDOW_DAYS)
+    sums: dict[int, dict] = defaultdict(dict)
+    figures = slo_counts.FIGURES
+    aggregates = {f"all_{f}": Sum(f) for f in figures}
+    for name, span in WINDOWS.items():
+        # From the minute bucket holding `now - span`: the window spans at least its span (up to a
+        # minute more with the minute in progress), never less.
+        since = slo_counts.floor_minute(now) - span
+        aggregates.update({f"{name}_{f}": Sum(f, filter=Q(start__gte=since)) for f in figures})
+    minutes = SloCount.objects.filter(minutes=1, start__gte=start).values("model_id")
+    for row in minutes.annotate(first=Min("start"), **aggregates).order_by():
+        sums[row["model_id"]] = {key: value or 0 for key, value in row.items() if key not in ("model_id", "first")}
+        sums[row["model_id"]]["first"] = row["first"]
+    for model_id, hours in _hours(cursor, start).items():
+        entry = sums[model_id]
         for f in figures:
-            entry[f"all_{f}"] = entry.get(f"all_{f}", 0) + (row[f] or 0)
-        entry["first"] = min(filter(None, [entry.get("first"), row["first"]]))
+            entry[f"all_{f}"] = entry.get(f"all_{f}", 0) + hours[f]
+        entry["first"] = min(filter(None, [entry.get("first"), hours["first"]]))
     return sums
 
 
@@ -126,13 +181,21 @@ def _alerts(model: AIModel, entry: dict, now: datetime, open_alerts: dict, run: 
     model's by the rules."""
     rates: dict[str, dict] = {}
     burning: list[dict] = []
+    # At a probe a minute one failure burns an hour of a 99.9 % budget at 16.7 times: an episode also takes
+    # as many bad events in the long window as the model takes failures to confirm an outage (2 at least).
+    min_bad = max(settings.SLO_MIN_BAD_EVENTS, model.failures_to_confirm)
     for sli, target in _targets(model).items():
         rates[sli] = {name: burn_rate(*_figures(entry, name, sli), target) for name in WINDOWS}
         for speed, long, short, setting in RULES:
             threshold = getattr(settings, setting)
             long_rate, short_rate = rates[sli][long], rates[sli][short]
             alert = open_alerts.get((model.pk, sli, speed))
-            firing = long_rate is not None and short_rate is not None and min(long_rate, short_rate) >= threshold
+            firing = (
+                long_rate is not None
+                and short_rate is not None
+                and min(long_rate, short_rate) >= threshold
+                and _figures(entry, long, sli)[0] >= min_bad
+            )
             if alert is None and firing:
                 alert = BurnAlert.objects.create(
                     model=model,
@@ -184,19 +247,22 @@ def _status(model: AIModel, entry: dict, rates: dict, burning: list, now: dateti
 
 
 def run_slos(now: datetime | None = None) -> SloRun:
-    """Count new results, then work out every model's budget and burn rates and keep its burn alerts."""
+    """Count new results, then work out every model's budget and burn rates and keep its burn alerts; once
+    an hour, the latency forecasts."""
     now = now or timezone.now()
     run = SloRun()
+    # The row exists (committed) before the locking transaction: a run arriving while another holds it
+    # then skips at once, where one inserting it would wait on the other's uncommitted insert.
+    SloCursor.objects.get_or_create(pk=1)
     with transaction.atomic():
-        SloCursor.objects.get_or_create(pk=1)
         cursor = SloCursor.objects.select_for_update(skip_locked=True).filter(pk=1).first()
         if cursor is None:
             run.skipped = True
             return run
         _count(cursor, now, run)
-        sums = _sums(now)
+        sums = _sums(cursor, now)
         open_alerts = {(a.model_id, a.sli, a.speed): a for a in BurnAlert.objects.filter(ended_at__isnull=True)}
-        fields = ["slo_availability_percent", "slo_ttft_ms", "ttft_threshold_ms"]
+        fields = ["slo_availability_percent", "slo_ttft_ms", "ttft_threshold_ms", "failures_to_confirm"]
         statuses = []
         for model in AIModel.objects.only("id", *fields):
             entry = sums.get(model.pk, {})
@@ -206,6 +272,9 @@ def run_slos(now: datetime | None = None) -> SloRun:
         SloStatus.objects.bulk_create(
             statuses, update_conflicts=True, unique_fields=["model"], update_fields=updated, batch_size=1000
         )
+        if latency_forecasts.due(now, cursor.forecast_hour):
+            run.forecasts = latency_forecasts.make_forecasts(now)
+            cursor.forecast_hour = latency_forecasts.target_hour(now)
         cursor.counted_until = now
         cursor.updated_at = now
         cursor.save()

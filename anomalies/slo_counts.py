@@ -1,9 +1,11 @@
 """Good and bad events per model and minute, counted from the check results, and folded into hours.
 
 Availability: an answered probe is good; a provider fault, a timeout or a broken stream is bad. Latency:
-an answered probe whose time to first token (total latency for probes that measure none) is under the
-model's objective is good, one at or over it is bad. Probe faults and 429s on our own key count for
-neither: they say nothing about the provider. A minute without results has no row, so a stretch
+an answered probe whose time to first token is under the model's objective is good, one at or over it
+is bad; a probe that measures no first token is judged on its total latency against the model's
+latency threshold. Probe faults and 429s on our own key count for
+neither: they say nothing about the provider; nor do results inside the model's maintenance windows
+(one-off or recurring), left out of its uptime too. A minute without results has no row, so a stretch
 without evidence is never counted as good (nor as bad); the budget says how much evidence it stands on.
 """
 
@@ -11,11 +13,12 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from django.db.models import Count, F, Q, Sum
+from django.db.models import Case, Count, F, Q, Sum, When
 from django.db.models.functions import Coalesce, TruncHour, TruncMinute
 
 from anomalies.models import SloCount
 from collectors.models import CheckResult
+from monitoring.models import Maintenance
 from monitoring.outcomes import Outcome
 
 FAULTS = [Outcome.PROVIDER_FAULT, Outcome.TIMEOUT, Outcome.BROKEN_STREAM]
@@ -36,11 +39,19 @@ def recount(start: datetime, end: datetime, minutes: int) -> int:
     whole. Returns the buckets written."""
     trunc = TruncMinute if minutes == 1 else TruncHour
     answered = Q(outcome=Outcome.OK)
+    results = CheckResult.objects.filter(time__gte=start, time__lt=end, outcome__in=COUNTED)
+    # Time under maintenance counts neither for nor against the model, as in its uptime.
+    for ids, starts_at, ends_at in Maintenance.covered(start, end):
+        results = results.exclude(model_id__in=ids, time__gte=starts_at, time__lt=ends_at)
     rows = (
-        CheckResult.objects.filter(time__gte=start, time__lt=end, outcome__in=COUNTED)
-        .annotate(
+        results.annotate(
+            # The first token against the latency objective; a probe that measures none (not streamed)
+            # on its total latency against the model's latency threshold, not against a TTFT figure.
             timing=Coalesce(F("ttft_ms"), F("latency_ms")),
-            objective=Coalesce(F("model__slo_ttft_ms"), F("model__ttft_threshold_ms")),
+            objective=Case(
+                When(ttft_ms__isnull=True, then=F("model__latency_threshold_ms")),
+                default=Coalesce(F("model__slo_ttft_ms"), F("model__ttft_threshold_ms")),
+            ),
         )
         .annotate(bucket=trunc("time", tzinfo=UTC))
         .values("model_id", "bucket")

@@ -6,7 +6,6 @@ from __future__ import annotations
 from celery import shared_task
 from django.utils import timezone
 
-from anomalies import latency_forecasts
 from anomalies.detection import run_detection
 from anomalies.slo import run_slos
 from monitoring.outages import reports_database_outage
@@ -23,8 +22,5 @@ def detect_anomalies() -> int:
 @reports_database_outage(lambda: 0)
 def evaluate_slos() -> int:
     """Count results, keep budgets and burn alerts; once an hour, the latency forecasts."""
-    now = timezone.now()
-    run = run_slos(now)
-    if latency_forecasts.due(now):
-        latency_forecasts.make_forecasts(now)
+    run = run_slos(timezone.now())
     return len(run.opened) + len(run.closed)

@@ -117,7 +117,7 @@ def bench_slo(models: int, hours: int) -> None:
     run_slos(later)
     slo = time.perf_counter() - started[0], time.process_time() - started[1]
     print(f"SLO: {models} models, a result a minute each, {hours} h of history ({models * hours * 60} results)")
-    print(f"first run (counts the history): {first[0]:.2f} s wall, {first[1]:.2f} s CPU in Python")
+    print(f"first run (the kept minutes): {first[0]:.2f} s wall, {first[1]:.2f} s CPU in Python")
     print(f"a later run: {slo[0] * 1e3:.0f} ms wall, {slo[1] * 1e3:.0f} ms CPU in Python")
     print(
         f"rollup update of the same minute (baseline): {rollup[0] * 1e3:.0f} ms wall; ratio {slo[0] / rollup[0]:.1f}x"

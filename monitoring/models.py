@@ -536,6 +536,26 @@ class Maintenance(models.Model):
         return direct if model_ids is None else direct & set(model_ids)
 
     @classmethod
+    def covered(cls, start: datetime, end: datetime) -> list[tuple[set[int], datetime, datetime]]:
+        """Every occurrence overlapping [start, end), recurrences included, with the ids of the models it
+        covers (its model, its further models and its provider's): (ids, starts_at, ends_at)."""
+        windows = cls._candidates(start, end).prefetch_related(
+            models.Prefetch("models_affected", queryset=AIModel.objects.only("pk"))
+        )
+        found = [(w, o) for w in windows for o in w.occurrences(start, end)]
+        providers = {w.provider_id for w, _ in found if w.provider_id}
+        by_provider: dict[int, set[int]] = {}
+        for pk, provider_id in AIModel.objects.filter(provider_id__in=providers).values_list("pk", "provider_id"):
+            by_provider.setdefault(provider_id, set()).add(pk)
+        covered = []
+        for w, o in found:
+            ids = {w.model_id} if w.model_id else set()
+            ids |= {m.pk for m in w.models_affected.all()} | by_provider.get(w.provider_id, set())
+            if ids:
+                covered.append((ids, o.starts_at, o.ends_at))
+        return covered
+
+    @classmethod
     def upcoming(cls, now: datetime | None = None, days: int = 7, limit: int = 100) -> list[MaintenanceOccurrence]:
         """Occurrences in progress at `now` or starting within `days`, soonest first (at most `limit`)."""
         now = now or timezone.now()

@@ -311,7 +311,7 @@ def _anomalies(ids: list[int], now: datetime) -> dict[int, dict]:
 
 
 SNAPSHOT_SLO_FIELDS = ("model_id", "availability_target", "latency_objective_ms", "availability_budget_left")
-SNAPSHOT_SLO_FIELDS += ("latency_budget_left", "evidence_since", "burning")
+SNAPSHOT_SLO_FIELDS += ("latency_budget_left", "evidence_since", "burning", "updated_at")
 SNAPSHOT_FORECAST_FIELDS = ("model_id", "hour", "p50_ms", "p50_low_ms", "p50_high_ms", "p95_ms", "p95_low_ms")
 SNAPSHOT_FORECAST_FIELDS += ("p95_high_ms",)
 
@@ -329,13 +329,18 @@ def _objectives(model: AIModel, now: datetime) -> tuple[dict | None, dict | None
         }
     status = getattr(model, "slo_status", None)
     if status is not None:
+        # Should the SLO task stop, its last figures and alerts would be served as current for ever: past
+        # ten runs (five minutes at the least) they are shown as unknown, with when they were worked out.
+        stale = now - status.updated_at > max(timedelta(minutes=5), 10 * timedelta(seconds=settings.SLO_RUN_SECONDS))
         objectives = {
             "availability_percent": round(status.availability_target * 100, 3),
             "latency_objective_ms": status.latency_objective_ms,
-            "availability_budget_left": status.availability_budget_left,
-            "latency_budget_left": status.latency_budget_left,
-            "evidence_since": status.evidence_since,
-            "burning": status.burning,
+            "availability_budget_left": None if stale else status.availability_budget_left,
+            "latency_budget_left": None if stale else status.latency_budget_left,
+            "evidence_since": None if stale else status.evidence_since,
+            "burning": [] if stale else status.burning,
+            "updated_at": status.updated_at,
+            "stale": stale,
         }
     return forecast, objectives
 

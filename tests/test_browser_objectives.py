@@ -32,8 +32,8 @@ def test_the_forecast_and_the_budget_fit_a_phone_and_name_the_open_burn_alert(si
     run_slos(now)
     phone = open_page(f"{site}/ja/models/openai/gpt-4o/", viewport={"width": 360, "height": 740}, is_mobile=True)
     # The served snapshot notices the new content mark within its poll interval (0.5 s); it may have been
-    # built between the writes above.
-    deadline = time.monotonic() + 5
+    # built between the writes above. A loaded machine can take far longer: the loop ends at the first success.
+    deadline = time.monotonic() + 30
     while phone.locator(".objectives").count() == 0 or "UTC" not in phone.locator(".latency-forecast").inner_text():
         assert time.monotonic() < deadline, "the page never showed the forecast and the budget"
         time.sleep(0.25)

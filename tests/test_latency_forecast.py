@@ -117,3 +117,40 @@ def test_a_model_without_history_has_an_empty_forecast_documented_in_the_schema(
     schema = anon_api.get("/api/schema/", HTTP_ACCEPT="application/json").json()
     assert "/api/v1/models/{provider}/{model}/forecast/" in schema["paths"]
     assert "/api/v1/models/{provider}/{model}/slo/" in schema["paths"]
+
+
+@pytest.mark.django_db
+def test_the_slo_run_forecasts_once_an_hour_and_only_once_the_last_hours_rollups_are_final(model):
+    import importlib
+
+    from anomalies import latency_forecasts
+    from anomalies.slo import run_slos
+
+    hour = floor_hour(timezone.now())
+    seed_hours(model, hour, 300.0, 900.0)  # up to the hour before this one
+    # A freshly started process at hh:01: the last hour's rollups may still change, so no forecast yet.
+    run_slos(hour + timedelta(minutes=1))
+    assert not LatencyForecast.objects.exists()
+    run_slos(hour + timedelta(minutes=6))
+    assert LatencyForecast.objects.get(model=model).made_at == hour + timedelta(minutes=6)
+    # Another process (its module state new) running the next round: the hour is forecast already.
+    importlib.reload(latency_forecasts)
+    run_slos(hour + timedelta(minutes=7))
+    assert LatencyForecast.objects.get(model=model).made_at == hour + timedelta(minutes=6)
+    # The next hour, once its last hour is final.
+    CheckRollup.objects.create(model=model, period=Period.HOUR, bucket=hour, total=60, ok=60,
+                               latency_p50_ms=300.0, latency_p95_ms=900.0)  # fmt: skip
+    run_slos(hour + timedelta(minutes=62))
+    assert LatencyForecast.objects.get(model=model).hour == target_hour(hour)
+    run_slos(hour + timedelta(minutes=66))
+    made = LatencyForecast.objects.get(model=model)
+    assert made.made_at == hour + timedelta(minutes=66) and made.hour == target_hour(hour + timedelta(hours=1))
+
+
+@pytest.mark.django_db
+def test_the_newest_forecast_time_which_the_snapshot_reads_on_every_poll_is_indexed():
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        constraints = connection.introspection.get_constraints(cursor, LatencyForecast._meta.db_table)
+    assert any(c["index"] and c["columns"] == ["made_at"] for c in constraints.values())
