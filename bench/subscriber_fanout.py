@@ -361,8 +361,8 @@ def print_tables(figures: dict) -> None:
                 f"{f['plan_s']} s",
                 f"{f['total_s']} s",
                 f"{f['rate']:,.0f}/s",
-                f"{b['rate']:,.0f}/s",
-                f"{f['rate'] / b['rate']:.1f}×",
+                f"{b['rate']:,.0f}/s" if b["rate"] else "-",
+                f"{f['rate'] / b['rate']:.1f}×" if b["rate"] else "-",  # --baseline 0: none measured
                 f"{f['arrived']:,}",
                 f"{f['sender_us']} / {f['peer_us']} / {f['postgres_us']} µs",
             ]
