@@ -11,19 +11,18 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from django.conf import settings
 from django.db import transaction
 from django.db.models import Max
 from django.utils import timezone
 
 from alerts.cursor import REPLAY_WINDOW
+from alerts.damping import damped_notices
 from alerts.models import Channel, EventCursor, Notification
 from alerts.planner import flap_window, model_data
 from alerts.rules import Rule, active_rules
 from anomalies.events import anomaly_data
 from anomalies.models import AnomalyEvent
 from anomalies.records import describe
-from monitoring.models import Maintenance
 
 CURSOR = "anomalies"
 BATCH = 500
@@ -53,7 +52,6 @@ def _notices(event: AnomalyEvent, rules: list[Rule], now: datetime) -> list[Noti
         return []
     opened = _opening_of(event)
     count = _openings_before(event, opened) if opened else 0
-    limit = settings.ALERT_FLAP_CHANGES
     payload = {
         "model": model_data(model),
         "state": event.kind,
@@ -61,28 +59,17 @@ def _notices(event: AnomalyEvent, rules: list[Rule], now: datetime) -> list[Noti
         "anomaly": anomaly_data(anomaly),
         "reason": describe(anomaly),
     }
-    if count > limit or (count == limit and event.kind == AnomalyEvent.Kind.CLOSED):
-        return []  # held: the model's anomalies are flapping, and its channels were told so once
-    if count == limit:
-        kind, key = Notification.Kind.FLAPPING, f"anomaly-flapping:{event.pk}"
-        flap = {"changes": count, "minutes": settings.ALERT_FLAP_MINUTES}
-        payload = {**payload, "to_status": model.status_row.status, "flap": flap}
-    else:
-        kind, key = Notification.Kind.ANOMALY, f"anomaly:{event.pk}"
-    in_maintenance = model.pk in Maintenance.active_model_ids(event.at, [model.pk])
-    return [
-        Notification(
-            channel=rule.channel,
-            kind=kind,
-            model=model,
-            payload=payload,
-            dedupe_key=key,
-            next_attempt_at=now,
-            created_at=now,
-        )
-        for rule in covering
-        if not (rule.channel.silence_during_maintenance and in_maintenance)
-    ]
+    return damped_notices(
+        model,
+        covering,
+        openings=count,
+        kind=Notification.Kind.ANOMALY,
+        key=f"anomaly:{event.pk}",
+        payload=payload,
+        at=event.at,
+        now=now,
+        hold_at_limit=event.kind == AnomalyEvent.Kind.CLOSED,
+    )
 
 
 def plan_anomalies(now: datetime | None = None) -> int:

@@ -11,17 +11,16 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from django.conf import settings
 from django.db import transaction
 from django.db.models import Max
 from django.utils import timezone
 
 from alerts.cursor import REPLAY_WINDOW
+from alerts.damping import damped_notices
 from alerts.models import Channel, EventCursor, Notification
 from alerts.planner import flap_window, model_data
 from alerts.rules import Rule, active_rules
 from anomalies.models import BurnAlert
-from monitoring.models import Maintenance
 
 CURSOR = "burn_rate"
 BATCH = 500
@@ -61,32 +60,18 @@ def _notices(alert: BurnAlert, rules: list[Rule], now: datetime) -> list[Notific
     covering = [rule for rule in rules if rule.covers(model)]
     if not covering:
         return []
-    count = _openings(alert)
-    limit = settings.ALERT_FLAP_CHANGES
     payload = {"model": model_data(model), "state": "opened", "at": alert.started_at.isoformat()}
     payload["burn"] = burn_data(alert)
-    if count > limit:
-        return []  # held: the model's burn alerts are flapping, and its channels were told so once
-    if count == limit:
-        kind, key = Notification.Kind.FLAPPING, f"burn-flapping:{alert.pk}"
-        flap = {"changes": count, "minutes": settings.ALERT_FLAP_MINUTES}
-        payload = {**payload, "to_status": model.status_row.status, "flap": flap}
-    else:
-        kind, key = Notification.Kind.BURN_RATE, f"burn:{alert.pk}"
-    in_maintenance = model.pk in Maintenance.active_model_ids(alert.started_at, [model.pk])
-    return [
-        Notification(
-            channel=rule.channel,
-            kind=kind,
-            model=model,
-            payload=payload,
-            dedupe_key=key,
-            next_attempt_at=now,
-            created_at=now,
-        )
-        for rule in covering
-        if not (rule.channel.silence_during_maintenance and in_maintenance)
-    ]
+    return damped_notices(
+        model,
+        covering,
+        openings=_openings(alert),
+        kind=Notification.Kind.BURN_RATE,
+        key=f"burn:{alert.pk}",
+        payload=payload,
+        at=alert.started_at,
+        now=now,
+    )
 
 
 def plan_burn_alerts(now: datetime | None = None) -> int:
