@@ -29,6 +29,12 @@ SEVERITY = {
 }
 
 
+def worst_known(statuses) -> str:
+    """A group's status (a provider's): the worst of its members with evidence; all unknown is unknown."""
+    known = [status for status in statuses if status != Status.UNKNOWN]
+    return max(known, key=SEVERITY.__getitem__) if known else Status.UNKNOWN
+
+
 def page_indicator(counts: dict[str, int]) -> str:
     """Statuspage's indicator from the known statuses; unknown models are counted apart, never as up."""
     known = sum(n for status, n in counts.items() if status != Status.UNKNOWN)

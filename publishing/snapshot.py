@@ -24,7 +24,7 @@ from collectors.models import Period
 from collectors.rollup_reader import rollup_reader
 from monitoring.incident_data import incident_data, public_incidents, with_models_and_updates
 from monitoring.models import AIModel, Incident, IncidentUpdate, Maintenance, StatusChange, region_view
-from monitoring.status import SEVERITY, Status, page_indicator, shown_record, stale_after
+from monitoring.status import Status, page_indicator, shown_record, stale_after, worst_known
 from monitoring.uptime import daily_uptime, daily_uptime_and_closing, midnight, percent
 from publishing.read_scope import paused_since
 
@@ -452,9 +452,7 @@ def build_snapshot(now: datetime | None = None) -> Snapshot:
             }
         )
     for provider in providers.values():
-        # The worst of its models with evidence; a provider whose models are all unknown is unknown.
-        known = [s for s in provider.pop("statuses") if s != Status.UNKNOWN]
-        provider["status"] = max(known, key=SEVERITY.__getitem__) if known else Status.UNKNOWN
+        provider["status"] = worst_known(provider.pop("statuses"))
     public_models = {m.pk: m.public_slug for m in models}
     data = {
         "version": f"{sequence}.{int(now.timestamp() * 1000)}",
@@ -537,9 +535,8 @@ def aged_snapshot(snapshot: Snapshot, now: datetime | None = None) -> Snapshot:
         by_provider[item["provider"]].append(item["status"])
     for provider in data["providers"]:
         statuses = by_provider.get(provider["slug"], [])
-        known = [s for s in statuses if s != Status.UNKNOWN]
-        provider["unknown_count"] = len(statuses) - len(known)
-        provider["status"] = max(known, key=SEVERITY.__getitem__) if known else Status.UNKNOWN
+        provider["unknown_count"] = statuses.count(Status.UNKNOWN)
+        provider["status"] = worst_known(statuses)
     data["page"].update(indicator=page_indicator(counts), counts=counts, unknown_count=counts[Status.UNKNOWN])
     # A version of its own: the edge's bytes and the live clients' copies of the old one are behind.
     data["version"] = f"{snapshot.sequence}.{int(now.timestamp() * 1000)}"
