@@ -109,6 +109,18 @@ class SeriesDetector:
     # its own (a cold series finds new extremes often), so its credit maps to 0.33, under the alarm level.
     spatial_tolerance = 0.05
     spatial_credit = 0.01
+    # A sustained offset inside the known range (a slow drift, a daily peak that does not come, a holiday's
+    # lower traffic) founds no new shape. It shows as a record of the residual's moving average (smoothing
+    # `offset_alpha`, the slowest feature's), each residual clipped to `clip` typical residuals so a spike
+    # counts little: an average beyond anything it reached before, and at least `offset_min` typical
+    # residuals, is reported once per excursion (re-armed below half the record). Records grow rarer as a
+    # series ages (a stationary one sets a new one about each time its age doubles). Two residuals: against
+    # the slow level (a drift, a shift the daily shape would absorb) and against the level + daily shape (a
+    # changed rhythm at a familiar level). Weak evidence like the new extreme: its credit maps to 0.33, under
+    # the alarm level, so it never raises an alert on its own.
+    offset_alpha = 0.03125
+    offset_min = 1.0
+    offset_credit = 0.01
     # Band half-width, in typical errors.
     band_width = 4.0
     # A value this many times larger than anything seen is taken for garbage.
@@ -160,6 +172,10 @@ class SeriesDetector:
         self.pair_n = 0
         self.pair_run = 0.0
         self.pair_armed = True
+        # The offset records (see `offset_alpha`), against the slow level and against the level + daily shape:
+        # typical absolute residual, moving average of the clipped residual in typical residuals, record, armed.
+        self.offset_n = 0
+        self.offsets = [[0.0, 0.0, 0.0, True], [0.0, 0.0, 0.0, True]]
         self.low = self.high = 0.0
         self.direction = 0
 
@@ -246,6 +262,7 @@ class SeriesDetector:
         pred = preds[best]
         floor = 1e-9 + 1e-4 * abs(self.level)
         pair_shift = self._pair(x, preds)
+        offset = self._offset(x, preds)
 
         # Update every predictor's typical error; large errors count only partly so one spike cannot blind us.
         ea = self.error_alpha
@@ -280,7 +297,7 @@ class SeriesDetector:
             self.max_abs = abs(x)
         self.n += 1
 
-        return self._novelty(x, pair_shift)
+        return self._novelty(x, pair_shift, offset)
 
     def _pair(self, x: float, preds: list[float | None]) -> bool:
         """Whether this point and the previous one together are a level shift (see `pair_min_z`)."""
@@ -352,7 +369,52 @@ class SeriesDetector:
         self.pair_abs_dev += a * (ad - self.pair_abs_dev)
         return shifted
 
-    def _novelty(self, x: float, pair_shift: bool = False) -> float:
+    def _offset(self, x: float, preds: list[float | None]) -> bool:
+        """Whether the residual's moving average, against the slow level or the level + daily shape, sets a
+        record (see `offset_alpha`)."""
+        slow = self.slow
+        daily = preds[DAILY]
+        if daily is None or self.err_n[DAILY] < 30 or self.err[DAILY] >= self.err[LEVEL]:
+            daily = slow
+        self.offset_n += 1
+        n = self.offset_n
+        a = 1.0 / n
+        if a < self.error_alpha:
+            a = self.error_alpha
+        clip = self.clip
+        judged = not self.learning and n > self.learn_points
+        found = False
+        for stat, ref in zip(self.offsets, (slow, daily), strict=True):
+            dev, m, record, armed = stat
+            r = x - ref
+            dev_floor = dev + 1e-9 + 1e-4 * abs(ref)
+            z = r / dev_floor
+            if z > clip:
+                z = clip
+            elif z < -clip:
+                z = -clip
+            m += self.offset_alpha * (z - m)
+            e = abs(r)
+            if n > 30 and e > clip * dev_floor:
+                e = clip * dev_floor
+            dev += a * (e - dev)
+            am = abs(m)
+            if judged:
+                if armed and am > record and am >= self.offset_min:
+                    found = True
+                    armed = False
+                elif am < 0.5 * record:
+                    armed = True
+            if am > record:
+                record = am
+            stat[0], stat[1], stat[2], stat[3] = dev, m, record, armed
+        if found:
+            # One report per excursion, whichever residual saw it first.
+            for stat in self.offsets:
+                stat[3] = False
+        return found
+
+    def _novelty(self, x: float, pair_shift: bool = False, offset: bool = False) -> float:
         """Score of how new the recent shape around x is: the value, the one before, three moving averages
         and the time of day, against the boxes of shapes seen so far."""
         ema = self.ema
@@ -408,7 +470,9 @@ class SeriesDetector:
         # event), and it neither starts that period nor disarms the shift checks.
         tolerance = self.spatial_tolerance * (hi - lo)
         spatial = self.quiet <= 0 and (x > hi + tolerance or x < lo - tolerance)
-        if self.learning or not (novel or shifted or spatial):
+        # Like the new extreme: not inside the quiet period, and it changes nothing else.
+        offset = offset and self.quiet <= 0
+        if self.learning or not (novel or shifted or spatial or offset):
             if self.quiet > 0:
                 self.quiet -= 1
             return 0.0
@@ -428,6 +492,8 @@ class SeriesDetector:
         raw *= self.surprise / (self.surprise + self.z_ref)
         if spatial:
             raw = max(raw, self.spatial_credit)
+        if offset:
+            raw = max(raw, self.offset_credit)
         if shifted:
             raw = max(raw, self.shift_credit)
         out = raw / (raw + self.score_ref)
@@ -487,6 +553,7 @@ class SeriesDetector:
                 self.pair_n,
                 self.pair_armed,
             ],
+            "offset": [self.offset_n, self.offsets],
             "band": [self.low, self.high, self.direction],
         }
 
@@ -519,5 +586,10 @@ class SeriesDetector:
         # A state saved before the pair check learns its residual scale afresh (`pair_warmup` points).
         pair = state.get("pair", [state["last_x"], 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0, True])
         d.pair_ref, d.pair_z0, d.pair_z, d.pair_a, d.pair_dev, d.pair_abs_dev, d.pair_run, d.pair_n, d.pair_armed = pair
+        # A state saved before the offset records learns them afresh (`learn_points` points before reports).
+        offset = state.get("offset")
+        if offset is not None:
+            d.offset_n = offset[0]
+            d.offsets = [list(stat) for stat in offset[1]]
         d.low, d.high, d.direction = state["band"]
         return d

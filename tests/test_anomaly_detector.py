@@ -391,3 +391,44 @@ def test_a_state_saved_before_the_pair_check_loads_and_learns_it_again():
     scores = feed(old, noisy_latency(300, seed=29), start=2000 * STEP)
     assert max(scores) < ALARM
     assert old.pair_n == 300
+
+
+class WithoutOffsetRecords(SeriesDetector):
+    offset_min = math.inf
+
+
+def spike_then_offset(seed: int, offset: float) -> list[float]:
+    # A series around 1 whose range an early spike to 3 widened, then a lasting offset well inside that range.
+    rng = random.Random(seed)
+    values = [max(0.01, rng.gauss(1.0, 0.05)) for _ in range(3000)]
+    values[400] = 3.0
+    return values + [max(0.01, rng.gauss(1.0 + offset, 0.05)) for _ in range(300)]
+
+
+def test_a_lasting_offset_inside_a_range_an_early_spike_widened_is_reported_under_the_alarm():
+    values = spike_then_offset(7, 0.15)
+    scores = feed(SeriesDetector(non_negative=True), values)[3000:]
+    reported = [s for s in scores[:50] if s]
+    assert reported and max(reported) < ALARM
+    # The boxes take that offset as a known shape: only the offset record sees it.
+    assert not any(feed(WithoutOffsetRecords(non_negative=True), values)[3000:])
+
+
+def test_offset_records_grow_rarer_as_a_stationary_series_ages():
+    detector = SeriesDetector(non_negative=True)
+    scores = feed(detector, noisy_latency(20000, seed=1))
+    assert sum(1 for s in scores[150:2000] if s) >= 2
+    assert sum(1 for s in scores[10000:] if s) <= 1
+    assert max(scores[150:]) < ALARM
+
+
+def test_a_state_saved_before_the_offset_records_loads_and_learns_them_again():
+    detector = SeriesDetector()
+    feed(detector, noisy_latency(2000, seed=30))
+    state = detector.to_state()
+    del state["offset"]
+    old = SeriesDetector.from_state(json.loads(json.dumps(state)))
+    assert old.offset_n == 0
+    scores = feed(old, noisy_latency(300, seed=31), start=2000 * STEP)
+    assert max(scores) < ALARM
+    assert old.offset_n == 300
