@@ -195,3 +195,30 @@ def test_nothing_is_kept_when_turned_off(registry, staff_api, settings, django_a
     with django_assert_max_num_queries(10) as queries:
         read(staff_api)
     assert len(queries) >= 3  # the token, the count, the page
+
+
+def test_the_served_api_reads_back_a_status_set_through_it_and_one_written_elsewhere(registry, asgi_server):
+    import json
+    import urllib.request
+
+    base = asgi_server(API_READ_CACHE="1")
+    api = token_client(user_with_role("served", "operator"))
+    token = api._credentials["HTTP_AUTHORIZATION"]
+
+    def call(path: str, body: dict | None = None) -> dict:
+        request = urllib.request.Request(base + path, data=json.dumps(body).encode() if body else None)
+        request.add_header("Authorization", token)
+        request.add_header("Content-Type", "application/json")
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return json.loads(response.read())
+
+    for _ in range(3):  # built, then kept
+        assert status_of(call("/api/v1/models/?provider=alpha"), "alpha-1")["status"] == "operational"
+    call("/api/v1/models/alpha/alpha-1/status/", {"status": "major_outage", "reason": "read back"})
+    assert status_of(call("/api/v1/models/?provider=alpha"), "alpha-1")["status"] == "major_outage"
+
+    other_process("UPDATE monitoring_modelstatus SET last_latency_ms = 321.0 WHERE model_id = %s", registry["alpha-2"])
+    deadline = time.monotonic() + 1.0
+    while status_of(call("/api/v1/models/?provider=alpha"), "alpha-2")["last_latency_ms"] != 321.0:
+        assert time.monotonic() < deadline, "a write made elsewhere was not shown within 1 s"
+        time.sleep(0.02)
