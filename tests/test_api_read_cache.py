@@ -69,11 +69,29 @@ def other_process(sql: str, *params) -> None:
         conn.execute(sql, params)
 
 
-def wait_for_notices(count_before: int) -> None:
+def wait_until(condition, what: str) -> None:
     deadline = time.monotonic() + 5
-    while changes.count <= count_before:
-        assert time.monotonic() < deadline, "no notice arrived"
+    while not condition():
+        assert time.monotonic() < deadline, what
         time.sleep(0.01)
+
+
+def notice_for(model_id: int, before: int):
+    """Waits for the notice naming this model, sent after `before` (changes.count)."""
+    wait_until(lambda: changes.model_changed_at.get(model_id, 0) > before, f"no notice for model {model_id}")
+
+
+def notice_for_everything(before: int):
+    wait_until(lambda: changes.everything_changed_at > before, "no notice for everything")
+
+
+@pytest.fixture
+def settled(registry, staff_api):
+    """Every notice of the fixtures' commits taken in: a marker sent after them has arrived (PostgreSQL
+    delivers notices in commit order), so that a late one cannot drop what a test keeps."""
+    before = changes.count
+    other_process("SELECT pg_notify('aistatus_registry', '0')")
+    notice_for(0, before)
 
 
 def read(api, path="/api/v1/models/"):
@@ -86,7 +104,9 @@ def status_of(page: dict, slug: str) -> dict:
     return next(item["status"] for item in page["results"] if item["slug"] == slug)
 
 
-def test_a_staff_page_is_served_again_without_reading_the_database(registry, staff_api, django_assert_num_queries):
+def test_a_staff_page_is_served_again_without_reading_the_database(
+    registry, staff_api, settled, django_assert_num_queries
+):
     first = staff_api.get("/api/v1/models/")
     with django_assert_num_queries(0):
         again = staff_api.get("/api/v1/models/")
@@ -108,7 +128,7 @@ def test_a_status_written_by_another_process_shows_on_the_next_read_after_its_no
     assert status_of(read(staff_api), "alpha-1")["last_latency_ms"] is None
     before = changes.count
     other_process("UPDATE monitoring_modelstatus SET last_latency_ms = 123.0 WHERE model_id = %s", registry["alpha-1"])
-    wait_for_notices(before)
+    notice_for(registry["alpha-1"], before)
     assert status_of(read(staff_api), "alpha-1")["last_latency_ms"] == 123.0
 
 
@@ -120,16 +140,16 @@ def test_a_region_written_by_another_process_drops_the_pages_that_list_its_model
         "VALUES (%s, 'eu', 'operational', now(), 80.0, '')",
         registry["beta-0"],
     )
-    wait_for_notices(before)
+    notice_for(registry["beta-0"], before)
     regions = read(staff_api, "/api/v1/models/?provider=beta")["results"][0]["regions"]
     assert [(region["region"], region["last_latency_ms"]) for region in regions] == [("eu", 80.0)]
 
 
-def test_a_write_to_a_model_on_another_page_keeps_the_page(registry, staff_api, django_assert_num_queries):
+def test_a_write_to_a_model_on_another_page_keeps_the_page(registry, staff_api, settled, django_assert_num_queries):
     read(staff_api, "/api/v1/models/?provider=alpha")
     before = changes.count
     other_process("UPDATE monitoring_modelstatus SET last_latency_ms = 5.0 WHERE model_id = %s", registry["beta-2"])
-    wait_for_notices(before)
+    notice_for(registry["beta-2"], before)
     with django_assert_num_queries(0):
         read(staff_api, "/api/v1/models/?provider=alpha")
     with django_assert_num_queries(3):  # the count, the page, its regions; the token stays known
@@ -145,11 +165,11 @@ def test_a_change_to_a_model_drops_every_kept_page(registry, staff_api):
         "WHERE id = %s",
         registry["alpha-0"],
     )
-    wait_for_notices(before)
+    notice_for_everything(before)
     assert read(staff_api, "/api/v1/models/?provider=beta")["count"] == 4
 
 
-def test_a_kept_page_turns_a_status_unknown_when_its_evidence_goes_stale_with_no_write(registry, staff_api):
+def test_a_kept_page_turns_a_status_unknown_when_its_evidence_goes_stale_with_no_write(registry, staff_api, settled):
     going_stale = timezone.now() - stale_after(60) + timedelta(seconds=1)
     ModelStatus.objects.filter(model_id=registry["alpha-0"]).update(last_checked_at=going_stale)
     assert status_of(read(staff_api), "alpha-0")["status"] == "operational"
@@ -158,23 +178,47 @@ def test_a_kept_page_turns_a_status_unknown_when_its_evidence_goes_stale_with_no
     assert status_of(read(staff_api), "alpha-0")["status"] == "unknown"
 
 
-def test_this_processs_own_write_is_read_back_at_once(registry, staff_api):
+def test_a_status_set_through_this_process_is_read_back_without_waiting_for_its_notice(registry, staff_api):
+    operator = token_client(user_with_role("setter", "operator"))
     read(staff_api)
-    status = ModelStatus.objects.get(model_id=registry["alpha-2"])
-    status.last_latency_ms = 77.0
-    status.save(update_fields=["last_latency_ms"])  # no wait for PostgreSQL's notice
-    assert status_of(read(staff_api), "alpha-2")["last_latency_ms"] == 77.0
+    noted = changes.local_notes
+    response = operator.post(
+        "/api/v1/models/alpha/alpha-2/status/", {"status": "major_outage", "reason": "read back"}, format="json"
+    )
+    assert response.status_code == 200, response.content
+    assert changes.local_notes > noted  # counted at its commit, not when PostgreSQL's notice comes
+    assert changes.model_changed_at[registry["alpha-2"]] > 0
+    assert status_of(read(staff_api), "alpha-2")["status"] == "major_outage"
+
+
+def test_a_page_filtered_by_status_shows_a_model_that_joins_it(registry, staff_api):
+    assert read(staff_api, "/api/v1/models/?status=major_outage")["count"] == 0
+    before = changes.count
+    other_process("UPDATE monitoring_modelstatus SET status = 'major_outage' WHERE model_id = %s", registry["beta-1"])
+    notice_for(registry["beta-1"], before)
+    assert read(staff_api, "/api/v1/models/?status=major_outage")["count"] == 1
+
+
+def test_pages_for_readers_who_do_not_see_everything_are_not_kept(registry, settled, django_assert_max_num_queries):
+    api = token_client(user_with_role("nobody", None))
+    read(api)
+    with django_assert_max_num_queries(10) as queries:
+        read(api)
+    assert any("monitoring_aimodel" in query["sql"] for query in queries.captured_queries)
 
 
 def test_a_token_deleted_by_another_process_is_refused_after_its_notice(registry, django_assert_num_queries):
     user = user_with_role("leaving", "viewer")
     api = token_client(user)
+    before = changes.count
+    other_process("SELECT pg_notify('aistatus_registry', '0')")
+    notice_for(0, before)
     read(api)
     with django_assert_num_queries(0):
         read(api)  # the token and the page are known
     before = changes.count
     other_process("DELETE FROM authtoken_token WHERE user_id = %s", user.pk)
-    wait_for_notices(before)
+    notice_for_everything(before)
     assert api.get("/api/v1/models/").status_code == 401
 
 
@@ -185,7 +229,7 @@ def test_a_user_losing_their_role_no_longer_sees_private_models(registry, django
     assert read(api)["count"] == 6
     before = changes.count
     other_process("DELETE FROM auth_user_groups WHERE user_id = %s", user.pk)
-    wait_for_notices(before)
+    notice_for_everything(before)
     assert read(api)["count"] == 5
 
 

@@ -6,9 +6,11 @@ permissions: the ids of the models whose rows changed, or `*` for anything else.
 process LISTENs and counts the notices; an answer the API keeps (listing_cache, authentication) is
 used again only while no notice touching it came after the count it was built at.
 
-Nothing is served from memory unless the thread is listening on a connection known to be alive:
-before it has started, while the database is away, or when the connection stops answering (a
-half-open socket), every read goes to the database as if nothing were kept.
+Nothing is served from memory unless the thread is listening on a connection known to work: every
+KEEPALIVE_SECONDS it notifies itself on a channel of its own and must hear that back within
+ALIVE_SECONDS (a half-open socket, or a pooler that does not pass notices on, never does). Before
+it has started, while the database is away or the connection is not trusted, every read goes to
+the database as if nothing were kept.
 """
 
 from __future__ import annotations
@@ -16,21 +18,22 @@ from __future__ import annotations
 import logging
 import threading
 import time
+import uuid
 
 from django.conf import settings
 from django.db import connections
-from django.db.models.signals import post_delete, post_save
+from django.db.models.signals import m2m_changed, post_delete, post_save
 from django.db.transaction import on_commit
 
 log = logging.getLogger(__name__)
 
 CHANNEL = "aistatus_registry"
-# The thread asks the server for an answer this often when no notice comes; a connection that has not
-# answered for ALIVE_SECONDS is not trusted: nothing is served from memory until it answers again.
-KEEPALIVE_SECONDS = 1.0
-ALIVE_SECONDS = 3.0
+KEEPALIVE_SECONDS = 0.5
+# A connection whose own ping has not come back for this long is not trusted: the longest a kept answer
+# can outlive a change whose notice was lost on a connection that died without saying so.
+ALIVE_SECONDS = 1.5
 RETRY_SECONDS = (0.5, 1.0, 2.0, 5.0)
-# Past this a thread still blocked on its connection is replaced by a new one.
+# A thread that has made no progress (a connect or a ping) for this long is replaced by a new one.
 STUCK_SECONDS = 10.0
 
 
@@ -39,7 +42,9 @@ class RegistryChanges:
         self.count = 0  # notices taken in
         self.everything_changed_at = 0  # the count at the last `*` (or at (re)connecting)
         self.model_changed_at: dict[int, int] = {}
+        self.local_notes = 0  # this process's own commits noted (note_committed)
         self._alive_at = 0.0
+        self._progress_at = 0.0
         self._connected = False
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
@@ -80,23 +85,7 @@ class RegistryChanges:
             for model_id in ids:
                 self.model_changed_at[model_id] = self.count
 
-    def note_everything(self, **_) -> None:
-        self.note("*")
-
     # -- the listening thread ------------------------------------------------------------------------
-
-    def _ensure_thread(self) -> None:
-        thread = self._thread
-        if thread is not None and thread.is_alive():
-            # A thread blocked on a connection that stopped answering (a half-open socket) is left behind.
-            if not (self._connected and time.monotonic() - self._alive_at > STUCK_SECONDS):
-                return
-        with self._lock:
-            if self._thread is not thread:
-                return
-            self._connected = False
-            self._thread = threading.Thread(target=self._run, name="registry-changes", daemon=True)
-            self._thread.start()
 
     def stop(self, wait: float = 5.0) -> None:
         """Stops listening (the thread leaves within KEEPALIVE_SECONDS, closing its connection)."""
@@ -105,6 +94,20 @@ class RegistryChanges:
             self._connected = False
         if thread is not None:
             thread.join(wait)
+
+    def _ensure_thread(self) -> None:
+        thread = self._thread
+        if thread is not None and thread.is_alive() and time.monotonic() - self._progress_at < STUCK_SECONDS:
+            return
+        # None yet, or one blocked on a connection that stopped answering: it is left behind (it leaves
+        # when it wakes, seeing it is no longer the current thread).
+        with self._lock:
+            if self._thread is not thread:
+                return
+            self._connected = False
+            self._progress_at = time.monotonic()
+            self._thread = threading.Thread(target=self._run, name="registry-changes", daemon=True)
+            self._thread.start()
 
     def _run(self) -> None:
         me = threading.current_thread()
@@ -118,6 +121,8 @@ class RegistryChanges:
                 failures += 1
             self._lost(me)
             time.sleep(RETRY_SECONDS[min(failures, len(RETRY_SECONDS) - 1)])
+            if self._thread is me:
+                self._progress_at = time.monotonic()  # waiting between tries is not being stuck
 
     def _listen(self, me: threading.Thread) -> None:
         import psycopg
@@ -126,21 +131,26 @@ class RegistryChanges:
         for name in ("pool", "context", "cursor_factory", "prepare_threshold"):
             params.pop(name, None)
         params.setdefault("connect_timeout", settings.DATABASE_CONNECT_TIMEOUT or 3)
+        ping = f"aistatus_ping_{uuid.uuid4().hex}"
         with psycopg.connect(**params, autocommit=True) as conn:
             conn.execute(f"LISTEN {CHANNEL}")
+            conn.execute(f"LISTEN {ping}")
             with self._lock:
                 if self._thread is not me:
                     return
                 # Anything may have changed while no one listened.
                 self.count += 1
                 self.everything_changed_at = self.count
-                self._alive_at = time.monotonic()
                 self._connected = True
             while self._thread is me:
+                conn.execute(f"NOTIFY {ping}")
                 for notice in conn.notifies(timeout=KEEPALIVE_SECONDS):
-                    self.note(notice.payload)
-                conn.execute("SELECT 1")
-                self._alive_at = time.monotonic()
+                    if notice.channel == ping:
+                        with self._lock:
+                            if self._thread is me:
+                                self._alive_at = self._progress_at = time.monotonic()
+                    else:
+                        self.note(notice.payload)
 
     def _lost(self, me: threading.Thread) -> None:
         with self._lock:
@@ -153,18 +163,39 @@ class RegistryChanges:
 changes = RegistryChanges()
 
 
-def _changed(**_) -> None:
-    on_commit(changes.note_everything)
+def note_committed(model_ids) -> None:
+    """This process's own write of these models' rows counts at its commit, before PostgreSQL's notice
+    arrives: a client that wrote and then reads through the same process reads its write."""
+    payload = ",".join(str(model_id) for model_id in set(model_ids))
+    if payload:
+
+        def noted() -> None:
+            changes.local_notes += 1
+            changes.note(payload)
+
+        on_commit(noted)
+
+
+def _saved(sender, instance, **_) -> None:
+    model_id = getattr(instance, "model_id", None)
+    note_committed([model_id] if model_id is not None else ["*"])
+
+
+def _related(**_) -> None:
+    note_committed(["*"])
 
 
 def note_local_writes() -> None:
-    """This process's own writes count at their commit, before PostgreSQL's notice arrives: a client
-    that wrote and then reads through the same process always reads its write."""
+    """Saves and deletes through the ORM, and changed groups and permissions, noted at their commit."""
     from django.contrib.auth import get_user_model
+    from django.contrib.auth.models import Group
     from rest_framework.authtoken.models import Token
 
     from monitoring.models import AIModel, Credential, ModelStatus, Provider, RegionStatus
 
-    for model in (AIModel, Provider, Credential, ModelStatus, RegionStatus, Token, get_user_model()):
+    user = get_user_model()
+    for model in (AIModel, Provider, Credential, ModelStatus, RegionStatus, Token, user):
         for name, signal in (("saved", post_save), ("deleted", post_delete)):
-            signal.connect(_changed, sender=model, dispatch_uid=f"registry_changes.{model._meta.label}.{name}")
+            signal.connect(_saved, sender=model, dispatch_uid=f"registry_changes.{model._meta.label}.{name}")
+    for through in (user.groups.through, user.user_permissions.through, Group.permissions.through):
+        m2m_changed.connect(_related, sender=through, dispatch_uid=f"registry_changes.{through._meta.label}")

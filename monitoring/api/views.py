@@ -57,7 +57,7 @@ class AIModelViewSet(
         key = listing_cache.key_of(request, staff=staff)
         kept = listing_cache.get(key)
         if kept is not None:
-            return HttpResponse(kept.body, content_type=kept.content_type)
+            return kept
         read_at = changes.mark()  # before the reads: a change committed meanwhile drops the page
         queryset = self.get_queryset()
         if request.query_params:  # building the filter set costs more than the rest of a page
@@ -67,13 +67,7 @@ class AIModelViewSet(
         response = self.get_paginated_response(AIModelSerializer.listing(page, staff=staff, turns=turns))
         if key is None or read_at is None:
             return response
-        renderer = request.accepted_renderer
-        body = renderer.render(response.data, request.accepted_media_type, self.get_renderer_context())
-        content_type = f"{renderer.media_type}; charset={renderer.charset}" if renderer.charset else renderer.media_type
-        until = min((moment for moment in turns if moment is not None), default=None)
-        ids = tuple(row["id"] for row in page)
-        listing_cache.put(key, listing_cache.Page(read_at, ids, until, body, content_type))
-        return HttpResponse(body, content_type=content_type)
+        return listing_cache.keep(key, read_at, self, response.data, tuple(row["id"] for row in page), turns)
 
     def get_object(self) -> AIModel:
         queryset = self.filter_queryset(self.get_queryset())

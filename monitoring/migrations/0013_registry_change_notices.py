@@ -30,6 +30,19 @@ BEGIN
     END IF;
     RETURN NULL;
 END $$;
+
+-- An update names the models a row belonged to before and after it.
+CREATE OR REPLACE FUNCTION aistatus_model_rows_updated() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+    ids text;
+BEGIN
+    SELECT string_agg(DISTINCT model_id::text, ',') INTO ids
+    FROM (SELECT model_id FROM changed_rows UNION ALL SELECT model_id FROM old_rows) AS touched;
+    IF ids IS NOT NULL THEN
+        PERFORM pg_notify('aistatus_registry', CASE WHEN length(ids) > 7000 THEN '*' ELSE ids END);
+    END IF;
+    RETURN NULL;
+END $$;
 """
 
 
@@ -42,11 +55,14 @@ def _statements() -> list[str]:
         )
     for table in PER_MODEL:
         # A trigger with transition tables takes one event each.
-        for event, rows in (("INSERT", "NEW"), ("UPDATE", "NEW"), ("DELETE", "OLD")):
+        for event, rows, function in (
+            ("INSERT", "NEW TABLE AS changed_rows", "aistatus_model_rows_changed"),
+            ("UPDATE", "OLD TABLE AS old_rows NEW TABLE AS changed_rows", "aistatus_model_rows_updated"),
+            ("DELETE", "OLD TABLE AS changed_rows", "aistatus_model_rows_changed"),
+        ):
             out.append(
                 f"CREATE TRIGGER aistatus_rows_{event.lower()} AFTER {event} ON {table} "
-                f"REFERENCING {rows} TABLE AS changed_rows "
-                "FOR EACH STATEMENT EXECUTE FUNCTION aistatus_model_rows_changed()"
+                f"REFERENCING {rows} FOR EACH STATEMENT EXECUTE FUNCTION {function}()"
             )
         out.append(
             f"CREATE TRIGGER aistatus_registry_changed AFTER TRUNCATE ON {table} "
