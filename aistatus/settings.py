@@ -284,7 +284,7 @@ OTP_TOTP_ISSUER = env("SITE_NAME", default="AI model status")
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.TokenAuthentication",
+        "monitoring.api.authentication.RememberedTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["monitoring.api.permissions.StaffWritesOnly"],
@@ -361,6 +361,9 @@ WS_CONNECTS_PER_MINUTE = env.int("WS_CONNECTS_PER_MINUTE", default=120)
 # Django, so they are not counted.
 API_THROTTLE_ANON = env("API_THROTTLE_ANON", default="300/min")
 API_THROTTLE_TOKEN = env("API_THROTTLE_TOKEN", default="3000/min")
+# Token checks and model list pages kept in memory while PostgreSQL's notices say the database still holds
+# them (monitoring.api.registry_changes); off, every request reads the database.
+API_READ_CACHE = env.bool("API_READ_CACHE", default=True)
 
 # The public page's name, shown in its title and feeds.
 SITE_NAME = env("SITE_NAME", default="AI model status")

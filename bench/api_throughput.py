@@ -125,11 +125,53 @@ def cpu_per_request(token: str, repeats: int) -> dict[str, dict[str, float]]:
     return out
 
 
+class StatusWriter:
+    """Writes status rows as collectors do (a batch a tenth of a second, each its own transaction), spread over
+    every model at random, so that the kept list pages are dropped as often as real probing drops them."""
+
+    def __init__(self, per_second: int) -> None:
+        import threading
+
+        self.per_second = per_second
+        self.written = 0
+        self.rate = 0.0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self) -> StatusWriter:
+        self._started = time.monotonic()
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.rate = self.written / (time.monotonic() - self._started)
+
+    def _run(self) -> None:
+        import random
+
+        import psycopg
+
+        with psycopg.connect(os.environ["DATABASE_URL"], autocommit=True) as conn:
+            ids = [row[0] for row in conn.execute("SELECT model_id FROM monitoring_modelstatus")]
+            batch = max(1, self.per_second // 10)
+            while not self._stop.wait(0.1):
+                chosen = random.sample(ids, min(batch, len(ids)))
+                conn.execute(
+                    "UPDATE monitoring_modelstatus SET last_checked_at = now(), last_latency_ms = random() * 500 "
+                    "WHERE model_id = ANY(%s)",
+                    [chosen],
+                )
+                self.written += len(chosen)
+
+
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--duration", type=float, default=5.0, help="seconds per hey run")
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--baseline-ref", default="e6df28b", help="revision whose aistatus/asgi.py is the baseline")
+    parser.add_argument("--writes", type=int, default=100, help="status rows written a second in the last run")
     parser.add_argument("--json", help="write the figures to this file")
     args = parser.parse_args(argv)
     if shutil.which("hey") is None:
@@ -140,12 +182,15 @@ def main(argv: list[str] | None = None) -> dict:
     baseline_code = work / "baseline"
     make_tree(baseline_code, args.baseline_ref, ["aistatus/asgi.py"])
     env = {**bench_env(), "DEBUG": "0"}
-    ports = {"baseline": free_port(), "now": free_port()}
+    ports = {"baseline": free_port(), "now": free_port(), "not kept": free_port()}
     servers = {
         "baseline": serve(
             "aistatus.asgi:application", ports["baseline"], bench_env(baseline_code), work / "b.log", baseline_code
         ),
         "now": serve("aistatus.asgi:application", ports["now"], env, work / "now.log"),
+        "not kept": serve(
+            "aistatus.asgi:application", ports["not kept"], {**env, "API_READ_CACHE": "0"}, work / "nokeep.log"
+        ),
     }
     auth = ["-H", f"Authorization: Token {token}"]
     targets = [
@@ -167,10 +212,25 @@ def main(argv: list[str] | None = None) -> dict:
                 [label, f"{runs['baseline']['rps']:,.0f}", f"{runs['now']['rps']:,.0f}", f"{ratio:.1f}x",
                  f"{runs['now']['p99_ms']:.0f} ms", runs["now"]["codes"]]
             )  # fmt: skip
+        staff_url = f"http://127.0.0.1:{ports['now']}/api/v1/models/"
+        kept = {
+            "off": hey(f"http://127.0.0.1:{ports['not kept']}/api/v1/models/", args.duration, args.connections, auth),
+            "on": figures["runs"]["staff GET /api/v1/models/ (page of 100)"]["now"],
+        }
+        with StatusWriter(args.writes) as writer:
+            kept["on, writes"] = hey(staff_url, args.duration, args.connections, auth)
+        kept["writes_per_second"] = writer.rate
+        figures["staff_kept_reads"] = kept
     finally:
         for process in servers.values():
             stop_process(process)
     print_table(rows, ["target", "baseline req/s", "now req/s", "now/baseline", "now p99", "status codes"])
+    print(
+        f"staff list, kept reads off (API_READ_CACHE=0): {kept['off']['rps']:,.0f} req/s; on: {kept['on']['rps']:,.0f}"
+        f" ({kept['on']['rps'] / kept['off']['rps']:.1f}x); on while {kept['writes_per_second']:,.0f} status rows/s"
+        f" are written: {kept['on, writes']['rps']:,.0f} req/s, p99 {kept['on, writes']['p99_ms']:.0f} ms,"
+        f" {kept['on, writes']['codes']}"
+    )
     anon = figures["runs"]["anonymous GET /api/v1/models/"]["now"]["rps"]
     edge = figures["runs"]["/api/v2/summary.json (edge)"]["now"]["rps"]
     print(f"anonymous /api/v1/models/ at {anon / edge:.2f}x the edge's summary.json rate")

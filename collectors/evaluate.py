@@ -13,6 +13,7 @@ from django.utils import timezone
 
 from collectors.models import CheckResult
 from monitoring.annotations import degrading_reasons
+from monitoring.api.registry_changes import note_committed
 from monitoring.derivation import Evidence, Thresholds, derive, history_length, region_statuses
 from monitoring.models import AIModel, Maintenance, ModelStatus, RegionStatus, StatusChange
 from monitoring.status import stale_after
@@ -136,6 +137,7 @@ def _save_region_statuses(rows: list[RegionStatus]) -> None:
             update_fields=["status", "last_checked_at", "last_latency_ms", "message"],
             batch_size=2000,
         )
+        note_committed([row.model_id for row in rows])
 
 
 def evaluate(model_ids: Iterable[int], now: datetime | None = None) -> list[StatusChange]:

@@ -13,3 +13,7 @@ class MonitoringConfig(AppConfig):
         from monitoring.status_rows import ensure_status_row
 
         post_save.connect(ensure_status_row, sender=AIModel, dispatch_uid="monitoring.ensure_status_row")
+
+        from monitoring.api.registry_changes import note_local_writes
+
+        note_local_writes()

@@ -116,6 +116,18 @@ def displayed_status(
     return status
 
 
+def shown_until(
+    status: str, *, last_checked_at: datetime | None, interval_seconds: int, manual: bool
+) -> datetime | None:
+    """The moment displayed_status() turns this record `unknown` with no write: when its evidence goes stale.
+
+    None when time alone never changes what is shown (a manual status, unknown, maintenance, no evidence).
+    """
+    if manual or status in (Status.UNKNOWN, Status.UNDER_MAINTENANCE) or last_checked_at is None:
+        return None
+    return last_checked_at + stale_after(interval_seconds)
+
+
 def shown_record(
     status: str,
     since: datetime,

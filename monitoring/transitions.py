@@ -9,6 +9,7 @@ from datetime import datetime
 from django.db import connection, transaction
 from django.utils import timezone
 
+from monitoring.api.registry_changes import note_committed
 from monitoring.models import ModelStatus, StatusChange
 from monitoring.signals import statuses_changed
 from monitoring.status import Status
@@ -154,6 +155,7 @@ def update_status_rows(rows: list[ModelStatus], fields: list[str]) -> None:
     with connection.cursor() as cursor:
         cursor.execute(
             f"UPDATE {ModelStatus._meta.db_table} AS row SET {assignments}"
-            f" FROM unnest({arrays}) AS fresh({names}) WHERE row.id = fresh.id",
+            f" FROM unnest({arrays}) AS fresh({names}) WHERE row.id = fresh.id RETURNING row.model_id",
             values,
         )
+        note_committed([model_id for (model_id,) in cursor.fetchall()])

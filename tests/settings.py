@@ -17,6 +17,9 @@ os.environ.setdefault("WS_CONNECTS_PER_MINUTE", "0")
 # Two-factor sign-in is off for the suite and its servers, so that signing in takes a password; its own
 # tests turn it on.
 os.environ.setdefault("REQUIRE_2FA", "0")
+# Kept API reads are dropped on PostgreSQL's notices, sent only at commit: most tests write inside a
+# transaction that is rolled back, never committed. The tests of the kept reads commit and turn them on.
+os.environ.setdefault("API_READ_CACHE", "0")
 
 if not os.environ["DATABASE_URL"].startswith(("postgres", "timescale")) and not os.environ.get("TEST_ALLOW_SQLITE"):
     raise SystemExit(

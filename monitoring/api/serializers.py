@@ -9,7 +9,7 @@ from rest_framework import serializers
 
 from monitoring.api.permissions import sees_everything
 from monitoring.models import AIModel, Credential, Provider, RegionStatus, region_view
-from monitoring.status import Status, shown_record
+from monitoring.status import Status, shown_record, shown_until
 
 
 class CleanedByTheModel(serializers.ModelSerializer):
@@ -135,17 +135,27 @@ class AIModelSerializer(CleanedByTheModel):
     )
 
     @classmethod
-    def listing(cls, rows: list[dict], *, staff: bool) -> list[dict]:
+    def listing(cls, rows: list[dict], *, staff: bool, turns: list | None = None) -> list[dict]:
         """What `AIModelSerializer(models, many=True).data` gives, written directly from LISTING_VALUES rows.
 
         DRF builds and runs a field object per attribute and row, most of a list request's time;
-        a test keeps both ways equal.
+        a test keeps both ways equal. `turns`, when given, receives the moments at which a status shown
+        here turns `unknown` with time alone (shown_until): the page is right until the first of them.
         """
         out = []
         now = timezone.now()
         zone = timezone.get_current_timezone()
-        regions = _regions_of(rows, now, zone)
+        regions = _regions_of(rows, now, zone, turns)
         for row in rows:
+            if turns is not None:
+                turns.append(
+                    shown_until(
+                        row["status_row__status"],
+                        last_checked_at=row["status_row__last_checked_at"],
+                        interval_seconds=row["interval_seconds"],
+                        manual=row["status_row__manual"],
+                    )
+                )
             status, since, message = shown_record(
                 row["status_row__status"],
                 row["status_row__since"],
@@ -195,7 +205,7 @@ class AIModelSerializer(CleanedByTheModel):
         return out
 
 
-def _regions_of(rows: list[dict], now, zone) -> dict[int, list[dict]]:
+def _regions_of(rows: list[dict], now, zone, turns: list | None = None) -> dict[int, list[dict]]:
     """Each listed model's `regions` as get_regions() writes them, read for the whole page in one query."""
     intervals = {row["id"]: row["interval_seconds"] for row in rows}
     found = RegionStatus.objects.filter(model_id__in=intervals).values_list("model_id", *RegionStatus.VIEW_FIELDS)
@@ -203,6 +213,11 @@ def _regions_of(rows: list[dict], now, zone) -> dict[int, list[dict]]:
     # Sorted here, as shown_regions() sorts them (the database's collation may order names otherwise).
     for model_id, *values in sorted(found, key=lambda r: r[1]):
         view = region_view(*values, interval_seconds=intervals[model_id], now=now)
+        if turns is not None:
+            status, last_checked_at = values[1], values[2]
+            turns.append(
+                shown_until(status, last_checked_at=last_checked_at, interval_seconds=intervals[model_id], manual=False)
+            )
         view["last_checked_at"] = _iso(view["last_checked_at"], zone)
         regions.setdefault(model_id, []).append(view)
     return regions

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import django_filters
 from django.db.models import QuerySet
+from django.http import HttpResponse
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, viewsets
@@ -11,7 +12,9 @@ from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from monitoring.api import listing_cache
 from monitoring.api.permissions import sees_everything
+from monitoring.api.registry_changes import changes
 from monitoring.api.serializers import AIModelSerializer
 from monitoring.models import AIModel, ModelKind
 from monitoring.status import Status
@@ -46,13 +49,25 @@ class AIModelViewSet(
             queryset = queryset.filter(public=True)
         return queryset
 
-    def list(self, request: Request, *args, **kwargs) -> Response:
-        """Pages of 100: written by listing() rather than field by field (the same documents, several times faster)."""
+    def list(self, request: Request, *args, **kwargs) -> HttpResponse:
+        """Models with their current status, 100 a page."""
+        # Written by listing() rather than field by field (the same documents, several times faster); a JSON
+        # page is kept as bytes while the database holds what it shows (listing_cache).
+        staff = sees_everything(request.user)
+        key = listing_cache.key_of(request, staff=staff)
+        kept = listing_cache.get(key)
+        if kept is not None:
+            return kept
+        read_at = changes.mark()  # before the reads: a change committed meanwhile drops the page
         queryset = self.get_queryset()
         if request.query_params:  # building the filter set costs more than the rest of a page
             queryset = self.filter_queryset(queryset)
         page = self.paginate_queryset(queryset.values(*AIModelSerializer.LISTING_VALUES))
-        return self.get_paginated_response(AIModelSerializer.listing(page, staff=sees_everything(request.user)))
+        turns: list = []
+        response = self.get_paginated_response(AIModelSerializer.listing(page, staff=staff, turns=turns))
+        if key is None or read_at is None:
+            return response
+        return listing_cache.keep(key, read_at, self, response.data, tuple(row["id"] for row in page), turns)
 
     def get_object(self) -> AIModel:
         queryset = self.filter_queryset(self.get_queryset())
