@@ -467,3 +467,15 @@ def test_a_state_saved_before_the_shift_hold_loads_with_none_pending():
     old = SeriesDetector.from_state(json.loads(json.dumps(state)))
     assert old.shift_left == 0 and old.pair_left == 0
     assert max(feed(old, noisy_latency(300, seed=34, level=2.3), start=2300 * STEP)) < ALARM
+
+
+def test_the_weak_reports_wait_for_a_history_of_weak_learn_points():
+    # The same lasting offset inside a range an early spike widened, once with 1,000 points of history
+    # (under `weak_learn`) and once with 3,000 (the test above): only the older series reports it.
+    rng = random.Random(7)
+    values = [max(0.01, rng.gauss(1.0, 0.05)) for _ in range(1000)]
+    values[400] = 3.0
+    values += [max(0.01, rng.gauss(1.15, 0.05)) for _ in range(300)]
+    assert SeriesDetector.weak_learn > 1000
+    assert not any(feed(SeriesDetector(non_negative=True), values)[1000:1050])
+    assert any(feed(SeriesDetector(non_negative=True), spike_then_offset(7, 0.15))[3000:3050])
