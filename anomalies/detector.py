@@ -100,6 +100,11 @@ class SeriesDetector:
     pair_k = 1.5
     pair_decay = 0.9999
     pair_warmup = 30
+    # After it reports, each shift check stays silent for `shift_hold` points: a series whose level keeps
+    # stepping (load that moves in steps, a level that leaves and returns) would otherwise report each step
+    # once the slow level (time constant 1 / `shift_alpha`, 200 points) has caught up and re-armed the check.
+    # Five time constants: the check's next shift within them belongs to the same episode.
+    shift_hold = 1000
     # A report starts the quiet period only when it is worth this score: a barely new shape must not
     # silence the detector for the next `refractory` points.
     refractory_min_score = 0.0
@@ -121,6 +126,12 @@ class SeriesDetector:
     offset_alpha = 0.03125
     offset_min = 1.0
     offset_credit = 0.01
+    # Both weak reports (the new extreme, the lasting offset) wait for this many points of history: a young
+    # series widens its range and sets offset records all the time (a record about each time its age
+    # doubles), so early on they say little: on the NAB subset, 12 of the 13 they made in a series' first
+    # 1,800 points were false positives, and none was the first in its anomaly window. They are under the
+    # alarm level, so no alert waits for this.
+    weak_learn = 2000
     # Band half-width, in typical errors.
     band_width = 4.0
     # A value this many times larger than anything seen is taken for garbage.
@@ -172,6 +183,9 @@ class SeriesDetector:
         self.pair_n = 0
         self.pair_run = 0.0
         self.pair_armed = True
+        # Points left before each shift check (the sustained one, the pair) may report again (see `shift_hold`).
+        self.shift_left = 0
+        self.pair_left = 0
         # The offset records (see `offset_alpha`), against the slow level and against the level + daily shape:
         # typical absolute residual, moving average of the clipped residual in typical residuals, record, armed.
         self.offset_n = 0
@@ -342,9 +356,12 @@ class SeriesDetector:
                     and abs(x - previous_ref) >= self.min_range
                     and not self.learning
                 )
+        if self.pair_left > 0:
+            self.pair_left -= 1
         if shifted:
             self.pair_armed = False
-        elif abs(z) < min_z:
+            self.pair_left = self.shift_hold
+        elif abs(z) < min_z and self.pair_left <= 0:
             self.pair_armed = True
         self.pair_ref = ref
         self.pair_z0 = z1
@@ -382,7 +399,7 @@ class SeriesDetector:
         if a < self.error_alpha:
             a = self.error_alpha
         clip = self.clip
-        judged = not self.learning and n > self.learn_points
+        judged = not self.learning and n > max(self.learn_points, self.weak_learn)
         found = False
         for stat, ref in zip(self.offsets, (slow, daily), strict=True):
             dev, m, record, armed = stat
@@ -452,8 +469,11 @@ class SeriesDetector:
             # Re-armed once the fast average is back within reach of the slow level (or that level and its
             # deviation caught up), so a sustained shift is reported once.
             away = abs(ema[0] - self.slow) > max(self.shift_k * self.slow_dev, self.min_range)
-            shifted = away and self.armed and not self.learning
+            if self.shift_left > 0:
+                self.shift_left -= 1
+            shifted = away and self.armed and not self.learning and self.shift_left <= 0
             if shifted:
+                self.shift_left = self.shift_hold
                 # Always reported (a shift report is never silenced by the quiet period), so disarming is safe.
                 self.armed = False
             elif not away:
@@ -469,7 +489,7 @@ class SeriesDetector:
         # Judged against the range before this point; not inside the quiet period after a report (the same
         # event), and it neither starts that period nor disarms the shift checks.
         tolerance = self.spatial_tolerance * (hi - lo)
-        spatial = self.quiet <= 0 and (x > hi + tolerance or x < lo - tolerance)
+        spatial = self.quiet <= 0 and self.n > self.weak_learn and (x > hi + tolerance or x < lo - tolerance)
         # Like the new extreme: not inside the quiet period, and it changes nothing else.
         offset = offset and self.quiet <= 0
         if self.learning or not (novel or shifted or spatial or offset):
@@ -541,7 +561,7 @@ class SeriesDetector:
             "range": [self.v_min, self.v_max] if self.n else None,
             "boxes": self.boxes.to_state(),
             "last_score": self.last_score,
-            "shift": [self.slow, self.slow_dev, self.armed],
+            "shift": [self.slow, self.slow_dev, self.armed, self.shift_left],
             "pair": [
                 self.pair_ref,
                 self.pair_z0,
@@ -552,6 +572,7 @@ class SeriesDetector:
                 self.pair_run,
                 self.pair_n,
                 self.pair_armed,
+                self.pair_left,
             ],
             "offset": [self.offset_n, self.offsets],
             "band": [self.low, self.high, self.direction],
@@ -582,10 +603,17 @@ class SeriesDetector:
             d.v_min, d.v_max = state["range"]
         d.boxes.load(state["boxes"])
         d.last_score = state["last_score"]
-        d.slow, d.slow_dev, d.armed = state.get("shift", [state["last_x"], 0.0, True])
+        shift = state.get("shift", [state["last_x"], 0.0, True])
+        d.slow, d.slow_dev, d.armed = shift[:3]
+        # A state saved before the hold after a shift report has none pending.
+        d.shift_left = shift[3] if len(shift) > 3 else 0
         # A state saved before the pair check learns its residual scale afresh (`pair_warmup` points).
         pair = state.get("pair", [state["last_x"], 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0, True])
-        d.pair_ref, d.pair_z0, d.pair_z, d.pair_a, d.pair_dev, d.pair_abs_dev, d.pair_run, d.pair_n, d.pair_armed = pair
+        pair_left = pair[9] if len(pair) > 9 else 0
+        d.pair_ref, d.pair_z0, d.pair_z, d.pair_a, d.pair_dev, d.pair_abs_dev, d.pair_run, d.pair_n, d.pair_armed = (
+            pair[:9]
+        )
+        d.pair_left = pair_left
         # A state saved before the offset records learns them afresh (`learn_points` points before reports).
         offset = state.get("offset")
         if offset is not None:

@@ -432,3 +432,50 @@ def test_a_state_saved_before_the_offset_records_loads_and_learns_them_again():
     scores = feed(old, noisy_latency(300, seed=31), start=2000 * STEP)
     assert max(scores) < ALARM
     assert old.offset_n == 300
+
+
+class WithoutShiftHold(SeriesDetector):
+    shift_hold = 0
+
+
+def stepping_level(seed: int, steps: int, length: int = 300) -> list[float]:
+    # A latency-like series that settles at 0.8, then moves between 0.8 and 2.3 every `length` points.
+    values = noisy_latency(2000, seed=seed)
+    for k in range(steps):
+        values += noisy_latency(length, seed=seed + k + 1, level=2.3 if k % 2 == 0 else 0.8)
+    return values
+
+
+def test_a_level_that_keeps_stepping_alarms_at_its_first_step_and_a_larger_shift_later_still_alarms():
+    values = stepping_level(32, steps=6) + noisy_latency(50, seed=39, level=8.0)
+    held = feed(SeriesDetector(non_negative=True), values)[2000:]
+    unheld = feed(WithoutShiftHold(non_negative=True), values)[2000:]
+    assert max(held[:2]) >= ALARM
+    # Each later step is the same episode: the shift checks are held, where without the hold they alarm again.
+    assert max(held[2:1800]) < ALARM
+    assert max(unheld[2:1800]) >= ALARM
+    assert max(held[1800:1802]) >= ALARM
+
+
+def test_a_state_saved_before_the_shift_hold_loads_with_none_pending():
+    detector = SeriesDetector(non_negative=True)
+    feed(detector, stepping_level(33, steps=1))
+    state = detector.to_state()
+    assert state["shift"][3] > 0 or state["pair"][9] > 0
+    state["shift"] = state["shift"][:3]
+    state["pair"] = state["pair"][:9]
+    old = SeriesDetector.from_state(json.loads(json.dumps(state)))
+    assert old.shift_left == 0 and old.pair_left == 0
+    assert max(feed(old, noisy_latency(300, seed=34, level=2.3), start=2300 * STEP)) < ALARM
+
+
+def test_the_weak_reports_wait_for_a_history_of_weak_learn_points():
+    # The same lasting offset inside a range an early spike widened, once with 1,000 points of history
+    # (under `weak_learn`) and once with 3,000 (the test above): only the older series reports it.
+    rng = random.Random(7)
+    values = [max(0.01, rng.gauss(1.0, 0.05)) for _ in range(1000)]
+    values[400] = 3.0
+    values += [max(0.01, rng.gauss(1.15, 0.05)) for _ in range(300)]
+    assert SeriesDetector.weak_learn > 1000
+    assert not any(feed(SeriesDetector(non_negative=True), values)[1000:1050])
+    assert any(feed(SeriesDetector(non_negative=True), spike_then_offset(7, 0.15))[3000:3050])
