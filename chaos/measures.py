@@ -176,6 +176,26 @@ def availability(record: Record, run: Run, hey: list[dict]) -> tuple[float | Non
     return 100.0 * ok / total, 1000 * max(p99s) if p99s else None, total
 
 
+def failed_reads(record: Record, run: Run, hey: list[dict], limit: int = 8) -> list[str]:
+    """What the availability counted as failed, so a figure under target says which reads to look at:
+    per reader, URL and answer (status and body, or the exception), how many and when from the fault's
+    start; hey's per URL and kind over its run (hey gives no times)."""
+    groups: dict[tuple[str, str, str], list[float]] = {}
+    for r in record.requests:
+        if run.fault_start <= r.at <= run.fault_end + 1 and not 200 <= r.status < 300:
+            answer = f"{r.status} {r.error}".strip() if r.status else r.error or "no answer"
+            path = r.url.split("//", 1)[-1].partition("/")[2]
+            groups.setdefault((r.source, "/" + path, answer), []).append(r.at - run.fault_start)
+    notes = [
+        f"failed read: {source} {path} {answer!r} {len(at)} times, {min(at):+.1f} to {max(at):+.1f} s from the fault"
+        for (source, path, answer), at in sorted(groups.items(), key=lambda item: min(item[1]))
+    ]
+    for figures in hey:
+        for count, what in figures.get("failures", []):
+            notes.append(f"failed read: hey {figures.get('path', '')} {what!r} {count} times")
+    return notes[:limit] + ([f"{len(notes) - limit} more kinds of failed reads"] if len(notes) > limit else [])
+
+
 def push_recovery(run: Run, pulses: list[tuple[str, float]], record: Record) -> float | None:
     """From the fault's end to the arrival (on both WebSocket and SSE) of the first pulse written after it."""
     for reason, posted in pulses:
