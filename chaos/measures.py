@@ -8,7 +8,9 @@
       probes in this outage, more than DETECT_S ago (the product cannot know sooner: a first failure is
       not an outage, and a result takes a flush, a derivation and a snapshot to reach a reader); or
   (b) the simulator has answered no probe of the model for more than STALE_INTERVALS intervals plus
-      STALE_GRACE_S (no fresh evidence exists anywhere, so nothing may say operational).
+      STALE_GRACE_S (no fresh evidence exists anywhere, so nothing may say operational), from the moment
+      the reading was asked until its answer arrived (a probe answered meanwhile is fresh evidence that
+      answer may rightly show: a slow read asked just before it does not count).
 - alerts: per outage window the product could confirm (FAILURES_TO_CONFIRM failed answers inside it),
   one outage alert is expected, and one recovery alert once SUCCESSES_TO_RECOVER ok answers followed
   it; none received by the end of the run is missed (unless a flapping notice about the model came in
@@ -90,15 +92,16 @@ def lost_results(run: Run, answered: dict[str, list[float]], stored: dict[str, l
     return total, lost, in_flight
 
 
-def stale_spans(evidence: Evidence, models: list[str], until: float) -> list[tuple[float, float, str]]:
-    """Per model, the spans where no answer was given for more than 3 intervals plus the grace."""
+def stale_spans(evidence: Evidence, models: list[str], until: float) -> list[tuple[float, float, str, bool]]:
+    """Per model, the spans where no answer was given for more than 3 intervals plus the grace; each ends
+    at the next answer, which a reading answered after it may show (True: judged until the answer)."""
     limit = STALE_INTERVALS * INTERVAL_S + STALE_GRACE_S
     spans = []
     for model in models:
         times = evidence.times.get(model, [])
         for previous, following in zip(times, [*times[1:], until], strict=False):
             if following - previous > limit:
-                spans.append((previous + limit, following, model))
+                spans.append((previous + limit, following, model, True))
     return spans
 
 
@@ -110,13 +113,15 @@ def false_greens(
     for window in windows:
         at = evidence.nth_after("failed", window.model, window.start, FAILURES_TO_CONFIRM, before=window.end)
         if at is not None:
-            confirmed.append((at + DETECT_S, window.end, window.model))
+            # Truly down until the window's end: judged at the moment the reading was asked.
+            confirmed.append((at + DETECT_S, window.end, window.model, False))
     suspects = confirmed + stale_spans(evidence, models, until)
     counts: dict[tuple[str, str], list[float]] = {}
     for reading in record.readings:
-        for start, end, model in suspects:
-            if start <= reading.at < end and model not in reading.not_operational:
-                counts.setdefault((reading.source, model), []).append(reading.at)
+        for start, end, model, until_answer in suspects:
+            if start <= reading.at and (reading.until if until_answer else reading.at) < end:
+                if model not in reading.not_operational:
+                    counts.setdefault((reading.source, model), []).append(reading.at)
     return counts
 
 

@@ -31,6 +31,13 @@ class Reading:
     not_operational: frozenset[str]  # chaos models shown anything but operational
     seen: int  # chaos models it showed at all
     unknown: int  # chaos models it showed unknown
+    # When its (last) answer arrived: what it shows may be the product's knowledge at any moment from
+    # `at` to this one. A live client's state is read at once (None: the same as `at`).
+    answered: float | None = None
+
+    @property
+    def until(self) -> float:
+        return self.at if self.answered is None else self.answered
 
 
 @dataclass
@@ -144,6 +151,7 @@ class Sampler:
                 error = body[-1][:120].decode(errors="replace") if body else ""
             failed = not 200 <= status < 300
             seconds = time.monotonic() - started
+            answered = asked + seconds
             self._add("requests", Request(asked, source, status, seconds, url if failed else "", error))
             if status == 200:
                 try:
@@ -151,7 +159,7 @@ class Sampler:
                 except (ValueError, KeyError, TypeError):
                     statuses = None
                 if statuses is not None:
-                    self._add("readings", Reading(asked, source, *_not_operational(statuses)))
+                    self._add("readings", Reading(asked, source, *_not_operational(statuses), answered=answered))
             next_at += PERIOD_S
             await asyncio.sleep(max(0.0, next_at - time.monotonic()))
             if next_at < time.monotonic() - 5 * PERIOD_S:  # fell behind (a slow answer): do not burst
