@@ -212,6 +212,21 @@ def push_recovery(run: Run, pulses: list[tuple[str, float]], record: Record) -> 
     return None
 
 
+def pulse_arrivals(run: Run, pulses: list[tuple[str, float]], record: Record, limit: int = 6) -> list[str]:
+    """When each pulse written after the fault was posted and arrived on each transport, from the fault's end:
+    a late push recovery says whether one transport lagged or every pulse was late."""
+    notes = []
+    for reason, posted in pulses:
+        if posted < run.fault_end:
+            continue
+        arrived = record.pulses.get(reason, {})
+        where = ", ".join(
+            f"{t} {arrived[t] - run.fault_end:+.1f}" if t in arrived else f"{t} never" for t in ("ws", "sse")
+        )
+        notes.append(f"{reason} posted {posted - run.fault_end:+.1f} s, arrived {where}")
+    return notes[:limit]
+
+
 READERS = ("page", "api_v1", "summary", "websocket")
 
 

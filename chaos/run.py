@@ -279,6 +279,8 @@ def execute(
                 )
             result.missed_alerts, result.duplicate_alerts = missed, duplicates
             result.push_recovery_s = measures.push_recovery(run, pulser.posted, record)
+            if result.push_recovery_s is None or result.push_recovery_s > 5:
+                notes += measures.pulse_arrivals(run, pulser.posted, record)
             result.availability_pct, result.p99_ms, result.requests = measures.availability(record, run, hey)
             notes += measures.failed_reads(record, run, hey)
             unknown = measures.time_to_unknown(run, record, models)
