@@ -8,7 +8,9 @@
       probes in this outage, more than DETECT_S ago (the product cannot know sooner: a first failure is
       not an outage, and a result takes a flush, a derivation and a snapshot to reach a reader); or
   (b) the simulator has answered no probe of the model for more than STALE_INTERVALS intervals plus
-      STALE_GRACE_S (no fresh evidence exists anywhere, so nothing may say operational).
+      STALE_GRACE_S (no fresh evidence exists anywhere, so nothing may say operational), from the moment
+      the reading was asked until its answer arrived (a probe answered meanwhile is fresh evidence that
+      answer may rightly show: a slow read asked just before it does not count).
 - alerts: per outage window the product could confirm (FAILURES_TO_CONFIRM failed answers inside it),
   one outage alert is expected, and one recovery alert once SUCCESSES_TO_RECOVER ok answers followed
   it; none received by the end of the run is missed (unless a flapping notice about the model came in
@@ -90,15 +92,16 @@ def lost_results(run: Run, answered: dict[str, list[float]], stored: dict[str, l
     return total, lost, in_flight
 
 
-def stale_spans(evidence: Evidence, models: list[str], until: float) -> list[tuple[float, float, str]]:
-    """Per model, the spans where no answer was given for more than 3 intervals plus the grace."""
+def stale_spans(evidence: Evidence, models: list[str], until: float) -> list[tuple[float, float, str, bool]]:
+    """Per model, the spans where no answer was given for more than 3 intervals plus the grace; each ends
+    at the next answer, which a reading answered after it may show (True: judged until the answer)."""
     limit = STALE_INTERVALS * INTERVAL_S + STALE_GRACE_S
     spans = []
     for model in models:
         times = evidence.times.get(model, [])
         for previous, following in zip(times, [*times[1:], until], strict=False):
             if following - previous > limit:
-                spans.append((previous + limit, following, model))
+                spans.append((previous + limit, following, model, True))
     return spans
 
 
@@ -110,13 +113,15 @@ def false_greens(
     for window in windows:
         at = evidence.nth_after("failed", window.model, window.start, FAILURES_TO_CONFIRM, before=window.end)
         if at is not None:
-            confirmed.append((at + DETECT_S, window.end, window.model))
+            # Truly down until the window's end: judged at the moment the reading was asked.
+            confirmed.append((at + DETECT_S, window.end, window.model, False))
     suspects = confirmed + stale_spans(evidence, models, until)
     counts: dict[tuple[str, str], list[float]] = {}
     for reading in record.readings:
-        for start, end, model in suspects:
-            if start <= reading.at < end and model not in reading.not_operational:
-                counts.setdefault((reading.source, model), []).append(reading.at)
+        for start, end, model, until_answer in suspects:
+            if start <= reading.at and (reading.until if until_answer else reading.at) < end:
+                if model not in reading.not_operational:
+                    counts.setdefault((reading.source, model), []).append(reading.at)
     return counts
 
 
@@ -176,6 +181,26 @@ def availability(record: Record, run: Run, hey: list[dict]) -> tuple[float | Non
     return 100.0 * ok / total, 1000 * max(p99s) if p99s else None, total
 
 
+def failed_reads(record: Record, run: Run, hey: list[dict], limit: int = 8) -> list[str]:
+    """What the availability counted as failed, so a figure under target says which reads to look at:
+    per reader, URL and answer (status and body, or the exception), how many and when from the fault's
+    start; hey's per URL and kind over its run (hey gives no times)."""
+    groups: dict[tuple[str, str, str], list[float]] = {}
+    for r in record.requests:
+        if run.fault_start <= r.at <= run.fault_end + 1 and not 200 <= r.status < 300:
+            answer = f"{r.status} {r.error}".strip() if r.status else r.error or "no answer"
+            path = r.url.split("//", 1)[-1].partition("/")[2]
+            groups.setdefault((r.source, "/" + path, answer), []).append(r.at - run.fault_start)
+    notes = [
+        f"failed read: {source} {path} {answer!r} {len(at)} times, {min(at):+.1f} to {max(at):+.1f} s from the fault"
+        for (source, path, answer), at in sorted(groups.items(), key=lambda item: min(item[1]))
+    ]
+    for figures in hey:
+        for count, what in figures.get("failures", []):
+            notes.append(f"failed read: hey {figures.get('path', '')} {what!r} {count} times")
+    return notes[:limit] + ([f"{len(notes) - limit} more kinds of failed reads"] if len(notes) > limit else [])
+
+
 def push_recovery(run: Run, pulses: list[tuple[str, float]], record: Record) -> float | None:
     """From the fault's end to the arrival (on both WebSocket and SSE) of the first pulse written after it."""
     for reason, posted in pulses:
@@ -185,6 +210,21 @@ def push_recovery(run: Run, pulses: list[tuple[str, float]], record: Record) -> 
         if "ws" in arrived and "sse" in arrived:
             return max(arrived.values()) - run.fault_end
     return None
+
+
+def pulse_arrivals(run: Run, pulses: list[tuple[str, float]], record: Record, limit: int = 6) -> list[str]:
+    """When each pulse written after the fault was posted and arrived on each transport, from the fault's end:
+    a late push recovery says whether one transport lagged or every pulse was late."""
+    notes = []
+    for reason, posted in pulses:
+        if posted < run.fault_end:
+            continue
+        arrived = record.pulses.get(reason, {})
+        where = ", ".join(
+            f"{t} {arrived[t] - run.fault_end:+.1f}" if t in arrived else f"{t} never" for t in ("ws", "sse")
+        )
+        notes.append(f"{reason} posted {posted - run.fault_end:+.1f} s, arrived {where}")
+    return notes[:limit]
 
 
 READERS = ("page", "api_v1", "summary", "websocket")

@@ -29,6 +29,7 @@ from chaos.seed import INTERVAL_S, PROVIDER, PULSE_MODEL, PULSE_PROVIDER
 from chaos.truth import Evidence, Timeline
 
 PULSE_EVERY_S = 0.5
+HEY_PATHS = ("/en/", "/api/v2/summary.json")
 README_BEGIN, README_END = "<!-- chaos:begin -->", "<!-- chaos:end -->"
 
 
@@ -71,10 +72,15 @@ def run_hey(url: str, concurrency: int, rate: float) -> subprocess.Popen:
     return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
 
 
-def hey_figures(output: str) -> dict:
+def hey_figures(output: str, path: str = "") -> dict:
+    """hey's counts, p99 and its failed requests ("failures": (count, what) per non-2xx status or error).
+
+    hey reports no time for a failure, only how many of each kind there were over its whole run.
+    """
     ok = total = 0
     section = ""
     p99 = None
+    failures: list[tuple[int, str]] = []
     for line in output.splitlines():
         if line.startswith("Status code distribution"):
             section = "status"
@@ -84,10 +90,14 @@ def hey_figures(output: str) -> dict:
             p99 = float(match.group(1))
         elif section == "status" and (match := re.match(r"\s+\[(\d+)\]\s+(\d+) responses", line)):
             total += int(match.group(2))
-            ok += int(match.group(2)) if match.group(1).startswith("2") else 0
-        elif section == "error" and (match := re.match(r"\s+\[(\d+)\]", line)):
+            if match.group(1).startswith("2"):
+                ok += int(match.group(2))
+            else:
+                failures.append((int(match.group(2)), f"status {match.group(1)}"))
+        elif section == "error" and (match := re.match(r"\s+\[(\d+)\]\s*(.*)", line)):
             total += int(match.group(1))
-    return {"ok": ok, "total": total, "p99_s": p99}
+            failures.append((int(match.group(1)), match.group(2).strip()[:160]))
+    return {"ok": ok, "total": total, "p99_s": p99, "path": path, "failures": failures}
 
 
 def model_statuses(stack: Stack) -> list[str]:
@@ -230,7 +240,7 @@ def execute(
             heys: list[subprocess.Popen] = []
 
             def fault_with_load(ctx: Context, run: Run, fault=scenario.fault, heys=heys):
-                for path in ("/en/", "/api/v2/summary.json"):
+                for path in HEY_PATHS:
                     heys.append(run_hey(stack.web + path, 2, hey_rate))
                 try:
                     fault(ctx, run)
@@ -240,9 +250,9 @@ def execute(
 
             run = play(ctx, dataclasses.replace(scenario, fault=fault_with_load), pulser)
             hey = []
-            for process in heys:
+            for process, path in zip(heys, HEY_PATHS, strict=True):
                 out, _ = process.communicate(timeout=120)
-                hey.append(hey_figures(out))
+                hey.append(hey_figures(out, path))
             runs.append((run, sampler.take(), hey))
             print(f"chaos: {name} done", file=sys.stderr, flush=True)
         settle(timeline, started)
@@ -269,7 +279,10 @@ def execute(
                 )
             result.missed_alerts, result.duplicate_alerts = missed, duplicates
             result.push_recovery_s = measures.push_recovery(run, pulser.posted, record)
+            if result.push_recovery_s is None or result.push_recovery_s > 5:
+                notes += measures.pulse_arrivals(run, pulser.posted, record)
             result.availability_pct, result.p99_ms, result.requests = measures.availability(record, run, hey)
+            notes += measures.failed_reads(record, run, hey)
             unknown = measures.time_to_unknown(run, record, models)
             if unknown is not None:
                 result.time_to_unknown_s = max(unknown.values())

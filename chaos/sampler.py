@@ -31,6 +31,13 @@ class Reading:
     not_operational: frozenset[str]  # chaos models shown anything but operational
     seen: int  # chaos models it showed at all
     unknown: int  # chaos models it showed unknown
+    # When its (last) answer arrived: what it shows may be the product's knowledge at any moment from
+    # `at` to this one. A live client's state is read at once (None: the same as `at`).
+    answered: float | None = None
+
+    @property
+    def until(self) -> float:
+        return self.at if self.answered is None else self.answered
 
 
 @dataclass
@@ -39,6 +46,10 @@ class Request:
     source: str
     status: int  # 0: no answer (refused, reset, timed out)
     seconds: float
+    # For a failed read: the URL that failed (a list's later page, too) and what came back: the exception,
+    # or the start of the body of a non-2xx answer. Empty for a 2xx.
+    url: str = ""
+    error: str = ""
 
 
 @dataclass
@@ -47,6 +58,12 @@ class Record:
     requests: list[Request] = field(default_factory=list)
     pulses: dict[str, dict[str, float]] = field(default_factory=dict)  # reason -> transport -> received at
     ws_connected: bool = False
+
+
+def _describe(failure: BaseException) -> str:
+    """The exception's kind and message, short (a timeout's message is often empty)."""
+    text = str(failure).strip()
+    return f"{type(failure).__name__}: {text}"[:160] if text else type(failure).__name__
 
 
 def _chaos(slug: str) -> str | None:
@@ -120,23 +137,29 @@ class Sampler:
         next_at = time.monotonic()
         while True:
             asked, started = time.time(), time.monotonic()
-            status, body = 0, []
+            status, body, url, error = 0, [], self.web + path, ""
             try:
-                status, body = await self._get(session, self.web + path)
+                status, body = await self._get(session, url)
                 # The model list comes 100 a page: a reading is every page, following `next`.
                 while status == 200 and source == "api_v1" and (following := json.loads(body[-1]).get("next")):
-                    status, more = await self._get(session, following)
+                    url = following
+                    status, more = await self._get(session, url)
                     body += more
-            except (TimeoutError, aiohttp.ClientError, OSError, ValueError):
-                status = 0
-            self._add("requests", Request(asked, source, status, time.monotonic() - started))
+            except (TimeoutError, aiohttp.ClientError, OSError, ValueError) as failure:
+                status, error = 0, _describe(failure)
+            if status != 0 and not 200 <= status < 300:
+                error = body[-1][:120].decode(errors="replace") if body else ""
+            failed = not 200 <= status < 300
+            seconds = time.monotonic() - started
+            answered = asked + seconds
+            self._add("requests", Request(asked, source, status, seconds, url if failed else "", error))
             if status == 200:
                 try:
                     statuses = parse(body)
                 except (ValueError, KeyError, TypeError):
                     statuses = None
                 if statuses is not None:
-                    self._add("readings", Reading(asked, source, *_not_operational(statuses)))
+                    self._add("readings", Reading(asked, source, *_not_operational(statuses), answered=answered))
             next_at += PERIOD_S
             await asyncio.sleep(max(0.0, next_at - time.monotonic()))
             if next_at < time.monotonic() - 5 * PERIOD_S:  # fell behind (a slow answer): do not burst

@@ -173,7 +173,7 @@ class Hub:
             except DatabaseError as exc:
                 log.warning("event log unavailable: %s", str(exc).strip().splitlines()[0])
                 return
-            self._emit(events)
+            await self._emit_in_turns(events)
             # Changes of private models move the sequence too; never look at them again.
             self.last_seq = max(self.last_seq, latest if not events else events[-1]["seq"])
             await self._catch_up_anomalies()
@@ -199,6 +199,15 @@ class Hub:
         if emitted:
             snapshot_store.note_anomaly_event(self.last_anomaly_seq)
             self._schedule_snapshot_event()  # the snapshot carries open anomalies
+
+    async def _emit_in_turns(self, events: list[dict[str, Any]]) -> None:
+        """Emit a batch one event per turn of the event loop: its fan-out (every event to every client)
+        must not hold the page and API reads of this process until it ends. Each event's own fan-out
+        stays one step, so every client gets the events in order and a client registering in between
+        is told where it stands (hello) before the next one."""
+        for event in events:
+            self._emit([event])
+            await asyncio.sleep(0)
 
     def _emit(self, events: list[dict[str, Any]]) -> None:
         emitted = False
@@ -310,6 +319,11 @@ class Hub:
                         except ValueError:
                             continue
                         await self.on_message(event)
+                        # A burst (the messages published while Redis was frozen, delivered at once when
+                        # it resumes; many models changing together) is read from the client's buffer
+                        # without a wait: without this turn its whole fan-out ran in one step of the
+                        # event loop, and every read of this process waited seconds for it to end.
+                        await asyncio.sleep(0)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # Redis away: the database poll carries events meanwhile
