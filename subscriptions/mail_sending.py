@@ -14,6 +14,7 @@ import re
 import smtplib
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from email.utils import formatdate, parseaddr
 
 from django.conf import settings
@@ -75,7 +76,8 @@ class MailRound:
                 self._runner = asyncio.Runner(loop_factory=new_event_loop)
             else:
                 return run_in_own_loop(lambda: send_many(server, build, settings.SUBSCRIPTIONS_SMTP_CONNECTIONS, count))
-        if self._pool is None or self._pool.server != server:
+        # Each batch's backend makes its own SSL context: the same server is the same place and login.
+        if self._pool is None or replace(self._pool.server, ssl_context=None) != replace(server, ssl_context=None):
             if self._pool is not None:
                 self._runner.run(self._pool.close())
             self._pool = Pool(server, settings.SUBSCRIPTIONS_SMTP_CONNECTIONS)

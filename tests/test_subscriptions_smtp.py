@@ -297,3 +297,28 @@ def test_a_connection_the_server_closed_while_idle_is_replaced_before_the_next_b
     assert [failed for _sent, failed in outcomes] == [{}, {}, {}]
     assert sorted(key for sent, _failed in outcomes for key in sent) == list(range(30))
     assert capture.count == 30
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_round_over_starttls_logs_in_once_per_connection_not_once_per_batch(serve, settings, tmp_path, monkeypatch):
+    cert_file, key_file = _certificate(tmp_path)
+    server_tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server_tls.load_cert_chain(cert_file, key_file)
+    logins = []
+
+    def authenticator(server, session, envelope, mechanism, auth_data):
+        logins.append(auth_data.login)
+        return AuthResult(success=True)
+
+    capture = Capture(pipelining=True)
+    serve(capture, tls_context=server_tls, require_starttls=True, authenticator=authenticator, auth_require_tls=True)
+    monkeypatch.setenv("SSL_CERT_FILE", cert_file)
+    settings.EMAIL_HOST, settings.EMAIL_USE_TLS = "localhost", True
+    settings.EMAIL_HOST_USER, settings.EMAIL_HOST_PASSWORD = "mailer", "s3cret"
+    settings.SUBSCRIPTIONS_BATCH = 5
+    followers(20)
+
+    assert send_until(time.monotonic() + 60) == 20  # four batches
+
+    assert capture.count == 20
+    assert logins == [b"mailer"] * 4
