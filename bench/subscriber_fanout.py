@@ -91,6 +91,13 @@ def make_subscribers(count: int, channel: str, provider, url: str = "") -> None:
     )
     through = Subscriber.providers.through
     through.objects.bulk_create([through(subscriber_id=s.pk, provider_id=provider.pk) for s in made], batch_size=5000)
+    # A live site's subscribers were analyzed long ago (by autovacuum, which may be off on a test server):
+    # without statistics PostgreSQL may plan the claim from the subscriber side, a nested loop that reads
+    # every pending message once per subscriber (tens of seconds per claim).
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE subscriptions_subscriber, subscriptions_subscriber_providers")
 
 
 def incident(provider, model):
@@ -204,7 +211,7 @@ def run_build(count: int, provider, model) -> dict:
         token, ids = claim_batch(sending.due_messages(), now, settings.SUBSCRIPTIONS_BATCH)
         if not ids:
             break
-        messages = copies_of(sending.claimed(ids, token), cache, BatchOutcome())(True)
+        messages = list(copies_of(sending.claimed(ids, token), cache, BatchOutcome())(True))
         made += len(messages)
         settle_batch(sending.SubscriberMessage, token, [m[0] for m in messages], {}, now, 1)
     took = time.monotonic() - began

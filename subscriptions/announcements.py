@@ -26,6 +26,11 @@ BATCH = 500
 # News older than this when first seen is not sent (a round that was away for long, a fresh install).
 LOOKBACK = timedelta(hours=1)
 CHUNK = 5000
+# Written at once, this many messages are analyzed in the same transaction: with statistics that
+# predate them (few or no pending rows), PostgreSQL plans each claim as a read and sort of every
+# pending row instead of the first few hundred in the claim index's order, and the claims of a large
+# announcement add up to minutes of database time (autovacuum analyzes only a minute or more later).
+ANALYZE_AFTER = 5000
 
 
 def _json(data: dict) -> dict:
@@ -73,7 +78,10 @@ def _write_in_database(announcement: Announcement, recipients, now: datetime) ->
             f"follower.id, %s, %s, '{{}}'::jsonb FROM ({select}) AS follower (id) ON CONFLICT DO NOTHING",
             [SubscriberMessage.State.PENDING, now, now, announcement.pk, SubscriberMessage.Kind.ANNOUNCEMENT, *params],
         )
-        return cursor.rowcount
+        written = cursor.rowcount
+        if written >= ANALYZE_AFTER:
+            cursor.execute(f"ANALYZE {table}")
+        return written
 
 
 def _write(announcement: Announcement, subscriber_ids: list[int], now: datetime) -> int:

@@ -12,7 +12,9 @@ from __future__ import annotations
 import asyncio
 import re
 import smtplib
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from email.utils import formatdate, parseaddr
 
 from django.conf import settings
@@ -22,7 +24,7 @@ from django.core.mail.message import sanitize_address
 
 from subscriptions.email import BatchOutcome, Copies, Links, compose, personal_links, rendered_for
 from subscriptions.models import SubscriberMessage
-from subscriptions.smtp_client import RecipientRefused, Server, data_bytes, send_many
+from subscriptions.smtp_client import Pool, RecipientRefused, Server, data_bytes, send_many
 
 # An address that needs no IDNA or quoting: used as it is (sanitize_address parses, which costs more).
 _PLAIN_ADDRESS = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+")
@@ -33,12 +35,53 @@ except ImportError:  # pragma: no cover
     new_event_loop = None
 
 
-def send_batch(items: list[SubscriberMessage], rendered_cache: dict | None = None) -> BatchOutcome:
+def send_batch(
+    items: list[SubscriberMessage], rendered_cache: dict | None = None, mail_round: MailRound | None = None
+) -> BatchOutcome:
+    """Send a batch of mail; within a `MailRound`, over the SMTP connections its earlier batches opened."""
     rendered_cache = {} if rendered_cache is None else rendered_cache
     connection = get_connection(fail_silently=False, timeout=settings.EMAIL_TIMEOUT)
     if isinstance(connection, SMTPBackend):
-        return send_over_smtp(items, Server.from_backend(connection), rendered_cache)
+        return send_over_smtp(items, Server.from_backend(connection), rendered_cache, mail_round)
     return send_through_backend(items, connection, rendered_cache)
+
+
+class MailRound:
+    """A round's event loop and SMTP connections, kept from one batch to the next (`with MailRound()
+    as mail_round:`; the connections are closed at its end). In a thread that already runs an event
+    loop, each batch opens and closes its own, as without a round."""
+
+    def __init__(self) -> None:
+        self._runner: asyncio.Runner | None = None
+        self._pool: Pool | None = None
+
+    def __enter__(self) -> MailRound:
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        if self._runner is None:
+            return
+        try:
+            if self._pool is not None:
+                self._runner.run(self._pool.close())
+        finally:
+            self._runner.close()
+            self._runner = self._pool = None
+
+    def send(self, server: Server, build, count: int):
+        if self._runner is None:
+            try:
+                asyncio.get_running_loop()
+            except RuntimeError:
+                self._runner = asyncio.Runner(loop_factory=new_event_loop)
+            else:
+                return run_in_own_loop(lambda: send_many(server, build, settings.SUBSCRIPTIONS_SMTP_CONNECTIONS, count))
+        # Each batch's backend makes its own SSL context: the same server is the same place and login.
+        if self._pool is None or replace(self._pool.server, ssl_context=None) != replace(server, ssl_context=None):
+            if self._pool is not None:
+                self._runner.run(self._pool.close())
+            self._pool = Pool(server, settings.SUBSCRIPTIONS_SMTP_CONNECTIONS)
+        return self._runner.run(self._pool.send(build, count))
 
 
 def address(value: str) -> str:
@@ -46,7 +89,9 @@ def address(value: str) -> str:
     return value if _PLAIN_ADDRESS.fullmatch(value) else parseaddr(sanitize_address(value, "utf-8"))[1]
 
 
-def send_over_smtp(items: list[SubscriberMessage], server: Server, rendered_cache: dict) -> BatchOutcome:
+def send_over_smtp(
+    items: list[SubscriberMessage], server: Server, rendered_cache: dict, mail_round: MailRound | None = None
+) -> BatchOutcome:
     """Each message once, over up to SUBSCRIPTIONS_SMTP_CONNECTIONS connections at once.
 
     A refused recipient fails that message only (and counts toward pausing its subscriber); a
@@ -57,8 +102,11 @@ def send_over_smtp(items: list[SubscriberMessage], server: Server, rendered_cach
     by_pk = {item.pk: item for item in items}
     build = copies_of(items, rendered_cache, outcome)
 
-    connections = settings.SUBSCRIPTIONS_SMTP_CONNECTIONS
-    sent, failed = run_in_own_loop(lambda: send_many(server, build, connections, len(items)))
+    if mail_round is not None:
+        sent, failed = mail_round.send(server, build, len(items))
+    else:
+        connections = settings.SUBSCRIPTIONS_SMTP_CONNECTIONS
+        sent, failed = run_in_own_loop(lambda: send_many(server, build, connections, len(items)))
     outcome.sent.extend(sent)
     for pk, exc in failed.items():
         item = by_pk[pk]
@@ -84,8 +132,8 @@ def run_in_own_loop(coroutine):
 
 def copies_of(items: list[SubscriberMessage], rendered_cache: dict, outcome: BatchOutcome):
     """Render what the batch needs (here, before any event loop: a confirmation's text reads the
-    database) and return `build(eight_bit)`, which makes each message's bytes for the SMTP client.
-    A message that cannot be made fails alone, in `outcome`."""
+    database) and return `build(eight_bit)`, which makes each message's bytes for the SMTP client as
+    the connections take them. A message that cannot be made fails alone, in `outcome`."""
     sender = address(settings.DEFAULT_FROM_EMAIL)
     rendered = []
     for item in items:
@@ -94,8 +142,8 @@ def copies_of(items: list[SubscriberMessage], rendered_cache: dict, outcome: Bat
         except Exception as exc:  # one bad message must not hold up the others
             outcome.failed[item.pk] = (item.attempts, f"{type(exc).__name__}: {exc}")
 
-    def build(eight_bit: bool) -> list[tuple[int, str, str, bytes]]:
-        date, links, copies, messages = formatdate(), Links(), {}, []
+    def build(eight_bit: bool) -> Iterator[tuple[int, str, str, bytes]]:
+        date, links, copies = formatdate(), Links(), {}
         for item, message in rendered:
             try:
                 maker = copies.get(id(message))
@@ -104,11 +152,11 @@ def copies_of(items: list[SubscriberMessage], rendered_cache: dict, outcome: Bat
                 subscriber = item.subscriber
                 to = address(subscriber.email)
                 manage_url, unsubscribe_url = links.of(subscriber.pk, subscriber.key, subscriber.language)
-                data = maker.make(to, item.message_id, manage_url, unsubscribe_url)
-                messages.append((item.pk, sender, to, data_bytes(data)))
+                data = data_bytes(maker.make(to, item.message_id, manage_url, unsubscribe_url))
             except Exception as exc:  # one bad address must not hold up the others
                 outcome.failed[item.pk] = (item.attempts, f"{type(exc).__name__}: {exc}")
-        return messages
+            else:
+                yield item.pk, sender, to, data
 
     return build
 

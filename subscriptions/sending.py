@@ -55,10 +55,12 @@ def _send_claimed(
     return outcome
 
 
-def _send(items: list[SubscriberMessage], rendered_cache: dict | None) -> email.BatchOutcome:
+def _send(
+    items: list[SubscriberMessage], rendered_cache: dict | None, mail_round: mail_sending.MailRound | None = None
+) -> email.BatchOutcome:
     by_mail = [item for item in items if item.subscriber.channel == Subscriber.Channel.EMAIL]
     by_webhook = [item for item in items if item.subscriber.channel == Subscriber.Channel.WEBHOOK]
-    outcome = mail_sending.send_batch(by_mail, rendered_cache) if by_mail else email.BatchOutcome()
+    outcome = mail_sending.send_batch(by_mail, rendered_cache, mail_round) if by_mail else email.BatchOutcome()
     by_push = [item for item in items if item.subscriber.channel == Subscriber.Channel.PUSH]
     for sender, batch in ((webhooks.send_batch, by_webhook), (push.send_batch, by_push)):
         if batch:
@@ -117,7 +119,7 @@ def send_until(deadline: float, rendered_cache: dict | None = None) -> int:
     outcome, while one is being sent, so that the database's work overlaps the mail server's (not
     inside a transaction, where a second connection would not see its rows: there it claims in
     turn, as send_due does). The thread runs its work in order: a batch is settled before the
-    claim after next."""
+    claim after next. Mail goes over SMTP connections kept open from batch to batch (`MailRound`)."""
     cache = {} if rendered_cache is None else rendered_cache
     limit, total = settings.SUBSCRIPTIONS_BATCH, 0
     if connection.in_atomic_block:
@@ -127,14 +129,14 @@ def send_until(deadline: float, rendered_cache: dict | None = None) -> int:
             if not taken:
                 break
         return total
-    with ThreadPoolExecutor(1, thread_name_prefix="subscriptions-claim") as pool:
+    with ThreadPoolExecutor(1, thread_name_prefix="subscriptions-claim") as pool, mail_sending.MailRound() as mail:
         try:
             token, now, items = _claim_next(limit)
             settling = None
             while items:
                 total += len(items)
                 upcoming = pool.submit(_claim_next, limit) if time.monotonic() < deadline else None
-                outcome = _send(items, cache)
+                outcome = _send(items, cache, mail)
                 if settling is not None:
                     settling.result()  # raises what recording the previous batch raised
                 settling = pool.submit(_settle, items, token, now, outcome)

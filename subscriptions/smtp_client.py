@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import collections
 import re
 import socket
 import ssl
@@ -147,6 +146,14 @@ class Connection:
             raise (RecipientRefused if 500 <= rcpt_code < 600 else SMTPError)(rcpt_code, rcpt_text)
         raise SMTPError(data_code, data_text)
 
+    def usable(self) -> bool:
+        """Open and silent between messages, as far as this end knows. A server speaks unasked only
+        to say goodbye (Postfix's "421 timeout" before it hangs up; aiosmtpd hangs up without a word),
+        and StreamReader shows no unread reply but through its buffer."""
+        if self._writer is None or self._writer.is_closing():
+            return False
+        return not self._reader.at_eof() and not getattr(self._reader, "_buffer", b"")
+
     async def close(self) -> None:
         if self._writer is None:
             return
@@ -219,50 +226,83 @@ CONNECTION_ERRORS = (OSError, EOFError, ssl.SSLError)
 
 
 async def send_many(server: Server, build, connections: int, count: int):
-    """Open up to `connections` sessions, then send what `build(eight_bit)` makes over all of them.
-
-    `build` gets whether every open session took 8BITMIME and returns (key, sender, recipient, data)
-    messages. Returns (keys sent, {key: exception}). A connection that breaks takes only its message
-    in flight with it; the others carry on with the rest. What no connection could take fails with
-    the error that ended the last one (a server that is down: every message, with its refusal).
-    """
-    opened = await asyncio.gather(*(_open(server) for _session in range(max(1, min(connections, count)))))
-    live = [c for c in opened if isinstance(c, Connection)]
-    errors: list[Exception] = [c for c in opened if not isinstance(c, Connection)]
-    eight_bit = bool(live) and all("8bitmime" in c.extensions for c in live)
+    """Open up to `connections` sessions, send what `build(eight_bit)` makes over all of them, close them
+    (`Pool.send` over a pool of its own)."""
+    pool = Pool(server, connections)
     try:
-        messages = build(eight_bit)
-    except BaseException:
-        await asyncio.gather(*(c.close() for c in live))
-        raise
-    queue = collections.deque(messages)
-    sent: list[int] = []
-    failed: dict[int, Exception] = {}
+        return await pool.send(build, count)
+    finally:
+        await pool.close()
 
-    async def session(connection: Connection) -> None:
+
+class Pool:
+    """SMTP sessions kept open from one batch to the next: a round's batches go out over the same
+    connections, since opening one costs both ends a connect, the greeting and EHLO (and TLS and
+    AUTH where set), and a batch would otherwise wait for its connections before its first mail."""
+
+    def __init__(self, server: Server, size: int) -> None:
+        self.server, self.size = server, max(1, size)
+        self.idle: list[Connection] = []
+
+    async def send(self, build, count: int):
+        """Send what `build(eight_bit)` makes over up to `size` sessions, opening what is missing.
+
+        `build` gets whether every open session took 8BITMIME and returns (key, sender, recipient,
+        data) messages: a list, or an iterator, made as the connections take them (the first mails
+        are out while the rest are made). Returns (keys sent, {key: exception}). A connection that
+        breaks takes only its message in flight with it; the others carry on with the rest. What no
+        connection could take fails with the error that ended the last one (a server that is down:
+        every message, with its refusal).
+        """
+        await asyncio.sleep(0)  # the loop sees what arrived while it was idle: a server that hung up
+        kept = [c for c in self.idle if c.usable()]
+        await asyncio.gather(*(c.close() for c in self.idle if c not in kept))
+        self.idle = []
+        wanted = max(0, min(self.size, max(1, count)) - len(kept))
+        opened = await asyncio.gather(*(_open(self.server) for _session in range(wanted)))
+        live = kept + [c for c in opened if isinstance(c, Connection)]
+        errors: list[Exception] = [c for c in opened if not isinstance(c, Connection)]
+        eight_bit = bool(live) and all("8bitmime" in c.extensions for c in live)
         try:
-            while queue:
-                key, sender, recipient, data = queue.popleft()
+            queue = iter(build(eight_bit))
+        except BaseException:
+            await asyncio.gather(*(c.close() for c in live))
+            raise
+        sent: list[int] = []
+        failed: dict[int, Exception] = {}
+
+        async def session(connection: Connection) -> None:
+            for key, sender, recipient, data in queue:
                 try:
                     await connection.send(sender, recipient, data, eight_bit)
                 except SMTPError as exc:
                     failed[key] = exc
                     if exc.code in (0, 421):  # the server is closing this session, or it spoke gibberish
                         errors.append(exc)
+                        await connection.close()
                         return
                 except CONNECTION_ERRORS as exc:
                     failed[key] = exc
                     errors.append(exc)
+                    await connection.close()
                     return
                 else:
                     sent.append(key)
-        finally:
-            await connection.close()
+            self.idle.append(connection)
 
-    await asyncio.gather(*(session(c) for c in live))
-    for key, *_rest in queue:
-        failed[key] = errors[-1] if errors else SMTPError(0, "no connection")
-    return sent, failed
+        try:
+            await asyncio.gather(*(session(c) for c in live))
+        except BaseException:  # cancelled: what each session had in flight is unknown, so none is kept
+            await asyncio.gather(*(c.close() for c in live))
+            self.idle = []
+            raise
+        for key, *_rest in queue:
+            failed[key] = errors[-1] if errors else SMTPError(0, "no connection")
+        return sent, failed
+
+    async def close(self) -> None:
+        idle, self.idle = self.idle, []
+        await asyncio.gather(*(c.close() for c in idle))
 
 
 async def _open(server: Server) -> Connection | Exception:

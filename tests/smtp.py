@@ -41,6 +41,7 @@ class Capture:
         self.refuse: set[str] = set()
         self.drop: set[str] = set()
         self.connections = 0
+        self.quits = 0
         self._lock = threading.Lock()
 
     async def handle_EHLO(self, server, session, envelope, hostname, responses):
@@ -87,6 +88,10 @@ class _CountingSMTP(SMTP):
     def connection_made(self, transport):
         self.event_handler.connections += 1
         super().connection_made(transport)
+
+    async def smtp_QUIT(self, arg):
+        self.event_handler.quits += 1
+        await super().smtp_QUIT(arg)
 
 
 class SMTPServer(Controller):

@@ -7,6 +7,7 @@ settings ask, and a connection lost mid-batch costing only a retry of the mail i
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import re
 import ssl
@@ -26,6 +27,7 @@ from monitoring.models import AIModel, Incident, Provider
 from subscriptions.announcements import plan
 from subscriptions.models import Subscriber, SubscriberMessage
 from subscriptions.sending import send_all_due, send_until
+from subscriptions.smtp_client import Pool, Server, data_bytes
 from tests.smtp import Capture, SMTPServer
 
 pytestmark = pytest.mark.django_db
@@ -241,3 +243,82 @@ def test_the_round_sends_batch_after_batch_claiming_the_next_while_one_goes_out(
     refused = Subscriber.objects.get(email="reader3@example.com")
     assert refused.paused_at is not None  # counted when its batch was recorded, in the second thread
     assert SubscriberMessage.objects.get(subscriber=refused).state == "cancelled"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_rounds_batches_share_its_connections_which_close_when_it_ends(serve, settings):
+    settings.SUBSCRIPTIONS_BATCH = 7
+    capture = Capture(pipelining=True)
+    serve(capture)
+    followers(30)
+    opened = capture.connections
+
+    assert send_until(time.monotonic() + 60) == 30  # five batches
+
+    assert capture.count == 30 and SubscriberMessage.objects.filter(state="sent").count() == 30
+    assert capture.connections - opened == 4  # SUBSCRIPTIONS_SMTP_CONNECTIONS, not four per batch
+    deadline = time.monotonic() + 5
+    while capture.quits < 4 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert capture.quits == 4  # each said QUIT at the round's end
+
+
+def test_a_connection_the_server_closed_while_idle_is_replaced_before_the_next_batch(serve):
+    capture = Capture(pipelining=True)
+    port = serve(capture, timeout=0.5).port  # aiosmtpd hangs up on a client idle this long
+    opened = capture.connections
+
+    def batch(keys):
+        def build(eight_bit):
+            return iter(
+                [
+                    (k, "status@example.com", f"reader{k}@example.com", data_bytes(b"Subject: hi\r\n\r\nhi\r\n"))
+                    for k in keys
+                ]
+            )
+
+        return build
+
+    async def three_batches():
+        pool, outcomes = Pool(Server("127.0.0.1", port, 10.0), 3), []
+        try:
+            outcomes.append(await pool.send(batch(range(0, 10)), 10))
+            outcomes.append(await pool.send(batch(range(10, 20)), 10))
+            kept = capture.connections - opened
+            await asyncio.sleep(1.5)  # the server closes all three
+            outcomes.append(await pool.send(batch(range(20, 30)), 10))
+        finally:
+            await pool.close()
+        return outcomes, kept
+
+    outcomes, kept = asyncio.run(three_batches())
+
+    assert kept == 3 and capture.connections - opened == 6  # three more, only after the server closed the first
+    assert [failed for _sent, failed in outcomes] == [{}, {}, {}]
+    assert sorted(key for sent, _failed in outcomes for key in sent) == list(range(30))
+    assert capture.count == 30
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_round_over_starttls_logs_in_once_per_connection_not_once_per_batch(serve, settings, tmp_path, monkeypatch):
+    cert_file, key_file = _certificate(tmp_path)
+    server_tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server_tls.load_cert_chain(cert_file, key_file)
+    logins = []
+
+    def authenticator(server, session, envelope, mechanism, auth_data):
+        logins.append(auth_data.login)
+        return AuthResult(success=True)
+
+    capture = Capture(pipelining=True)
+    serve(capture, tls_context=server_tls, require_starttls=True, authenticator=authenticator, auth_require_tls=True)
+    monkeypatch.setenv("SSL_CERT_FILE", cert_file)
+    settings.EMAIL_HOST, settings.EMAIL_USE_TLS = "localhost", True
+    settings.EMAIL_HOST_USER, settings.EMAIL_HOST_PASSWORD = "mailer", "s3cret"
+    settings.SUBSCRIPTIONS_BATCH = 5
+    followers(20)
+
+    assert send_until(time.monotonic() + 60) == 20  # four batches
+
+    assert capture.count == 20
+    assert logins == [b"mailer"] * 4
