@@ -39,6 +39,10 @@ SNAPSHOT_WATCH_SECONDS = 1.0
 # and process. Up to 10 s, live push came back 5-6 s after a 30 s Redis outage ended.
 RESUBSCRIBE_MAX_SECONDS = 2.0
 REPLAY_LIMIT = 1000  # a client further behind than this refetches the snapshot
+# How long one read of the log after a sequence serves the other clients resuming from it. After a web
+# restart every client resumes from about the same sequence at once: read one by one on the event-log
+# thread, 1,200 of them took up to 55 s to open (and the hub's own catch-up waited behind them).
+SHARED_READ_SECONDS = 10.0
 RECENT = 2000  # events kept in memory for replay without a database query
 
 _db_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="event-log")
@@ -55,6 +59,14 @@ def _fetch_after(after: int, limit: int) -> list[dict[str, Any]]:
 
 def _sequence_exists(seq: int) -> bool:
     return StatusChange.objects.filter(pk=seq).exists()
+
+
+def _read_backlog(after: int, known: bool) -> list[dict[str, Any]] | None:
+    """The public events after `after` (at most REPLAY_LIMIT); None when `after` is unknown or too far behind."""
+    if not known and not _sequence_exists(after):
+        return None
+    events = _fetch_after(after, REPLAY_LIMIT + 1)
+    return None if len(events) > REPLAY_LIMIT else events
 
 
 class Hub:
@@ -77,6 +89,8 @@ class Hub:
         self.delivered = 0
         # Sequences given to clients (hello, events): a client resuming from one of them needs no lookup.
         self._handed_out: set[int] = set()
+        # Reads of the log after a sequence, shared by the clients resuming from it: sequence -> (when, read).
+        self._shared_reads: dict[int, tuple[float, asyncio.Future]] = {}
 
     # -- lifecycle -------------------------------------------------------------------------------
 
@@ -139,12 +153,30 @@ class Hub:
             return []
         if after > self.last_seq or after <= 0:
             return None
-        if after not in self._handed_out and not await self._db(_sequence_exists, after):
-            return None
-        if self.recent and self.recent[0]["seq"] <= after:
+        if self.recent and self.recent[0]["seq"] <= after and after in self._handed_out:
             return [e for e in self.recent if e["seq"] > after]
-        events = await self._db(_fetch_after, after, REPLAY_LIMIT + 1)
-        return None if len(events) > REPLAY_LIMIT else events
+        events = await self._shared_read(after)
+        if events is None:
+            return None
+        # The read may be seconds old: what this process emitted since then follows it (the client
+        # was registered before asking, so anything later reaches it live).
+        newest = events[-1]["seq"] if events else after
+        if len(self.recent) == RECENT and self.recent[0]["seq"] > newest + 1:
+            return None  # more was emitted since than is held: the client refetches the snapshot
+        return [*events, *(e for e in self.recent if e["seq"] > newest)]
+
+    async def _shared_read(self, after: int) -> list[dict[str, Any]] | None:
+        """One read of the log after `after` for every client resuming from it within SHARED_READ_SECONDS."""
+        now = time.monotonic()
+        shared = self._shared_reads.get(after)
+        if shared is None or now - shared[0] > SHARED_READ_SECONDS or (shared[1].done() and shared[1].exception()):
+            for seq in [s for s, (at, _) in self._shared_reads.items() if now - at > SHARED_READ_SECONDS]:
+                del self._shared_reads[seq]
+            read = asyncio.ensure_future(self._db(_read_backlog, after, after in self._handed_out))
+            # A read whose askers all went away (their clients disconnected) still completes for the next ones.
+            read.add_done_callback(lambda f: f.cancelled() or f.exception())
+            shared = self._shared_reads[after] = (now, read)
+        return await asyncio.shield(shared[1])
 
     def hello(self) -> dict[str, Any]:
         self._handed_out.add(self.last_seq)
