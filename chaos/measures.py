@@ -38,16 +38,28 @@ STALE_GRACE_S = 10.0
 # An alert about an outage window is its own until this long after the window's end: the recovery
 # needs SUCCESSES_TO_RECOVER probes, one interval apart, then a planner run and the delivery.
 ALERT_LATE_S = SUCCESSES_TO_RECOVER * INTERVAL_S + 30.0
+# ...or, when probing paused over the window's end (beat down, collectors stopped), until this long after
+# the SUCCESSES_TO_RECOVER-th ok answer that followed it: nobody can see a recovery before that evidence.
+ALERT_AFTER_EVIDENCE_S = 30.0
 
 
-def false_alarms(windows: list[Window], received: list[dict], begin: float, end: float) -> list[dict]:
+def alert_deadline(window: Window, evidence: Evidence) -> float:
+    """Until when an alert about the model is about this window (see ALERT_LATE_S)."""
+    recovered = evidence.nth_after("ok", window.model, window.end, SUCCESSES_TO_RECOVER)
+    late = window.end + ALERT_LATE_S
+    return late if recovered is None else max(late, recovered + ALERT_AFTER_EVIDENCE_S)
+
+
+def false_alarms(
+    windows: list[Window], received: list[dict], begin: float, end: float, evidence: Evidence
+) -> list[dict]:
     """Outage alerts changed in [begin, end) about a model that was not truly down then (nor just before)."""
     return [
         a
         for a in received
         if a["kind"] == "outage"
         and begin <= a["at"] < end
-        and not any(w.model == a["model"] and w.start <= a["at"] < w.end + ALERT_LATE_S for w in windows)
+        and not any(w.model == a["model"] and w.start <= a["at"] < alert_deadline(w, evidence) for w in windows)
     ]
 
 
@@ -137,7 +149,7 @@ def alerts(windows: list[Window], evidence: Evidence, received: list[dict]) -> t
         if alert["model"] not in by_model:
             continue  # another scenario's model
         mine = by_model[alert["model"]]
-        index = next((i for i, w in enumerate(mine) if w.start <= alert["at"] < w.end + ALERT_LATE_S), None)
+        index = next((i for i, w in enumerate(mine) if w.start <= alert["at"] < alert_deadline(w, evidence)), None)
         if index is None:
             continue  # about this model at another time (a fault that made it look down): see false_alarms
         if alert["kind"] == "model.flapping":
@@ -225,6 +237,25 @@ def pulse_arrivals(run: Run, pulses: list[tuple[str, float]], record: Record, li
         )
         notes.append(f"{reason} posted {posted - run.fault_end:+.1f} s, arrived {where}")
     return notes[:limit]
+
+
+def live_events(record: Record, run: Run, clients: tuple[str, ...] = ("websocket", "sse"), limit: int = 8) -> list[str]:
+    """What the suite's own live clients went through in the scenario (connects, ends, resyncs, failed
+    snapshot fetches), by client and kind, from the fault's start: a late push or a live client's false
+    green says whether its connection was cut, resumed or resynced, and when. ("sampler": its own loop
+    running late, which would make its readings late too.)"""
+    groups: dict[tuple[str, str], list[float]] = {}
+    for at, client, what in record.live:
+        if client in clients:
+            groups.setdefault((client, "ran late" if client == "sampler" else what), []).append(at - run.fault_start)
+    notes = [
+        f"live: {client} {what} {len(at)} times, {min(at):+.1f} to {max(at):+.1f} s from the fault"
+        for (client, what), at in sorted(groups.items(), key=lambda item: min(item[1]))
+    ]
+    worst = max((float(what.split()[1]) for _, client, what in record.live if client == "sampler"), default=0.0)
+    if worst and "sampler" in clients:
+        notes.append(f"the sampler's own loop was up to {worst:.1f} s late")
+    return notes[:limit] + ([f"{len(notes) - limit} more kinds of live events"] if len(notes) > limit else [])
 
 
 READERS = ("page", "api_v1", "summary", "websocket")

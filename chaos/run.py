@@ -267,7 +267,7 @@ def execute(
             result.answered, result.lost, result.in_flight = measures.lost_results(run, answered, stored)
             result.readings = len(record.readings)
             missed, duplicates, notes = measures.alerts(run.windows, evidence, alerts)
-            false_alarms = measures.false_alarms(timeline.windows, alerts, run.begin, run.end)
+            false_alarms = measures.false_alarms(timeline.windows, alerts, run.begin, run.end, evidence)
             if false_alarms:
                 notes.append(f"{len(false_alarms)} outage alerts about models that were up (made to look down)")
             by_reader = measures.false_greens(record, timeline.windows, evidence, model_names, run.end)
@@ -281,6 +281,13 @@ def execute(
             result.push_recovery_s = measures.push_recovery(run, pulser.posted, record)
             if result.push_recovery_s is None or result.push_recovery_s > 5:
                 notes += measures.pulse_arrivals(run, pulser.posted, record)
+            if (
+                result.push_recovery_s is None
+                or result.push_recovery_s > 5
+                or any(reader == "websocket" for reader, _ in by_reader)
+            ):
+                notes += measures.live_events(record, run)
+            notes += measures.live_events(record, run, clients=("sampler",))
             result.availability_pct, result.p99_ms, result.requests = measures.availability(record, run, hey)
             notes += measures.failed_reads(record, run, hey)
             unknown = measures.time_to_unknown(run, record, models)

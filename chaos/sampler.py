@@ -20,6 +20,7 @@ import websockets
 from chaos.seed import PROVIDER, PULSE_MODEL, PULSE_PROVIDER
 
 PERIOD_S = 0.25
+LATE_S = 0.5  # the sampler's own loop running this late is noted (see Sampler._watch_lag)
 PAGE_ITEM = re.compile(r'<li class="model" data-model="([^"]+)" data-status="([^"]+)"')
 PULSE = f"{PULSE_PROVIDER}/{PULSE_MODEL}"
 
@@ -58,6 +59,8 @@ class Record:
     requests: list[Request] = field(default_factory=list)
     pulses: dict[str, dict[str, float]] = field(default_factory=dict)  # reason -> transport -> received at
     ws_connected: bool = False
+    # What the live clients went through (connects, ends, resyncs, failed snapshot fetches): (at, client, what).
+    live: list[tuple[float, str, str]] = field(default_factory=list)
 
 
 def _describe(failure: BaseException) -> str:
@@ -74,6 +77,48 @@ def _chaos(slug: str) -> str | None:
 def _not_operational(statuses: dict[str, str]) -> tuple[frozenset[str], int, int]:
     unknown = sum(1 for s in statuses.values() if s == "unknown")
     return frozenset(m for m, s in statuses.items() if s != "operational"), len(statuses), unknown
+
+
+def _version(version: str | None) -> tuple[int, int]:
+    sequence, _, built = str(version or "0.0").partition(".")
+    try:
+        return int(sequence or 0), int(built or 0)
+    except ValueError:
+        return 0, 0
+
+
+def newer(candidate: str | None, than: str | None) -> bool:
+    """Whether snapshot version `candidate` is newer than `than` (versions are "<sequence>.<built ms>")."""
+    return candidate is not None and _version(candidate) > _version(than)
+
+
+@dataclass
+class LiveState:
+    """What a live client shows: the newest snapshot it fetched, then the status changes after it."""
+
+    statuses: dict[str, str] = field(default_factory=dict)
+    version: str | None = None
+    seq: int = 0
+
+    def apply_snapshot(self, document: dict) -> bool:
+        """Take a fetched snapshot unless it is older than the one held (an answer overtaken by another)."""
+        if self.version is not None and not newer(document.get("version"), self.version):
+            return document.get("version") == self.version
+        fresh = {m: item["status"] for item in document["models"] if (m := _chaos(item["slug"]))}
+        self.statuses.clear()
+        self.statuses.update(fresh)
+        self.version = document.get("version")
+        self.seq = max(self.seq, int(document.get("sequence") or 0))
+        return True
+
+    def apply_change(self, model: str, event: dict) -> None:
+        """A change the held snapshot already includes (its sequence or older) is not applied again."""
+        seq = event.get("seq")
+        if isinstance(seq, int):
+            if seq <= self.seq:
+                return
+            self.seq = seq
+        self.statuses[model] = event["to"]
 
 
 class Sampler:
@@ -111,6 +156,9 @@ class Sampler:
         with self._lock:
             getattr(self.record, kind).append(item)
 
+    def _log(self, client: str, what: str) -> None:
+        self._add("live", (time.time(), client, what))
+
     def _pulse(self, reason: str, transport: str) -> None:
         with self._lock:
             self.record.pulses.setdefault(reason, {}).setdefault(transport, time.time())
@@ -126,12 +174,22 @@ class Sampler:
                 asyncio.create_task(self._poll(session, "summary", "/api/v2/summary.json", self._summary)),
                 asyncio.create_task(self._websocket(session)),
                 asyncio.create_task(self._sse()),
+                asyncio.create_task(self._watch_lag()),
             ]
             while not self._stop.is_set():
                 await asyncio.sleep(0.1)
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def _watch_lag(self) -> None:
+        """Notes when this loop itself ran late: the readings' times would be the sampler's, not the product's."""
+        while True:
+            started = time.monotonic()
+            await asyncio.sleep(0.1)
+            late = time.monotonic() - started - 0.1
+            if late > LATE_S:
+                self._log("sampler", f"ran {late:.1f} s late")
 
     async def _poll(self, session: aiohttp.ClientSession, source: str, path: str, parse) -> None:
         next_at = time.monotonic()
@@ -198,16 +256,29 @@ class Sampler:
                 statuses[name] = "unknown" if component.get("unknown") else component["status"]
         return statuses
 
-    async def _snapshot(self, session: aiohttp.ClientSession) -> dict[str, str]:
+    async def _snapshot(self, session: aiohttp.ClientSession) -> dict:
         async with session.get(self.web + "/api/v1/snapshot/") as response:
-            document = await response.json()
-        return {m: s for item in document["models"] if (m := _chaos(item["slug"])) for s in [item["status"]]}
+            response.raise_for_status()
+            return await response.json()
 
     async def _websocket(self, session: aiohttp.ClientSession) -> None:
-        """A live client: the snapshot once, then every status_change applied; sampled while connected."""
+        """A live client that behaves as the page's own (static/statuspage/live.js): the snapshot once, then
+        every status_change newer than what it holds; the snapshot again when a hello, snapshot or resync
+        says a newer one exists (a snapshot changes without a status change when evidence goes stale).
+        A failed fetch leaves what it holds until the next announcement, as on the page."""
         url = self.web.replace("http://", "ws://") + "/ws/status/"
         last_seq: int | None = None
-        state: dict[str, str] = {}
+        live = LiveState()
+
+        async def sync(reason: str) -> None:
+            try:
+                document = await self._snapshot(session)
+            except (TimeoutError, aiohttp.ClientError, OSError, ValueError) as failure:
+                self._log("websocket", f"snapshot fetch ({reason}) failed: {_describe(failure)}")
+                return
+            if not live.apply_snapshot(document):
+                self._log("websocket", f"snapshot fetch ({reason}) got {document.get('version')}, older than held")
+
         while True:
             try:
                 query = f"?last_seq={last_seq}" if last_seq is not None else ""
@@ -217,30 +288,34 @@ class Sampler:
                         async for message in ws:
                             event = json.loads(message)
                             kind = event.get("type")
-                            # A new snapshot can change what is shown without a status change (evidence
-                            # going stale between sweeps): a client refetches it, as README "Live updates" says.
-                            if kind == "hello" and last_seq is None or kind in ("resync", "snapshot"):
-                                fresh = await self._snapshot(session)
-                                state.clear()
-                                state.update(fresh)
-                            if kind == "hello" and sampler is None:
-                                with self._lock:
-                                    self.record.ws_connected = True
-                                sampler = asyncio.create_task(self._sample_ws(state))
-                            if kind == "status_change":
+                            if kind == "hello":
+                                self._log("websocket", f"connected ({'resumed' if query else 'new'})")
+                                if live.version is None or newer(event.get("snapshot_version"), live.version):
+                                    await sync("hello")
+                                if sampler is None:
+                                    with self._lock:
+                                        self.record.ws_connected = True
+                                    sampler = asyncio.create_task(self._sample_ws(live.statuses))
+                            elif kind == "snapshot" and newer(event.get("version"), live.version):
+                                await sync("snapshot")
+                            elif kind == "resync":
+                                self._log("websocket", "resync")
+                                await sync("resync")
+                            elif kind == "status_change":
                                 if event["model"] == PULSE:
                                     self._pulse(event["reason"], "ws")
                                 elif (model := _chaos(event["model"])) is not None:
-                                    state[model] = event["to"]
+                                    live.apply_change(model, event)
                             if "seq" in event:
                                 last_seq = max(last_seq or 0, event["seq"])
+                        self._log("websocket", f"closed by the server ({ws.close_code})")
                     finally:
                         with self._lock:
                             self.record.ws_connected = False
                         if sampler is not None:
                             sampler.cancel()
-            except (TimeoutError, OSError, websockets.WebSocketException, aiohttp.ClientError, ValueError):
-                pass
+            except (TimeoutError, OSError, websockets.WebSocketException, aiohttp.ClientError, ValueError) as failure:
+                self._log("websocket", f"connection ended: {_describe(failure)}")
             await asyncio.sleep(0.5)
 
     async def _sample_ws(self, state: dict[str, str]) -> None:
@@ -258,6 +333,7 @@ class Sampler:
                 headers = {"Last-Event-ID": last_id} if last_id else {}
                 try:
                     async with session.get(self.web + "/api/v1/events/", headers=headers) as response:
+                        self._log("sse", f"connected ({'resumed' if last_id else 'new'}, HTTP {response.status})")
                         async for raw in response.content:
                             line = raw.decode().rstrip("\n")
                             if line.startswith("id:"):
@@ -266,6 +342,9 @@ class Sampler:
                                 event = json.loads(line[5:])
                                 if event.get("type") == "status_change" and event.get("model") == PULSE:
                                     self._pulse(event["reason"], "sse")
-                except (TimeoutError, OSError, aiohttp.ClientError, ValueError):
-                    pass
+                                elif event.get("type") == "resync":
+                                    self._log("sse", "resync")
+                        self._log("sse", "closed by the server")
+                except (TimeoutError, OSError, aiohttp.ClientError, ValueError) as failure:
+                    self._log("sse", f"connection ended: {_describe(failure)}")
                 await asyncio.sleep(0.5)

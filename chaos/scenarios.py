@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from chaos.cluster import Stack
-from chaos.proxy import FaultProxy
+from chaos.proxy import ProxyProcess
 from chaos.seed import INTERVAL_S
 from chaos.truth import Timeline, Window, pick_models
 
@@ -29,7 +29,7 @@ class Context:
     timeline: Timeline
     rng: random.Random
     used: set[str] = field(default_factory=set)
-    proxies: dict[str, FaultProxy] = field(default_factory=dict)
+    proxies: dict[str, ProxyProcess] = field(default_factory=dict)
     # Whether every reader has shown every model unknown since a moment (the sampler answers).
     all_unknown: Callable[[float], bool] = lambda since: False
     # How long a timed fault lasts (Redis, PostgreSQL, the network's three phases together; beat twice
@@ -126,7 +126,7 @@ def web_restart(ctx: Context, run: Run) -> None:
     ctx.stack.start_web()
 
 
-def _network(proxy: FaultProxy, seconds: float) -> None:
+def _network(proxy: ProxyProcess, seconds: float) -> None:
     """10 s of 2 s latency, 10 s of dropped connections, 10 s of half-open sockets (at 30 s)."""
     proxy.latency_s = 2.0
     for mode in ("latency", "drop", "blackhole"):
@@ -139,7 +139,7 @@ def _provider_proxy(ctx: Context) -> None:
     """Point every model at the simulator through a fault proxy (the endpoint is read at each claim)."""
     proxy = ctx.proxies.get("provider")
     if proxy is None:
-        proxy = ctx.proxies["provider"] = FaultProxy("127.0.0.1", ctx.stack.simulator_port).start()
+        proxy = ctx.proxies["provider"] = ProxyProcess("127.0.0.1", ctx.stack.simulator_port).start()
     ctx.stack.sql(
         f"UPDATE monitoring_aimodel SET endpoint = 'http://127.0.0.1:{proxy.port}/v1' "
         "WHERE provider_id = (SELECT id FROM monitoring_provider WHERE slug = 'chaos')"
@@ -154,7 +154,7 @@ def _database_proxy(ctx: Context) -> None:
     """Restart the web process with its database behind a fault proxy (before the fault: not measured)."""
     proxy = ctx.proxies.get("database")
     if proxy is None:
-        proxy = ctx.proxies["database"] = FaultProxy("127.0.0.1", ctx.stack.pg.port).start()
+        proxy = ctx.proxies["database"] = ProxyProcess("127.0.0.1", ctx.stack.pg.port).start()
     ctx.stack.database_url_for_web = f"postgres://postgres@127.0.0.1:{proxy.port}/aistatus"
     ctx.stack.stop("web")
     ctx.stack.start_web()

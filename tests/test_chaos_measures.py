@@ -1,10 +1,20 @@
 """The chaos suite's judgement of what readers showed, on made-up evidence (no services): chaos/measures.py."""
 
-from chaos.measures import STALE_GRACE_S, STALE_INTERVALS, failed_reads, false_greens
+from chaos.measures import (
+    ALERT_AFTER_EVIDENCE_S,
+    ALERT_LATE_S,
+    STALE_GRACE_S,
+    STALE_INTERVALS,
+    alerts,
+    failed_reads,
+    false_alarms,
+    false_greens,
+)
 from chaos.run import hey_figures
 from chaos.sampler import Reading, Record, Request
 from chaos.scenarios import Run
 from chaos.seed import INTERVAL_S
+from chaos.truth import Evidence, Window
 
 LIMIT = STALE_INTERVALS * INTERVAL_S + STALE_GRACE_S
 
@@ -81,3 +91,25 @@ def test_the_failed_reads_are_named_by_reader_url_and_answer_and_hey_by_url_and_
         'failed read: hey /en/ \'Get "http://127.0.0.1:8000/en/": read tcp 127.0.0.1:4->127.0.0.1:8000: read: '
         "connection reset by peer' 2 times",
     ]
+
+
+def test_a_recovery_alert_after_probing_paused_past_the_outage_belongs_to_it():
+    # Down 0-30 s; probing paused from 25 s to 110 s (beat down): the recovery could only be seen at
+    # 110 s and 120 s, and its alert came at 121 s, past the window's end plus ALERT_LATE_S.
+    answers = [(t, "failed") for t in (5.0, 15.0, 25.0)] + [(110.0, "ok"), (120.0, "ok")]
+    evidence = Evidence({"m0": answers})
+    window = Window("m0", 0.0, 30.0)
+    assert 121.0 > window.end + ALERT_LATE_S
+    received = [
+        {"model": "m0", "kind": "outage", "at": 16.0, "id": "a"},
+        {"model": "m0", "kind": "recovery", "at": 121.0, "id": "b"},
+    ]
+    assert alerts([window], evidence, received)[:2] == (0, 0)
+    assert alerts([window], evidence, received[:1])[:2] == (1, 0)  # without it: missed
+
+
+def test_an_outage_alert_long_after_the_evidence_of_recovery_is_a_false_alarm():
+    answers = [(t, "failed") for t in (5.0, 15.0)] + [(40.0, "ok"), (50.0, "ok")]
+    evidence = Evidence({"m0": answers})
+    late = {"model": "m0", "kind": "outage", "at": 50.0 + ALERT_AFTER_EVIDENCE_S + 1, "id": "c"}
+    assert false_alarms([Window("m0", 0.0, 30.0)], [late], 0.0, 200.0, evidence) == [late]
