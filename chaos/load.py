@@ -1,4 +1,5 @@
-"""Live clients held open for the whole run: N WebSocket and M SSE connections in a process of their own.
+"""Live clients held open for the whole run: N WebSocket (asking for batch frames, as the page does) and M SSE
+connections in a process of their own.
 
 `python -m chaos.load URL WS SSE REPORT` keeps them connected (reconnecting, resuming from the last
 sequence) until SIGTERM, then writes what they saw to REPORT as JSON.
@@ -17,6 +18,8 @@ from pathlib import Path
 import aiohttp
 import websockets
 
+from chaos.sampler import unbatched
+
 
 class Counts:
     def __init__(self) -> None:
@@ -29,16 +32,16 @@ async def websocket_client(url: str, origin: str, counts: Counts) -> None:
     last_seq = None
     while True:
         try:
-            query = f"?last_seq={last_seq}" if last_seq is not None else ""
+            query = f"&last_seq={last_seq}" if last_seq is not None else ""
             async with websockets.connect(url + query, origin=origin, open_timeout=20, max_queue=None) as ws:
                 counts.connects["ws"] += 1
                 counts.open["ws"] += 1
                 try:
                     async for message in ws:
-                        event = json.loads(message)
-                        counts.events["ws"] += event.get("type") == "status_change"
-                        if "seq" in event:
-                            last_seq = max(last_seq or 0, event["seq"])
+                        for event in unbatched(json.loads(message)):
+                            counts.events["ws"] += event.get("type") == "status_change"
+                            if "seq" in event:
+                                last_seq = max(last_seq or 0, event["seq"])
                 finally:
                     counts.open["ws"] -= 1
         except (TimeoutError, OSError, websockets.WebSocketException, ValueError):
@@ -76,7 +79,8 @@ async def main(web: str, ws: int, sse: int, report: Path) -> None:
     async with aiohttp.ClientSession(timeout=timeout, connector=connector) as session:
         tasks = []
         for _ in range(ws):
-            url = web.replace("http", "ws", 1) + "/ws/status/"
+            # As the page's own client does (static/statuspage/live.js): a burst comes in batch frames.
+            url = web.replace("http", "ws", 1) + "/ws/status/?batch=1"
             tasks.append(asyncio.create_task(websocket_client(url, web, counts)))
             await asyncio.sleep(0.005)  # a ramp, not a thundering herd at start
         for _ in range(sse):

@@ -79,6 +79,11 @@ def _not_operational(statuses: dict[str, str]) -> tuple[frozenset[str], int, int
     return frozenset(m for m, s in statuses.items() if s != "operational"), len(statuses), unknown
 
 
+def unbatched(message: dict) -> list[dict]:
+    """The events of one frame: a `batch` frame (asked for with `?batch=1`) carries several, in order."""
+    return message.get("events", []) if message.get("type") == "batch" else [message]
+
+
 def _version(version: str | None) -> tuple[int, int]:
     sequence, _, built = str(version or "0.0").partition(".")
     try:
@@ -266,7 +271,7 @@ class Sampler:
         every status_change newer than what it holds; the snapshot again when a hello, snapshot or resync
         says a newer one exists (a snapshot changes without a status change when evidence goes stale).
         A failed fetch leaves what it holds until the next announcement, as on the page."""
-        url = self.web.replace("http://", "ws://") + "/ws/status/"
+        url = self.web.replace("http://", "ws://") + "/ws/status/?batch=1"
         last_seq: int | None = None
         live = LiveState()
 
@@ -281,33 +286,33 @@ class Sampler:
 
         while True:
             try:
-                query = f"?last_seq={last_seq}" if last_seq is not None else ""
+                query = f"&last_seq={last_seq}" if last_seq is not None else ""
                 async with websockets.connect(url + query, origin=self.web, open_timeout=5) as ws:
                     sampler = None
                     try:
                         async for message in ws:
-                            event = json.loads(message)
-                            kind = event.get("type")
-                            if kind == "hello":
-                                self._log("websocket", f"connected ({'resumed' if query else 'new'})")
-                                if live.version is None or newer(event.get("snapshot_version"), live.version):
-                                    await sync("hello")
-                                if sampler is None:
-                                    with self._lock:
-                                        self.record.ws_connected = True
-                                    sampler = asyncio.create_task(self._sample_ws(live.statuses))
-                            elif kind == "snapshot" and newer(event.get("version"), live.version):
-                                await sync("snapshot")
-                            elif kind == "resync":
-                                self._log("websocket", "resync")
-                                await sync("resync")
-                            elif kind == "status_change":
-                                if event["model"] == PULSE:
-                                    self._pulse(event["reason"], "ws")
-                                elif (model := _chaos(event["model"])) is not None:
-                                    live.apply_change(model, event)
-                            if "seq" in event:
-                                last_seq = max(last_seq or 0, event["seq"])
+                            for event in unbatched(json.loads(message)):
+                                kind = event.get("type")
+                                if kind == "hello":
+                                    self._log("websocket", f"connected ({'resumed' if query else 'new'})")
+                                    if live.version is None or newer(event.get("snapshot_version"), live.version):
+                                        await sync("hello")
+                                    if sampler is None:
+                                        with self._lock:
+                                            self.record.ws_connected = True
+                                        sampler = asyncio.create_task(self._sample_ws(live.statuses))
+                                elif kind == "snapshot" and newer(event.get("version"), live.version):
+                                    await sync("snapshot")
+                                elif kind == "resync":
+                                    self._log("websocket", "resync")
+                                    await sync("resync")
+                                elif kind == "status_change":
+                                    if event["model"] == PULSE:
+                                        self._pulse(event["reason"], "ws")
+                                    elif (model := _chaos(event["model"])) is not None:
+                                        live.apply_change(model, event)
+                                if "seq" in event:
+                                    last_seq = max(last_seq or 0, event["seq"])
                         self._log("websocket", f"closed by the server ({ws.close_code})")
                     finally:
                         with self._lock:
