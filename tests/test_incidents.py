@@ -4,6 +4,8 @@ from datetime import timedelta
 
 import pytest
 from django.core.management import call_command
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import dateformat, timezone
 from standardwebhooks.webhooks import Webhook
 
@@ -12,7 +14,7 @@ from alerts.incidents import update_incidents
 from alerts.models import Channel, EventCursor, Notification
 from monitoring.models import AIModel, Incident, IncidentUpdate, Provider
 from monitoring.status import Status
-from monitoring.transitions import record_status
+from monitoring.transitions import StatusUpdate, record_status, record_statuses
 from tests.receiver import Receiver
 
 pytestmark = [pytest.mark.django_db, pytest.mark.filterwarnings("ignore::DeprecationWarning:apprise.*")]
@@ -325,3 +327,94 @@ def test_incident_texts_are_sentences_with_the_status_in_lower_case_and_no_engli
     assert update.body.endswith(" UTC. Latest check: HTTP 503: simulated outage. We are investigating.")
     for language in ("ko", "ja"):
         assert "failing" not in update.body_in(language) and ".)." not in update.body_in(language)
+
+
+def provider_models(name: str, count: int) -> list[AIModel]:
+    provider = Provider.objects.create(name=name, slug=name.lower())
+    return [
+        AIModel.objects.create(provider=provider, name=f"M{i:02}", slug=f"m{i:02}", endpoint="http://x.test/v1")
+        for i in range(1, count + 1)
+    ]
+
+
+def test_a_whole_provider_going_down_in_one_run_is_told_in_one_opening_and_one_folded_update(t0):
+    models = provider_models("Acme", 13)
+    record_statuses(
+        [StatusUpdate(m.pk, DOWN, reason="HTTP 503", at=t0 + timedelta(seconds=i)) for i, m in enumerate(models)]
+    )
+    update_incidents(t0 + timedelta(seconds=20))
+
+    incident = Incident.objects.get()
+    assert incident.models_affected.count() == 13 and incident.title == "Acme: 13 models unavailable"
+    opening, joined = incident.updates.order_by("at", "id")
+    assert opening.body.startswith("Acme M01 has been in major outage since ")
+    since = dateformat.format(t0 + timedelta(seconds=1), "N j, Y, P")
+    named = ", ".join(f"Acme M{i:02}" for i in range(2, 12))
+    assert joined.body == f"12 more models are also affected since {since} UTC: {named} and 2 more."
+    assert joined.at == t0 + timedelta(seconds=1) and joined.state == Incident.State.INVESTIGATING
+    assert "모델 12개가 추가로 영향을 받고 있습니다" in joined.body_in("ko") and "Acme M11 외 2개." in joined.body_in(
+        "ko"
+    )
+    assert "さらに 12 個のモデルが影響を受けています" in joined.body_in("ja")
+    assert "Acme M11 ほか 2 個。" in joined.body_in("ja")
+
+
+def test_models_joining_in_separate_runs_are_told_in_separate_updates(t0):
+    first, second, third, fourth = provider_models("Acme", 4)
+    record_status(first.pk, DOWN, at=t0)
+    update_incidents(t0 + timedelta(seconds=1))
+    record_status(second.pk, DOWN, at=t0 + timedelta(seconds=2))
+    record_status(third.pk, PARTIAL, at=t0 + timedelta(seconds=3))
+    update_incidents(t0 + timedelta(seconds=4))
+    folded = Incident.objects.get().updates.order_by("at", "id").last()
+    assert folded.body.startswith("2 more models are also affected since ") and folded.body.endswith(
+        ": Acme M02, Acme M03."
+    )
+
+    # The next run writes its own update: the one above may have been handed out already.
+    record_status(fourth.pk, DOWN, reason="failing: HTTP 500: boom.", at=t0 + timedelta(seconds=5))
+    update_incidents(t0 + timedelta(seconds=6))
+    incident = Incident.objects.get()
+    assert incident.updates.count() == 3 and incident.title == "Acme: 4 models unavailable"
+    assert IncidentUpdate.objects.get(pk=folded.pk).body == folded.body
+    assert incident.updates.order_by("at", "id").last().body == (
+        f"Acme M04 is also affected: in major outage since {dateformat.format(t0 + timedelta(seconds=5), 'N j, Y, P')}"
+        " UTC. Latest check: HTTP 500: boom."
+    )
+
+
+def recovery_queries(name: str, count: int, t0) -> int:
+    """The queries of the run that sees every model of an incident of `count` models recover."""
+    models = provider_models(name, count)
+    record_statuses([StatusUpdate(m.pk, DOWN, at=t0) for m in models])
+    update_incidents(t0 + timedelta(seconds=5))
+    record_statuses([StatusUpdate(m.pk, OK, at=t0 + timedelta(minutes=1, seconds=i)) for i, m in enumerate(models)])
+    with CaptureQueriesContext(connection) as queries:
+        update_incidents(t0 + timedelta(minutes=2))
+    incident = Incident.objects.get(provider__name=name)
+    assert incident.state == Incident.State.MONITORING
+    last = incident.updates.order_by("at", "id").last()
+    assert last.at == t0 + timedelta(minutes=1, seconds=count - 1) and "operational again" in last.body
+    incident.delete()  # the next measure starts from the same state: no incident being monitored
+    return len(queries)
+
+
+def test_the_queries_to_see_a_whole_provider_recover_do_not_grow_with_its_models(t0):
+    assert recovery_queries("Small", 5, t0) == recovery_queries("Large", 50, t0)
+
+
+def test_a_run_judges_each_recovery_in_its_own_time(model, mini, t0):
+    record_status(model.pk, DOWN, at=t0)
+    record_status(mini.pk, DOWN, at=t0 + timedelta(seconds=1))
+    update_incidents(t0 + timedelta(seconds=5))
+    # One late run: both recover, then the first goes down again.
+    record_status(model.pk, OK, at=t0 + timedelta(minutes=1))
+    record_status(mini.pk, OK, at=t0 + timedelta(minutes=2))
+    record_status(model.pk, DOWN, at=t0 + timedelta(minutes=3))
+    update_incidents(t0 + timedelta(minutes=4))
+
+    incident = Incident.objects.get()
+    assert states(incident) == ["investigating", "investigating", "monitoring", "investigating"]
+    monitoring = incident.updates.get(state="monitoring")
+    assert monitoring.at == t0 + timedelta(minutes=2)
+    assert "is flapping: down 2 times in 3 min" in incident.updates.order_by("at", "id").last().body
