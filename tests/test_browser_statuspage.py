@@ -4,6 +4,7 @@ Screenshots of failed tests are kept under test-artifacts/.
 """
 
 import colorsys
+import json
 import os
 import re
 import subprocess
@@ -241,6 +242,32 @@ def test_without_websocket_the_page_falls_back_to_server_sent_events(site, open_
     set_status("mistral/mistral-embed", "under_maintenance")
     page.wait_for_selector('[data-model="mistral/mistral-embed"][data-status="under_maintenance"]', timeout=10_000)
     assert page.text_content('[data-count-status="under_maintenance"] .count') == "1"
+
+
+def test_changes_pushed_together_in_one_batch_frame_all_reach_the_page_in_order(site, open_page):
+    asked = []
+
+    def server_with_a_burst(ws) -> None:
+        # Stands in for the server: the page asks for batches and gets three changes in one frame.
+        asked.append(ws.url)
+        ws.send(json.dumps({"type": "hello", "seq": 1_000_000, "snapshot_version": None}))
+        changes = [
+            ("openai/gpt-4o", "major_outage"),
+            ("google/gemini-2-5-flash", "partial_outage"),
+            ("openai/gpt-4o", "degraded_performance"),
+        ]
+        events = [
+            {"type": "status_change", "seq": 1_000_001 + i, "model": model, "to": status}
+            for i, (model, status) in enumerate(changes)
+        ]
+        ws.send(json.dumps({"type": "batch", "seq": events[-1]["seq"], "events": events}))
+
+    page = open_page(f"{site}/en/", before=lambda page: page.route_web_socket("**/ws/status/**", server_with_a_burst))
+    page.wait_for_selector('[data-model="google/gemini-2-5-flash"][data-status="partial_outage"]', timeout=10_000)
+    page.wait_for_selector('[data-model="openai/gpt-4o"][data-status="degraded_performance"]', timeout=10_000)
+    assert "batch=1" in asked[0]
+    assert page.text_content('[data-count-status="partial_outage"] .count') == "1"
+    assert page.errors == []
 
 
 def test_the_page_works_with_javascript_off(site, open_page):

@@ -5,6 +5,10 @@ queue. A WebSocket is pushed to: each broadcast event is written to its socket i
 step, without waking a task per client (see eager.py); only a client whose socket is full gets a
 backlog. Either way a client that falls QUEUE_SIZE events behind is dropped, reconnects and
 resumes; it never holds the others back.
+
+Several events ready at once (a catch-up, a burst off the subscription) are handed over together.
+A WebSocket that asked for batches (`?batch=1`) gets them as one `batch` frame, whose text the hub
+encodes once for every such client; any other WebSocket gets them one frame per event, as always.
 """
 
 from __future__ import annotations
@@ -20,7 +24,13 @@ from publishing.realtime.eager import run_eagerly
 
 log = logging.getLogger(__name__)
 
-QUEUE_SIZE = 500  # events a client may fall behind before it is dropped
+QUEUE_SIZE = 500  # events a client may fall behind before it is dropped (a batch counts its events)
+
+
+def batch_frame(events: list[dict[str, Any]]) -> str:
+    """One frame for several events, in order: its `seq` is the last one's."""
+    body = ",".join(encode(event) for event in events)
+    return f'{{"type":"batch","seq":{events[-1].get("seq", 0)},"events":[{body}]}}'
 
 
 class Client:
@@ -29,8 +39,17 @@ class Client:
         self.dropped = False
         self.sent_seq = 0  # the highest status change this client has been given
 
+    # True when taking an event costs a write of its own in the hub's step (a WebSocket without
+    # batches): the hub hands such clients fewer events per turn of the event loop.
+    writes_each_event = False
+
     def deliver(self, event: dict[str, Any]) -> bool:
         """Take a broadcast event; False when the client is too far behind to take more."""
+        return self.deliver_all([event], None)
+
+    def deliver_all(self, events: list[dict[str, Any]], batch: str | None) -> bool:
+        """Take several broadcast events, in order; `batch` is their `batch_frame`, shared by the
+        clients that take it as it is (None for a single event). False when the client is too far behind."""
         raise NotImplementedError
 
     def fresh(self, event: dict[str, Any]) -> bool:
@@ -49,19 +68,23 @@ class QueueClient(Client):
         super().__init__(on_drop)
         self.queue: asyncio.Queue = asyncio.Queue(QUEUE_SIZE)
 
-    def deliver(self, event: dict[str, Any]) -> bool:
-        try:
-            self.queue.put_nowait(event)
-        except asyncio.QueueFull:
+    def deliver_all(self, events: list[dict[str, Any]], batch: str | None) -> bool:
+        if self.queue.maxsize - self.queue.qsize() < len(events):
             return False
+        for event in events:
+            self.queue.put_nowait(event)
         return True
 
-    async def next(self) -> dict[str, Any]:
-        """The next live event (heartbeats included: the hub sends them to everyone at once)."""
+    async def next(self) -> list[dict[str, Any]]:
+        """The live events queued by now, at least one, in order (heartbeats included: the hub sends
+        them to everyone at once). All of them at once, so the transport writes a burst in one go."""
         while True:
-            event = await self.queue.get()
-            if self.fresh(event):
-                return event
+            events = [await self.queue.get()]
+            while not self.queue.empty():
+                events.append(self.queue.get_nowait())
+            events = [event for event in events if self.fresh(event)]
+            if events:
+                return events
 
 
 class PushClient(Client):
@@ -69,40 +92,61 @@ class PushClient(Client):
 
     Writes go out in the order events arrive. Until `start()` (the opening frames are written)
     broadcast events are held; while a write waits for room in the socket the next ones are held;
-    more than QUEUE_SIZE held and the client is dropped.
+    more than QUEUE_SIZE events held and the client is dropped. With `batches`, events handed over
+    together go out as one `batch` frame.
     """
 
-    def __init__(self, write: Callable[[str], Awaitable[None]], on_drop: Callable[[], None] | None = None) -> None:
+    def __init__(
+        self,
+        write: Callable[[str], Awaitable[None]],
+        on_drop: Callable[[], None] | None = None,
+        batches: bool = False,
+    ) -> None:
         super().__init__(on_drop)
         self._write = write
-        self._held: deque[tuple[dict[str, Any], bool]] = deque()
+        self.batches = batches
+        self.writes_each_event = not batches
+        # (events, their shared batch frame or None, broadcast): one entry per frame to write.
+        self._held: deque[tuple[list[dict[str, Any]], str | None, bool]] = deque()
+        self._held_events = 0
         self._writing: asyncio.Task | None = None
         self._started = False
         self.closed = False
 
-    def deliver(self, event: dict[str, Any]) -> bool:
+    def deliver_all(self, events: list[dict[str, Any]], batch: str | None) -> bool:
         if self.closed:
             return True  # nothing more goes out; the transport's disconnect unregisters it
-        if len(self._held) >= QUEUE_SIZE:
+        if self._held_events + len(events) > QUEUE_SIZE:
             return False
-        self._held.append((event, True))
+        self._hold(events, batch, broadcast=True)
         self._flush()
         return True
 
+    def _hold(self, events: list[dict[str, Any]], batch: str | None, broadcast: bool) -> None:
+        if self.batches and len(events) > 1:
+            self._held.append((events, batch, broadcast))
+        else:
+            self._held.extend(([event], None, broadcast) for event in events)
+        self._held_events += len(events)
+
     def send(self, event: dict[str, Any]) -> None:
-        """A reply to this client alone (pong, error, resumed events): unfiltered, in order with the broadcasts.
+        """A reply to this client alone (pong, error): unfiltered, in order with the broadcasts.
 
         Replies count against the same bound: a client that keeps asking while not reading is dropped.
         """
-        if self.closed:
+        self.send_all([event])
+
+    def send_all(self, events: list[dict[str, Any]]) -> None:
+        """Several replies (resumed events): one `batch` frame with `batches`, else one frame each."""
+        if self.closed or not events:
             return
-        if len(self._held) >= QUEUE_SIZE:
+        if self._held_events + len(events) > QUEUE_SIZE:
             self.dropped = True
             self.close()
             if self.on_drop:
                 self.on_drop()
             return
-        self._held.append((event, False))
+        self._hold(events, None, broadcast=False)
         self._flush()
 
     def start(self) -> None:
@@ -112,6 +156,7 @@ class PushClient(Client):
     def close(self) -> None:
         self.closed = True
         self._held.clear()
+        self._held_events = 0
         if self._writing is not None:
             self._writing.cancel()
 
@@ -119,11 +164,19 @@ class PushClient(Client):
         if not self._started or self._writing is not None or self.closed:
             return
         while self._held:
-            event, broadcast = self._held.popleft()
-            if broadcast and not self.fresh(event):
+            events, batch, broadcast = self._held.popleft()
+            self._held_events -= len(events)
+            ready = [event for event in events if self.fresh(event)] if broadcast else events
+            if not ready:
                 continue
+            if len(ready) == 1:
+                text = encode(ready[0])
+            elif batch is not None and len(ready) == len(events):
+                text = batch  # the hub's shared text: nothing filtered out for this client
+            else:
+                text = batch_frame(ready)
             try:
-                writing = run_eagerly(self._write(encode(event)))
+                writing = run_eagerly(self._write(text))
             except (Exception, asyncio.CancelledError) as exc:  # the socket is gone; its disconnect unregisters us
                 log.debug("write to a closed client: %r", exc)
                 self.close()

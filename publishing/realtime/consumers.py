@@ -1,4 +1,9 @@
-"""WebSocket /ws/status/: the event stream over Django Channels, resumable with `last_seq`."""
+"""WebSocket /ws/status/: the event stream over Django Channels, resumable with `last_seq`.
+
+With `batch=1` the client also takes `batch` frames (several events in one frame, in order): after a
+fault, thousands of changes arrive within seconds, and one frame per event and client held every
+newer event back for tens of seconds. Without it, every event is a frame of its own.
+"""
 
 from __future__ import annotations
 
@@ -12,9 +17,9 @@ from django.conf import settings
 from monitoring import json_limits
 from monitoring.client_address import scope_address
 from monitoring.events import encode
-from publishing.realtime.clients import PushClient
+from publishing.realtime.clients import PushClient, batch_frame
 from publishing.realtime.connect_limit import REFUSED_CLOSE_CODE, connect_limit
-from publishing.realtime.hub import hub
+from publishing.realtime.hub import CHUNK, hub
 from publishing.realtime.session import EventSession, parse_last_seq
 
 TOO_SLOW = 4008  # close code: the client fell too far behind; reconnect and resume
@@ -58,10 +63,15 @@ class StatusConsumer(AsyncWebsocketConsumer):
             error = {"type": "error", "message": "last_seq must be a whole number; starting from now"}
             await self._write(encode(error))
             last_seq = None
-        self.client = PushClient(self._write, on_drop=self._dropped)
+        batches = (query.get("batch") or [""])[0] == "1"
+        self.client = PushClient(self._write, on_drop=self._dropped, batches=batches)
         self.session = EventSession(self.client)
-        for event in await self.session.opening(last_seq):
-            await self._write(encode(event))
+        hello, *backlog = await self.session.opening(last_seq)
+        await self._write(encode(hello))
+        step = CHUNK if batches else 1
+        for start in range(0, len(backlog), step):
+            chunk = backlog[start : start + step]
+            await self._write(batch_frame(chunk) if len(chunk) > 1 else encode(chunk[0]))
         self.client.start()  # then whatever was broadcast meanwhile, and live events from here on
 
     async def _write(self, text: str) -> None:
@@ -103,8 +113,9 @@ class StatusConsumer(AsyncWebsocketConsumer):
             if last_seq is None:
                 self._error("resume needs last_seq")
                 return
-            for event in await self.session.resume(last_seq):
-                self.client.send(event)
+            backlog = await self.session.resume(last_seq)
+            for start in range(0, len(backlog), CHUNK):
+                self.client.send_all(backlog[start : start + CHUNK])
         else:
             self._error(f"unknown message type {kind!r}; expected 'resume' or 'ping'")
 

@@ -5,6 +5,11 @@ each process follows the event log once: a Redis subscription for sub-second del
 database's StatusChange log as the source of truth (polled every few seconds, and read to fill any
 gap). Events are delivered in sequence order. Each client has a bounded queue: a client that does
 not keep up is dropped (it reconnects and resumes), and never slows the others.
+
+Events ready together (a read of the log, the messages waiting on the subscription) are fanned out
+in chunks, one chunk per turn of the event loop: a client taking batches gets a chunk as one frame
+(its text encoded once for all of them), so a burst of thousands of changes after a fault costs a
+write per chunk and client instead of one per event and client.
 """
 
 from __future__ import annotations
@@ -24,7 +29,7 @@ from anomalies.events import events_after as anomaly_events_after
 from anomalies.events import latest_event_id as latest_anomaly_event
 from monitoring.events import WIRE, encode, status_change_event
 from monitoring.models import StatusChange
-from publishing.realtime.clients import Client
+from publishing.realtime.clients import Client, batch_frame
 from publishing.realtime.publisher import channel
 from publishing.snapshot import latest_sequence
 from publishing.snapshot_store import REFRESH_WAIT_SECONDS, snapshot_thread
@@ -44,6 +49,14 @@ REPLAY_LIMIT = 1000  # a client further behind than this refetches the snapshot
 # thread, 1,200 of them took up to 55 s to open (and the hub's own catch-up waited behind them).
 SHARED_READ_SECONDS = 10.0
 RECENT = 2000  # events kept in memory for replay without a database query
+# Events fanned out in one turn of the event loop, as one frame to a client taking batches. Well under
+# QUEUE_SIZE: a client whose socket is full holds two chunks before it is dropped.
+CHUNK = 200
+# Frame writes per turn for the clients that take one frame per event: with many of them, a chunk
+# holds fewer events, so that the page and API reads of this process are never held for long.
+WRITES_PER_TURN = 1000
+# Subscription messages read without waiting after one arrives, and handled together.
+DRAIN_LIMIT = 1000
 
 _db_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="event-log")
 
@@ -183,10 +196,16 @@ class Hub:
         return {"type": "hello", "seq": self.last_seq, "snapshot_version": self.snapshot_version}
 
     def _broadcast(self, event: dict[str, Any]) -> None:
-        event[WIRE] = encode(event)
+        self._fan_out([event])
+
+    def _fan_out(self, events: list[dict[str, Any]]) -> None:
+        """Hand events to every client in one step, so each gets them in order, and each event is encoded once."""
+        for event in events:
+            event[WIRE] = encode(event)
+        batch = batch_frame(events) if len(events) > 1 else None
         for client in list(self.clients):
-            if client.deliver(event):
-                self.delivered += 1
+            if client.deliver_all(events, batch):
+                self.delivered += len(events)
             else:
                 # Too slow: drop it rather than hold everyone back. It reconnects and resumes.
                 self.clients.discard(client)
@@ -232,17 +251,25 @@ class Hub:
             snapshot_store.note_anomaly_event(self.last_anomaly_seq)
             self._schedule_snapshot_event()  # the snapshot carries open anomalies
 
+    def _chunk_size(self) -> int:
+        """Events per turn: CHUNK, fewer when many clients write one frame per event."""
+        per_event = sum(1 for client in self.clients if client.writes_each_event)
+        return max(1, min(CHUNK, WRITES_PER_TURN // max(per_event, 1)))
+
     async def _emit_in_turns(self, events: list[dict[str, Any]]) -> None:
-        """Emit a batch one event per turn of the event loop: its fan-out (every event to every client)
-        must not hold the page and API reads of this process until it ends. Each event's own fan-out
+        """Emit events a chunk per turn of the event loop: their fan-out (every event to every client)
+        must not hold the page and API reads of this process until it ends. Each chunk's fan-out
         stays one step, so every client gets the events in order and a client registering in between
-        is told where it stands (hello) before the next one."""
-        for event in events:
-            self._emit([event])
+        is told where it stands (hello) before the next chunk."""
+        start = 0
+        while start < len(events):
+            size = self._chunk_size()
+            self._emit(events[start : start + size])
+            start += size
             await asyncio.sleep(0)
 
     def _emit(self, events: list[dict[str, Any]]) -> None:
-        emitted = False
+        new = []
         for event in events:
             if event["seq"] <= self.last_seq:
                 continue
@@ -251,9 +278,10 @@ class Hub:
             if len(self._handed_out) > 100_000:
                 self._handed_out.clear()
             self._handed_out.add(event["seq"])
-            self._broadcast(event)
-            emitted = True
-        if emitted:
+            new.append(event)
+        if new:
+            for start in range(0, len(new), CHUNK):
+                self._fan_out(new[start : start + CHUNK])
             snapshot_store.note_sequence(self.last_seq)
             self._schedule_snapshot_event()
 
@@ -305,21 +333,37 @@ class Hub:
             await self._catch_up()
 
     async def on_message(self, event: dict[str, Any]) -> None:
-        if event.get("type") == "anomaly":
-            anomaly_seq = event.get("anomaly_seq", 0)
-            if anomaly_seq == self.last_anomaly_seq + 1:
-                self._emit_anomalies([event])
-            elif anomaly_seq > self.last_anomaly_seq:
-                async with self._catching_up:
-                    await self._catch_up_anomalies()  # something in between: read it from the log, in order
-            return
-        seq = event.get("seq", 0)
-        if seq <= self.last_seq:
-            return
-        if seq == self.last_seq + 1:
-            self._emit([event])
-        else:
-            await self._catch_up()  # something in between: read it from the log, in order
+        await self.on_messages([event])
+
+    async def on_messages(self, events: list[dict[str, Any]]) -> None:
+        """Events off the subscription, in the order published: the status changes that follow on
+        from the last one are emitted together; a gap is read from the log, in order."""
+        run: list[dict[str, Any]] = []
+        for event in events:
+            if event.get("type") == "anomaly":
+                await self._emit_in_turns(run)
+                run = []
+                await self._on_anomaly(event)
+                continue
+            seq = event.get("seq", 0)
+            newest = run[-1]["seq"] if run else self.last_seq
+            if seq <= newest:
+                continue
+            if seq == newest + 1:
+                run.append(event)
+            else:
+                await self._emit_in_turns(run)
+                run = []
+                await self._catch_up()  # something in between: read it from the log, in order
+        await self._emit_in_turns(run)
+
+    async def _on_anomaly(self, event: dict[str, Any]) -> None:
+        anomaly_seq = event.get("anomaly_seq", 0)
+        if anomaly_seq == self.last_anomaly_seq + 1:
+            self._emit_anomalies([event])
+        elif anomaly_seq > self.last_anomaly_seq:
+            async with self._catching_up:
+                await self._catch_up_anomalies()  # something in between: read it from the log, in order
 
     async def _follow_redis(self) -> None:
         import json
@@ -344,17 +388,29 @@ class Hub:
                     backoff = 0.5
                     await self._catch_up()  # whatever happened while not subscribed
                     async for message in pubsub.listen():
-                        if message.get("type") != "message":
-                            continue
-                        try:
-                            event = json.loads(message["data"])
-                        except ValueError:
-                            continue
-                        await self.on_message(event)
                         # A burst (the messages published while Redis was frozen, delivered at once when
-                        # it resumes; many models changing together) is read from the client's buffer
-                        # without a wait: without this turn its whole fan-out ran in one step of the
-                        # event loop, and every read of this process waited seconds for it to end.
+                        # it resumes; many models changing together) is already in the client's buffer:
+                        # take what is there without waiting and fan it out in chunks, rather than one
+                        # event per turn (one frame per event and client held newer events for tens of seconds).
+                        messages = [message]
+                        while len(messages) < DRAIN_LIMIT:
+                            waiting = await pubsub.get_message(timeout=0)
+                            if waiting is None:
+                                break
+                            messages.append(waiting)
+                        events = []
+                        for waiting in messages:
+                            if waiting.get("type") != "message":
+                                continue
+                            try:
+                                event = json.loads(waiting["data"])
+                            except ValueError:
+                                continue
+                            if isinstance(event, dict):
+                                events.append(event)
+                        await self.on_messages(events)
+                        # The fan-out takes turns of the event loop (see _emit_in_turns): the page and
+                        # API reads of this process never wait for a whole burst.
                         await asyncio.sleep(0)
             except asyncio.CancelledError:
                 raise

@@ -51,8 +51,8 @@ class EventSession:
         self.client.sent_seq = max([self.client.sent_seq, *(e["seq"] for e in backlog)])
         return backlog
 
-    async def next_event(self) -> dict[str, Any]:
-        """A pull transport's next live event."""
+    async def next_events(self) -> list[dict[str, Any]]:
+        """A pull transport's next live events: at least one, and all of those queued by now."""
         return await self.client.next()
 
     def close(self) -> None:

@@ -47,14 +47,15 @@ async def events_view(request: HttpRequest) -> HttpResponse:
     async def stream() -> AsyncIterator[bytes]:
         try:
             yield f"retry: {RETRY_MS}\n\n".encode()
-            for event in opening:
-                yield _frame(event)
+            yield b"".join(_frame(event) for event in opening)  # up to 1,000 missed events: one write
             while not session.dropped:
-                event = await session.next_event()
+                events = await session.next_events()
                 if session.dropped:
                     break
+                # Everything queued goes out in one write: after a burst, one write per event and client
+                # held the other clients' streams (and newer events) for seconds.
                 # On SSE a heartbeat is a comment line: it keeps proxies from cutting an idle stream.
-                yield b": ping\n\n" if event["type"] == "heartbeat" else _frame(event)
+                yield b"".join(b": ping\n\n" if event["type"] == "heartbeat" else _frame(event) for event in events)
         finally:
             session.close()
 

@@ -379,6 +379,13 @@
       case "error":
         console.warn("status events:", message.message);
         break;
+      case "batch":
+        // Several events in one frame (after a burst of changes), in order: each is handled as if alone.
+        if (!Array.isArray(message.events)) break;
+        for (const inner of message.events) {
+          if (inner?.type !== "batch") handle(inner);
+        }
+        break;
       default:
         break; // heartbeat, and kinds a newer server may add
     }
@@ -435,7 +442,7 @@
     const scheme = location.protocol === "https:" ? "wss" : "ws";
     let socket;
     try {
-      socket = new WebSocket(`${scheme}://${location.host}/ws/status/?last_seq=${state.seq}`);
+      socket = new WebSocket(`${scheme}://${location.host}/ws/status/?batch=1&last_seq=${state.seq}`);
     } catch {
       return connectEventStream();
     }
