@@ -333,3 +333,30 @@ async def test_a_dropped_websocket_counts_against_the_limit_until_its_connection
     assert hub.connection_count == 1  # still open: its closing handshake waits on the peer
     await consumer.disconnect(1006)
     assert hub.connection_count == 0
+
+
+async def test_a_change_committed_while_the_hub_reads_the_log_is_emitted_by_the_next_read(monkeypatch):
+    from publishing.realtime import hub as hub_module
+
+    log = [10]  # committed sequences
+
+    def fetch_after(after: int, limit: int) -> list[dict]:
+        found = [event(seq) for seq in log if seq > after]
+        if 11 not in log:
+            log.append(11)  # a public change commits right after this read
+        return found
+
+    async def on_this_thread(fn, *args):
+        return fn(*args)
+
+    hub = Hub()
+    monkeypatch.setattr(hub, "_schedule_snapshot_event", lambda: None)
+    monkeypatch.setattr(hub, "_db", on_this_thread)
+    monkeypatch.setattr(hub, "_catch_up_anomalies", lambda: asyncio.sleep(0))
+    monkeypatch.setattr(hub_module, "_fetch_after", fetch_after)
+    monkeypatch.setattr(hub_module, "latest_sequence", lambda: max(log))
+    client = hub.register(QueueClient())
+    hub.last_seq = 10
+    await hub._catch_up()
+    await hub._catch_up()
+    assert [e["seq"] for e in await asyncio.wait_for(client.next(), 1)] == [11]  # not passed over as seen

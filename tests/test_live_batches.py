@@ -187,8 +187,17 @@ async def test_a_batch_counts_its_events_against_the_bound(monkeypatch):
     client = PushClient(Socket().write, batches=True)  # not started: everything is held
     three = [event(1), event(2), event(3)]
     assert client.deliver_all(three, batch_frame(three))
-    assert not client.deliver_all([event(4), event(5), event(6)], None)
-    assert client.deliver_all([event(4), event(5)], None)
+    more = [event(4), event(5), event(6)]
+    assert client.deliver_all(more, batch_frame(more))  # 3 held: under the bound, the chunk is taken
+    assert not client.deliver_all([event(7)], None)  # 6 held: QUEUE_SIZE behind, dropped
+
+
+async def test_an_sse_client_is_dropped_once_it_holds_the_bound_not_before(monkeypatch):
+    monkeypatch.setattr(clients_module, "QUEUE_SIZE", 5)
+    client = QueueClient()
+    assert client.deliver_all([event(1), event(2), event(3), event(4)], None)
+    assert client.deliver_all([event(5), event(6), event(7)], None)  # a chunk arriving at 4 held
+    assert not client.deliver_all([event(8)], None)
 
 
 async def test_a_long_catch_up_is_emitted_in_chunks_fewer_per_turn_for_clients_taking_one_frame_per_event(
@@ -204,4 +213,13 @@ async def test_a_long_catch_up_is_emitted_in_chunks_fewer_per_turn_for_clients_t
         hub.register(PushClient(Socket().write)).start()
     socket.texts.clear()
     await hub._emit_in_turns([event(seq) for seq in range(451, 461)])
-    assert [len(json.loads(t)["events"]) for t in socket.texts] == [4, 4, 2]  # 1,000 writes a turn
+    # 250 frames per event (and a fiftieth of one for the batch client): 3 events make 1,000 writes a turn.
+    frames = [json.loads(t) for t in socket.texts]
+    assert [len(f["events"]) if f["type"] == "batch" else 1 for f in frames] == [3, 3, 3, 1]  # one alone: plain
+
+
+async def test_sse_clients_count_a_tenth_of_a_write_per_event_in_the_chunk_size(monkeypatch):
+    hub = quiet_hub(monkeypatch)
+    for _ in range(1000):
+        hub.register(QueueClient())
+    assert hub._chunk_size() == 10  # 1,000 x 0.1 writes per event: 10 events make 1,000 a turn

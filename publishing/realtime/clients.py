@@ -39,9 +39,10 @@ class Client:
         self.dropped = False
         self.sent_seq = 0  # the highest status change this client has been given
 
-    # True when taking an event costs a write of its own in the hub's step (a WebSocket without
-    # batches): the hub hands such clients fewer events per turn of the event loop.
-    writes_each_event = False
+    # What taking one event costs, in frame writes (the hub sizes its chunks by the sum over clients):
+    # a WebSocket without batches writes a frame per event; a pull client (SSE) queues it and makes its
+    # frame text later, about a tenth of a write (measured).
+    cost_per_event = 0.1
 
     def deliver(self, event: dict[str, Any]) -> bool:
         """Take a broadcast event; False when the client is too far behind to take more."""
@@ -66,10 +67,11 @@ class QueueClient(Client):
 
     def __init__(self, on_drop: Callable[[], None] | None = None) -> None:
         super().__init__(on_drop)
-        self.queue: asyncio.Queue = asyncio.Queue(QUEUE_SIZE)
+        self.queue: asyncio.Queue = asyncio.Queue()  # bounded in deliver_all
 
     def deliver_all(self, events: list[dict[str, Any]], batch: str | None) -> bool:
-        if self.queue.maxsize - self.queue.qsize() < len(events):
+        # Dropped once QUEUE_SIZE events behind, however the events came (one by one or in a chunk).
+        if self.queue.qsize() >= QUEUE_SIZE:
             return False
         for event in events:
             self.queue.put_nowait(event)
@@ -105,7 +107,8 @@ class PushClient(Client):
         super().__init__(on_drop)
         self._write = write
         self.batches = batches
-        self.writes_each_event = not batches
+        # With batches, a chunk is one shared frame: per event only the freshness filter runs.
+        self.cost_per_event = 0.02 if batches else 1.0
         # (events, their shared batch frame or None, broadcast): one entry per frame to write.
         self._held: deque[tuple[list[dict[str, Any]], str | None, bool]] = deque()
         self._held_events = 0
@@ -116,7 +119,7 @@ class PushClient(Client):
     def deliver_all(self, events: list[dict[str, Any]], batch: str | None) -> bool:
         if self.closed:
             return True  # nothing more goes out; the transport's disconnect unregisters it
-        if self._held_events + len(events) > QUEUE_SIZE:
+        if self._held_events >= QUEUE_SIZE:  # QUEUE_SIZE events behind, however they came
             return False
         self._hold(events, batch, broadcast=True)
         self._flush()
@@ -140,7 +143,7 @@ class PushClient(Client):
         """Several replies (resumed events): one `batch` frame with `batches`, else one frame each."""
         if self.closed or not events:
             return
-        if self._held_events + len(events) > QUEUE_SIZE:
+        if self._held_events >= QUEUE_SIZE:
             self.dropped = True
             self.close()
             if self.on_drop:

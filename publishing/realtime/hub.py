@@ -219,8 +219,10 @@ class Hub:
     async def _catch_up(self) -> None:
         async with self._catching_up:
             try:
-                events = await self._db(_fetch_after, self.last_seq, 5000)
+                # The latest sequence first: read after the events, it could pass a public change
+                # committed between the two reads, and that change would never be emitted here.
                 latest = await self._db(latest_sequence)
+                events = await self._db(_fetch_after, self.last_seq, 5000)
             except DatabaseError as exc:
                 log.warning("event log unavailable: %s", str(exc).strip().splitlines()[0])
                 return
@@ -252,9 +254,11 @@ class Hub:
             self._schedule_snapshot_event()  # the snapshot carries open anomalies
 
     def _chunk_size(self) -> int:
-        """Events per turn: CHUNK, fewer when many clients write one frame per event."""
-        per_event = sum(1 for client in self.clients if client.writes_each_event)
-        return max(1, min(CHUNK, WRITES_PER_TURN // max(per_event, 1)))
+        """Events per turn: CHUNK, fewer when the clients' cost per event (in frame writes) adds up past
+        WRITES_PER_TURN: a frame each for a WebSocket without batches, a fraction for SSE (a queue put,
+        then its frame text) and for a WebSocket taking batches (its filter over the chunk)."""
+        cost = sum(client.cost_per_event for client in self.clients)
+        return max(1, min(CHUNK, int(WRITES_PER_TURN / max(cost, 1.0))))
 
     async def _emit_in_turns(self, events: list[dict[str, Any]]) -> None:
         """Emit events a chunk per turn of the event loop: their fan-out (every event to every client)
@@ -340,12 +344,16 @@ class Hub:
         from the last one are emitted together; a gap is read from the log, in order."""
         run: list[dict[str, Any]] = []
         for event in events:
+            if not isinstance(event, dict):
+                continue
             if event.get("type") == "anomaly":
                 await self._emit_in_turns(run)
                 run = []
                 await self._on_anomaly(event)
                 continue
-            seq = event.get("seq", 0)
+            if event.get("type") != "status_change" or not isinstance(event.get("seq"), int):
+                continue  # not ours: one malformed message must not cost the chunk it would travel in
+            seq = event["seq"]
             newest = run[-1]["seq"] if run else self.last_seq
             if seq <= newest:
                 continue
