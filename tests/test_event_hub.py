@@ -49,8 +49,9 @@ async def test_a_gap_in_pushed_events_is_filled_from_the_event_log(monkeypatch):
     monkeypatch.setattr(hub, "_schedule_snapshot_event", lambda: None)
     caught_up = []
 
-    async def fake_catch_up():
+    async def fake_catch_up(timeout=None):
         caught_up.append(True)
+        return True
 
     monkeypatch.setattr(hub, "_catch_up", fake_catch_up)
     hub.last_seq = 10
@@ -360,3 +361,40 @@ async def test_a_change_committed_while_the_hub_reads_the_log_is_emitted_by_the_
     await hub._catch_up()
     await hub._catch_up()
     assert [e["seq"] for e in await asyncio.wait_for(client.next(), 1)] == [11]  # not passed over as seen
+
+
+async def test_while_the_event_log_cannot_be_read_events_past_a_gap_still_reach_clients(monkeypatch):
+    from django.db import DatabaseError
+
+    reads = []
+
+    async def database_away(fn, *args):
+        reads.append(fn)
+        raise DatabaseError("connection refused")
+
+    hub = Hub()
+    monkeypatch.setattr(hub, "_schedule_snapshot_event", lambda: None)
+    monkeypatch.setattr(hub, "_db", database_away)
+    client = hub.register(QueueClient())
+    hub.last_seq = 10
+    await hub.on_messages([event(12), event(13)])  # 11 never came: only the log could fill the gap
+    assert [e["seq"] for e in await asyncio.wait_for(client.next(), 1)] == [12, 13]
+    tried = len(reads)
+    await hub.on_messages([event(15)])  # another gap soon after: not waited on again
+    assert [e["seq"] for e in await asyncio.wait_for(client.next(), 1)] == [15] and len(reads) == tried
+
+
+async def test_a_gap_is_not_held_by_a_database_that_does_not_answer(monkeypatch):
+    from publishing.realtime import hub as hub_module
+
+    async def no_answer(fn, *args):
+        await asyncio.sleep(3600)
+
+    monkeypatch.setattr(hub_module, "LOG_READ_TIMEOUT_SECONDS", 0.1)
+    hub = Hub()
+    monkeypatch.setattr(hub, "_schedule_snapshot_event", lambda: None)
+    monkeypatch.setattr(hub, "_db", no_answer)
+    client = hub.register(QueueClient())
+    hub.last_seq = 10
+    await asyncio.wait_for(hub.on_messages([event(12)]), 1)
+    assert [e["seq"] for e in await asyncio.wait_for(client.next(), 1)] == [12]

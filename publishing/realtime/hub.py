@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import time
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
@@ -57,6 +58,13 @@ CHUNK = 200
 WRITES_PER_TURN = 1000
 # Subscription messages read without waiting after one arrives, and handled together.
 DRAIN_LIMIT = 1000
+# After a read of the event log failed (the database away, unreachable or not answering), a gap in the
+# subscription's sequence is not waited on for this long: the events Redis carries go out as they
+# come, past the gap, rather than every live client hearing nothing until the database is back. What
+# fell in the gap reaches clients with the next snapshot (its version moves once the database answers).
+LOG_RETRY_SECONDS = 5.0
+# The longest a gap waits on the log: a read stuck on a database that does not answer counts as failed.
+LOG_READ_TIMEOUT_SECONDS = 3.0
 
 _db_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="event-log")
 
@@ -104,6 +112,7 @@ class Hub:
         self._handed_out: set[int] = set()
         # Reads of the log after a sequence, shared by the clients resuming from it: sequence -> (when, read).
         self._shared_reads: dict[int, tuple[float, asyncio.Future]] = {}
+        self._log_failed_at = -math.inf  # when a read of the event log last failed (monotonic)
 
     # -- lifecycle -------------------------------------------------------------------------------
 
@@ -216,20 +225,34 @@ class Hub:
 
     # -- following the event log -----------------------------------------------------------------
 
-    async def _catch_up(self) -> None:
-        async with self._catching_up:
+    async def _catch_up(self, timeout: float | None = None) -> bool:
+        """Emit what the log holds after `last_seq`; False when the log could not be read (within `timeout`,
+        counted for the wait on a catch-up already under way too: a poll stuck on the database)."""
+        try:
+            await asyncio.wait_for(self._catching_up.acquire(), timeout)
+        except TimeoutError:
+            self._log_failed_at = time.monotonic()
+            return False
+        try:
             try:
                 # The latest sequence first: read after the events, it could pass a public change
                 # committed between the two reads, and that change would never be emitted here.
-                latest = await self._db(latest_sequence)
-                events = await self._db(_fetch_after, self.last_seq, 5000)
-            except DatabaseError as exc:
-                log.warning("event log unavailable: %s", str(exc).strip().splitlines()[0])
-                return
+                latest = await asyncio.wait_for(self._db(latest_sequence), timeout)
+                events = await asyncio.wait_for(self._db(_fetch_after, self.last_seq, 5000), timeout)
+            except (DatabaseError, TimeoutError) as exc:
+                self._log_failed_at = time.monotonic()
+                log.warning("event log unavailable: %s", (str(exc).strip() or "no answer").splitlines()[0])
+                return False
             await self._emit_in_turns(events)
             # Changes of private models move the sequence too; never look at them again.
             self.last_seq = max(self.last_seq, latest if not events else events[-1]["seq"])
             await self._catch_up_anomalies()
+            return True
+        finally:
+            self._catching_up.release()
+
+    def _log_reachable(self) -> bool:
+        return time.monotonic() - self._log_failed_at > LOG_RETRY_SECONDS
 
     async def _catch_up_anomalies(self) -> None:
         try:
@@ -359,10 +382,13 @@ class Hub:
                 continue
             if seq == newest + 1:
                 run.append(event)
-            else:
-                await self._emit_in_turns(run)
-                run = []
-                await self._catch_up()  # something in between: read it from the log, in order
+                continue
+            await self._emit_in_turns(run)
+            run = []
+            # Something in between: read it from the log, in order (the log holds this event too).
+            if self._log_reachable() and await self._catch_up(timeout=LOG_READ_TIMEOUT_SECONDS):
+                continue
+            run.append(event)  # the log cannot fill the gap now: go on with what Redis carries
         await self._emit_in_turns(run)
 
     async def _on_anomaly(self, event: dict[str, Any]) -> None:
