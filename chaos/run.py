@@ -25,7 +25,7 @@ from chaos.cluster import ROOT, Stack
 from chaos.load import Load
 from chaos.sampler import Sampler
 from chaos.scenarios import BY_NAME, FAULT_S, SCENARIOS, SUBSET, Context, Run, play
-from chaos.seed import INTERVAL_S, PROVIDER, PULSE_MODEL, PULSE_PROVIDER
+from chaos.seed import PROVIDER, PULSE_MODEL, PULSE_PROVIDER
 from chaos.truth import Evidence, Timeline
 
 PULSE_EVERY_S = 0.5
@@ -125,17 +125,17 @@ def wait_operational(stack: Stack, timeout: float) -> bool:
 
 
 def settle(timeline: Timeline, started: float) -> None:
-    """Let what was spooled, queued or retried land (10 s), and every confirmed outage end and recover:
-    two probes after its end (two intervals) and the alert's delivery."""
+    """Let what was spooled, queued or retried land (10 s), and every confirmed outage's alerts arrive: until
+    its alerts' deadline (measures.alert_deadline: the recovery's evidence, a planner run and the delivery)."""
     until = time.time() + 10
     while time.time() < until:
         evidence = Evidence(timeline.requests(started - 30))
         confirmed = [
-            w.end
+            w
             for w in timeline.windows
             if evidence.nth_after("failed", w.model, w.start, measures.FAILURES_TO_CONFIRM, before=w.end) is not None
         ]
-        until = max([until, *(end + 2 * INTERVAL_S + 5 for end in confirmed)])
+        until = max([until, *(measures.alert_deadline(w, evidence) for w in confirmed)])
         time.sleep(min(3.0, max(0.0, until - time.time())))
 
 

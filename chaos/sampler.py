@@ -104,16 +104,20 @@ class LiveState:
     statuses: dict[str, str] = field(default_factory=dict)
     version: str | None = None
     seq: int = 0
+    changed_at: dict[str, int] = field(default_factory=dict)  # model -> seq of the last change applied
 
     def apply_snapshot(self, document: dict) -> bool:
         """Take a fetched snapshot unless it is older than the one held (an answer overtaken by another)."""
         if self.version is not None and not newer(document.get("version"), self.version):
             return document.get("version") == self.version
-        fresh = {m: item["status"] for item in document["models"] if (m := _chaos(item["slug"]))}
-        self.statuses.clear()
-        self.statuses.update(fresh)
+        sequence = int(document.get("sequence") or 0)
+        for item in document["models"]:
+            model = _chaos(item["slug"])
+            # A change that arrived while this snapshot was fetched is newer than what it says of that model.
+            if model is not None and self.changed_at.get(model, 0) <= sequence:
+                self.statuses[model] = item["status"]
         self.version = document.get("version")
-        self.seq = max(self.seq, int(document.get("sequence") or 0))
+        self.seq = max(self.seq, sequence)
         return True
 
     def apply_change(self, model: str, event: dict) -> None:
@@ -123,6 +127,7 @@ class LiveState:
             if seq <= self.seq:
                 return
             self.seq = seq
+            self.changed_at[model] = seq
         self.statuses[model] = event["to"]
 
 
@@ -275,7 +280,9 @@ class Sampler:
         last_seq: int | None = None
         live = LiveState()
 
-        async def sync(reason: str) -> None:
+        syncing: asyncio.Task | None = None
+
+        async def fetch(reason: str) -> None:
             try:
                 document = await self._snapshot(session)
             except (TimeoutError, aiohttp.ClientError, OSError, ValueError) as failure:
@@ -283,6 +290,13 @@ class Sampler:
                 return
             if not live.apply_snapshot(document):
                 self._log("websocket", f"snapshot fetch ({reason}) got {document.get('version')}, older than held")
+
+        async def sync(reason: str) -> None:
+            """Fetch the snapshot beside the message loop, one fetch at a time (as the page's syncSnapshot):
+            events keep being applied while it is under way."""
+            nonlocal syncing
+            if syncing is None or syncing.done():
+                syncing = asyncio.create_task(fetch(reason))
 
         while True:
             try:

@@ -11,7 +11,7 @@ from chaos.measures import (
     false_greens,
 )
 from chaos.run import hey_figures
-from chaos.sampler import Reading, Record, Request
+from chaos.sampler import LiveState, Reading, Record, Request
 from chaos.scenarios import Run
 from chaos.seed import INTERVAL_S
 from chaos.truth import Evidence, Window
@@ -113,3 +113,13 @@ def test_an_outage_alert_long_after_the_evidence_of_recovery_is_a_false_alarm():
     evidence = Evidence({"m0": answers})
     late = {"model": "m0", "kind": "outage", "at": 50.0 + ALERT_AFTER_EVIDENCE_S + 1, "id": "c"}
     assert false_alarms([Window("m0", 0.0, 30.0)], [late], 0.0, 200.0, evidence) == [late]
+
+
+def test_the_live_client_keeps_a_change_that_arrived_while_an_older_snapshot_was_fetched():
+    live = LiveState()
+    live.apply_snapshot({"version": "10.1", "sequence": 10, "models": [{"slug": "chaos/m0", "status": "operational"}]})
+    live.apply_change("m0", {"seq": 12, "to": "major_outage"})  # arrived during the next fetch
+    live.apply_snapshot({"version": "11.2", "sequence": 11, "models": [{"slug": "chaos/m0", "status": "operational"}]})
+    assert live.statuses == {"m0": "major_outage"} and live.seq == 12
+    live.apply_change("m0", {"seq": 11, "to": "operational"})  # older than what is held: not applied again
+    assert live.statuses == {"m0": "major_outage"}

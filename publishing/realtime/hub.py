@@ -63,8 +63,9 @@ DRAIN_LIMIT = 1000
 # come, past the gap, rather than every live client hearing nothing until the database is back. What
 # fell in the gap reaches clients with the next snapshot (its version moves once the database answers).
 LOG_RETRY_SECONDS = 5.0
-# The longest a gap waits on the log: a read stuck on a database that does not answer counts as failed.
-LOG_READ_TIMEOUT_SECONDS = 3.0
+# The longest a gap waits on the log (for a read under way, then for its own): a read stuck on a database
+# that does not answer counts as failed. A healthy log answers a gap's read in milliseconds.
+LOG_READ_TIMEOUT_SECONDS = 1.0
 
 _db_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="event-log")
 

@@ -34,6 +34,7 @@
   const state = {
     version: root.dataset.snapshotVersion || "0.0",
     seq: Number(root.dataset.sequence || 0),
+    changedAt: new Map(), // model slug -> the seq of the last status change applied to it
     etag: null,
     transport: null, // "ws", "sse" or "poll"
     connected: false,
@@ -272,7 +273,11 @@
         [...inSnapshot].some((slug) => !onPage.has(slug)) ||
         (banner.dataset.incidents || "") !== incidentsKey(data);
     }
-    for (const model of data.models) setStatus(model.slug, model.status);
+    for (const model of data.models) {
+      // A change that arrived while this snapshot was fetched is newer than what it says of that model.
+      if ((state.changedAt.get(model.slug) || 0) > (Number(data.sequence) || 0)) continue;
+      setStatus(model.slug, model.status);
+    }
     for (const model of data.models) setUnusual(model.slug, Boolean(model.unusual && model.unusual.length));
     state.version = data.version;
     state.seq = Math.max(state.seq, Number(data.sequence) || 0);
@@ -363,6 +368,7 @@
       case "status_change":
         if (typeof message.seq === "number" && message.seq <= state.seq) break;
         if (typeof message.seq === "number") state.seq = message.seq;
+        if (message.model && typeof message.seq === "number") state.changedAt.set(message.model, message.seq);
         if (message.model && setStatus(message.model, message.to)) recompute();
         break;
       case "anomaly":
