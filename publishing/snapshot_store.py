@@ -59,6 +59,7 @@ class SnapshotStore:
         self._known_sequence = 0
         self._known_anomaly_event = 0
         self._lock = threading.Lock()
+        self._refresh_began = 0.0  # monotonic: when the refresh holding _lock began
         self._swap = threading.Lock()  # replacing the held snapshot from outside a refresh
         self.builds = 0
 
@@ -97,14 +98,23 @@ class SnapshotStore:
         """The current snapshot, refreshed first when it may be behind. Safe from any thread."""
         if not self.needs_check():
             return self._snapshot
-        if not self._lock.acquire(timeout=REFRESH_WAIT_SECONDS if self._snapshot is not None else -1):
+        if not self._lock.acquire(timeout=self._wait_left() if self._snapshot is not None else -1):
             return self.aged()  # the refresh under way is stuck on the database
         try:
             if self.needs_check():
+                self._refresh_began = time.monotonic()
                 self._refresh()
         finally:
             self._lock.release()
         return self._snapshot
+
+    def _wait_left(self) -> float:
+        """How long a reader may wait on the refresh under way: until REFRESH_WAIT_SECONDS after it began,
+        one deadline for every reader. A request that already waited on it once (the edge, before the
+        page's view asks again) or came late to a refresh stuck on the database does not wait it all again."""
+        if not self._lock.locked():
+            return REFRESH_WAIT_SECONDS
+        return max(0.001, self._refresh_began + REFRESH_WAIT_SECONDS - time.monotonic())
 
     def aged(self) -> Snapshot | None:
         """The snapshot held, without waiting on the database: once it is due, statuses whose evidence went
