@@ -239,23 +239,29 @@ def pulse_arrivals(run: Run, pulses: list[tuple[str, float]], record: Record, li
     return notes[:limit]
 
 
-def live_events(record: Record, run: Run, clients: tuple[str, ...] = ("websocket", "sse"), limit: int = 8) -> list[str]:
+def live_events(record: Record, run: Run, limit: int = 8) -> list[str]:
     """What the suite's own live clients went through in the scenario (connects, ends, resyncs, failed
     snapshot fetches), by client and kind, from the fault's start: a late push or a live client's false
-    green says whether its connection was cut, resumed or resynced, and when. ("sampler": its own loop
-    running late, which would make its readings late too.)"""
+    green says whether its connection was cut, resumed or resynced, and when."""
     groups: dict[tuple[str, str], list[float]] = {}
     for at, client, what in record.live:
-        if client in clients:
-            groups.setdefault((client, "ran late" if client == "sampler" else what), []).append(at - run.fault_start)
+        groups.setdefault((client, what), []).append(at - run.fault_start)
     notes = [
         f"live: {client} {what} {len(at)} times, {min(at):+.1f} to {max(at):+.1f} s from the fault"
         for (client, what), at in sorted(groups.items(), key=lambda item: min(item[1]))
     ]
-    worst = max((float(what.split()[1]) for _, client, what in record.live if client == "sampler"), default=0.0)
-    if worst and "sampler" in clients:
-        notes.append(f"the sampler's own loop was up to {worst:.1f} s late")
     return notes[:limit] + ([f"{len(notes) - limit} more kinds of live events"] if len(notes) > limit else [])
+
+
+def sampler_lag(record: Record, run: Run) -> list[str]:
+    """When the sampler's own loop ran late in the scenario: its readings were late by as much."""
+    if not record.late:
+        return []
+    moments = [at - run.fault_start for at, _ in record.late]
+    return [
+        f"the sampler's own loop ran late {len(moments)} times, {min(moments):+.1f} to {max(moments):+.1f} s "
+        f"from the fault, up to {max(late for _, late in record.late):.1f} s"
+    ]
 
 
 READERS = ("page", "api_v1", "summary", "websocket")

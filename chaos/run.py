@@ -287,7 +287,7 @@ def execute(
                 or any(reader == "websocket" for reader, _ in by_reader)
             ):
                 notes += measures.live_events(record, run)
-            notes += measures.live_events(record, run, clients=("sampler",))
+            notes += measures.sampler_lag(record, run)
             result.availability_pct, result.p99_ms, result.requests = measures.availability(record, run, hey)
             notes += measures.failed_reads(record, run, hey)
             unknown = measures.time_to_unknown(run, record, models)

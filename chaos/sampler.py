@@ -61,6 +61,8 @@ class Record:
     ws_connected: bool = False
     # What the live clients went through (connects, ends, resyncs, failed snapshot fetches): (at, client, what).
     live: list[tuple[float, str, str]] = field(default_factory=list)
+    # When the sampler's own loop ran more than LATE_S late, and by how much: (at, seconds).
+    late: list[tuple[float, float]] = field(default_factory=list)
 
 
 def _describe(failure: BaseException) -> str:
@@ -199,7 +201,7 @@ class Sampler:
             await asyncio.sleep(0.1)
             late = time.monotonic() - started - 0.1
             if late > LATE_S:
-                self._log("sampler", f"ran {late:.1f} s late")
+                self._add("late", (time.time(), late))
 
     async def _poll(self, session: aiohttp.ClientSession, source: str, path: str, parse) -> None:
         next_at = time.monotonic()

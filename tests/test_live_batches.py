@@ -10,7 +10,6 @@ import pytest
 import redis
 import websockets
 from asgiref.sync import sync_to_async
-from django.db import connections
 
 from monitoring.events import encode, status_change_event
 from monitoring.models import AIModel
@@ -19,18 +18,11 @@ from publishing.realtime import clients as clients_module
 from publishing.realtime.clients import PushClient, QueueClient, batch_frame
 from publishing.realtime.hub import Hub
 from publishing.realtime.publisher import channel
-from tests.test_live_updates import sse_read, ws_url
+from tests.test_live_updates import close_connections, sse_read, ws_url  # noqa: F401 (an autouse fixture)
 
 BURST = 300
 
 server = pytest.mark.django_db(transaction=True)
-
-
-@pytest.fixture(autouse=True)
-async def close_connections():
-    # Connections opened by sync_to_async threads would keep the test database from being dropped.
-    yield
-    await sync_to_async(connections.close_all)()
 
 
 @pytest.fixture

@@ -308,8 +308,7 @@ class Hub:
             self._handed_out.add(event["seq"])
             new.append(event)
         if new:
-            for start in range(0, len(new), CHUNK):
-                self._fan_out(new[start : start + CHUNK])
+            self._fan_out(new)  # at most a chunk: _emit_in_turns hands them over that way
             snapshot_store.note_sequence(self.last_seq)
             self._schedule_snapshot_event()
 
